@@ -1,0 +1,104 @@
+//! Atomic write batches with optional preconditions.
+//!
+//! Preconditions are how higher layers do read-modify-write safely without assuming one
+//! process owns the data: read, compute, then commit a batch that `expect`s the values it
+//! read. If another writer (thread or node) changed one of them, the commit fails with
+//! [`crate::Error::Conflict`] and the caller retries from the read.
+
+use crate::key::Key;
+use crate::table::Table;
+
+/// One write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    /// Insert or overwrite.
+    Put {
+        /// Target table.
+        table: Table,
+        /// Encoded key.
+        key: Key,
+        /// New value.
+        value: Vec<u8>,
+    },
+    /// Remove (a no-op when absent).
+    Delete {
+        /// Target table.
+        table: Table,
+        /// Encoded key.
+        key: Key,
+    },
+}
+
+/// A precondition: the key must currently hold `expected` (`None`: must be absent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    /// Table of the key.
+    pub table: Table,
+    /// Encoded key.
+    pub key: Key,
+    /// The value the writer read.
+    pub expected: Option<Vec<u8>>,
+}
+
+/// Operations applied all together or not at all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteBatch {
+    pub(crate) ops: Vec<Op>,
+    pub(crate) checks: Vec<Check>,
+}
+
+impl WriteBatch {
+    /// An empty batch.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Inserts or overwrites `key`.
+    pub fn put(&mut self, table: Table, key: &Key, value: Vec<u8>) -> &mut Self {
+        self.ops.push(Op::Put {
+            table,
+            key: key.clone(),
+            value,
+        });
+        self
+    }
+
+    /// Removes `key`.
+    pub fn delete(&mut self, table: Table, key: &Key) -> &mut Self {
+        self.ops.push(Op::Delete {
+            table,
+            key: key.clone(),
+        });
+        self
+    }
+
+    /// Commits only if `key` still holds `expected` (`None`: is still absent).
+    pub fn expect(&mut self, table: Table, key: &Key, expected: Option<Vec<u8>>) -> &mut Self {
+        self.checks.push(Check {
+            table,
+            key: key.clone(),
+            expected,
+        });
+        self
+    }
+
+    /// Number of write operations.
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// Whether the batch writes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    /// The write operations in order.
+    pub fn ops(&self) -> &[Op] {
+        &self.ops
+    }
+
+    /// The preconditions.
+    pub fn checks(&self) -> &[Check] {
+        &self.checks
+    }
+}

@@ -1,0 +1,345 @@
+//! The embedded backend: one fjall database in the data directory, one keyspace per
+//! [`Table`].
+//!
+//! Writes take a process-local commit lock so that preconditions are checked and the batch
+//! applied as one step; that is sound here because fjall itself locks the directory, so no
+//! second process can write it. Durability is then awaited outside the lock through
+//! [`GroupCommit`], so concurrent writers share fsyncs.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+
+use crate::batch::{Op, WriteBatch};
+use crate::error::{Error, Result};
+use crate::group_commit::GroupCommit;
+use crate::key::{Key, Scope};
+use crate::table::Table;
+use crate::{Direction, Entry, ScanRange, Store};
+
+/// Version of the on-disk layout this build writes. Bump on incompatible key or value
+/// layout changes, with a fixture of the old version loaded by a test.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// When a commit counts as acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// After the journal is fsynced (shared between concurrent writers). Survives power loss.
+    #[default]
+    Sync,
+    /// After the journal is handed to the OS; fsynced in the background every
+    /// `relaxed_sync_interval`. Survives a process crash, not a power loss.
+    Relaxed,
+}
+
+/// Options for opening an [`EmbeddedStore`].
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Acknowledgement rule for commits.
+    pub durability: Durability,
+    /// Background fsync period in `Relaxed` mode.
+    pub relaxed_sync_interval: Duration,
+    /// Block cache size in bytes.
+    pub cache_bytes: u64,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            durability: Durability::Sync,
+            relaxed_sync_interval: Duration::from_millis(100),
+            cache_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+struct Inner {
+    database: Database,
+    keyspaces: Vec<Keyspace>,
+    commit_lock: Mutex<()>,
+    group_commit: GroupCommit,
+    durability: Durability,
+    path: PathBuf,
+}
+
+impl Inner {
+    fn keyspace(&self, table: Table) -> &Keyspace {
+        // Every table has a keyspace: `open` creates them from `Table::ALL` in index order.
+        #[allow(clippy::indexing_slicing)]
+        &self.keyspaces[table.index()]
+    }
+
+    fn sync(&self) -> Result<()> {
+        self.database
+            .persist(PersistMode::SyncAll)
+            .map_err(Error::from)
+    }
+}
+
+/// The default storage backend: fjall (pure-Rust LSM tree) in a local directory.
+#[derive(Clone)]
+pub struct EmbeddedStore {
+    inner: Arc<Inner>,
+    // Held for its Drop: stops and joins the relaxed-mode sync thread with the last handle.
+    _background_sync: Arc<BackgroundSync>,
+}
+
+impl std::fmt::Debug for EmbeddedStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedStore")
+            .field("path", &self.inner.path)
+            .field("durability", &self.inner.durability)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EmbeddedStore {
+    /// Opens (creating if needed) the store in `path`, recovering from the journal after a
+    /// crash.
+    pub fn open(path: &Path, options: StoreOptions) -> Result<Self> {
+        std::fs::create_dir_all(path)
+            .map_err(|e| Error::Engine(format!("create {path:?}: {e}")))?;
+        let database = Database::builder(path)
+            .cache_size(options.cache_bytes)
+            .open()?;
+        let keyspaces = Table::ALL
+            .iter()
+            .map(|table| database.keyspace(table.name(), KeyspaceCreateOptions::default))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let inner = Arc::new(Inner {
+            database,
+            keyspaces,
+            commit_lock: Mutex::new(()),
+            group_commit: GroupCommit::default(),
+            durability: options.durability,
+            path: path.to_owned(),
+        });
+        let store = Self {
+            _background_sync: Arc::new(BackgroundSync::start(&inner, &options)),
+            inner,
+        };
+        store.check_format_version()?;
+        tracing::info!(path = %path.display(), durability = ?options.durability, "store opened");
+        Ok(store)
+    }
+
+    /// The data directory.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    fn check_format_version(&self) -> Result<()> {
+        let key = Key::builder(&Scope::System).str("format_version").finish();
+        match self.get(Table::Meta, &key)? {
+            Some(bytes) => {
+                let found = <[u8; 4]>::try_from(bytes.as_slice())
+                    .map(u32::from_be_bytes)
+                    .map_err(|_| Error::Engine("format version record is malformed".into()))?;
+                if found > FORMAT_VERSION {
+                    return Err(Error::UnsupportedFormat {
+                        found,
+                        supported: FORMAT_VERSION,
+                    });
+                }
+                Ok(())
+            }
+            None => {
+                let mut batch = WriteBatch::new();
+                batch.expect(Table::Meta, &key, None);
+                batch.put(Table::Meta, &key, FORMAT_VERSION.to_be_bytes().to_vec());
+                self.commit(batch)
+            }
+        }
+    }
+
+    fn check_preconditions(&self, batch: &WriteBatch) -> Result<()> {
+        for check in batch.checks() {
+            let current = self.inner.keyspace(check.table).get(check.key.as_bytes())?;
+            if current.as_deref() != check.expected.as_deref() {
+                return Err(Error::Conflict { table: check.table });
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Store for EmbeddedStore {
+    fn get(&self, table: Table, key: &Key) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .inner
+            .keyspace(table)
+            .get(key.as_bytes())?
+            .map(|value| value.to_vec()))
+    }
+
+    fn scan(
+        &self,
+        table: Table,
+        range: &ScanRange,
+        direction: Direction,
+        limit: usize,
+    ) -> Result<Vec<Entry>> {
+        let keyspace = self.inner.keyspace(table);
+        let prefix = range.prefix.as_bytes();
+        let iter = match (&range.resume_after, direction) {
+            (None, _) => keyspace.prefix(prefix),
+            (Some(after), Direction::Forward) => keyspace.range::<&[u8], _>((
+                std::ops::Bound::Excluded(after.as_slice()),
+                std::ops::Bound::Unbounded,
+            )),
+            (Some(before), Direction::Reverse) => keyspace.range::<&[u8], _>((
+                std::ops::Bound::Included(prefix),
+                std::ops::Bound::Excluded(before.as_slice()),
+            )),
+        };
+        let mut entries = Vec::new();
+        let mut push = |guard: fjall::Guard| -> Result<bool> {
+            let (key, value) = guard.into_inner()?;
+            if !key.starts_with(prefix) {
+                return Ok(false);
+            }
+            entries.push(Entry {
+                key: key.to_vec(),
+                value: value.to_vec(),
+            });
+            Ok(entries.len() < limit)
+        };
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        match direction {
+            Direction::Forward => {
+                for guard in iter {
+                    if !push(guard)? {
+                        break;
+                    }
+                }
+            }
+            Direction::Reverse => {
+                for guard in iter.rev() {
+                    if !push(guard)? {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(entries)
+    }
+
+    fn commit(&self, batch: WriteBatch) -> Result<()> {
+        if self.inner.group_commit.is_failed() {
+            return Err(Error::Poisoned);
+        }
+        if batch.is_empty() && batch.checks().is_empty() {
+            return Ok(());
+        }
+        let seq = {
+            let _guard = self
+                .inner
+                .commit_lock
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            self.check_preconditions(&batch)?;
+            let mut engine_batch = self.inner.database.batch();
+            for op in batch.ops {
+                match op {
+                    Op::Put { table, key, value } => {
+                        engine_batch.insert(self.inner.keyspace(table), key.into_bytes(), value)
+                    }
+                    Op::Delete { table, key } => {
+                        engine_batch.remove(self.inner.keyspace(table), key.into_bytes())
+                    }
+                }
+            }
+            engine_batch.commit()?;
+            self.inner.group_commit.record_write()
+        };
+        match self.inner.durability {
+            Durability::Sync => self
+                .inner
+                .group_commit
+                .wait_durable(seq, || self.inner.sync()),
+            Durability::Relaxed => Ok(()),
+        }
+    }
+
+    fn flush(&self) -> Result<()> {
+        let seq = self.inner.group_commit.record_write();
+        self.inner
+            .group_commit
+            .wait_durable(seq, || self.inner.sync())
+    }
+
+    fn check_ready(&self) -> Result<()> {
+        if self.inner.group_commit.is_failed() {
+            return Err(Error::Poisoned);
+        }
+        Ok(())
+    }
+}
+
+/// The `Relaxed` mode's periodic fsync thread; stopped and joined on drop.
+struct BackgroundSync {
+    stop: Arc<AtomicBool>,
+    handle: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl BackgroundSync {
+    fn start(inner: &Arc<Inner>, options: &StoreOptions) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let handle = (options.durability == Durability::Relaxed).then(|| {
+            let inner = Arc::downgrade(inner);
+            let stop = Arc::clone(&stop);
+            let interval = options.relaxed_sync_interval;
+            std::thread::Builder::new()
+                .name("tessera-store-sync".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::park_timeout(interval);
+                        let Some(inner) = inner.upgrade() else { return };
+                        let seq = inner.group_commit.record_write();
+                        if inner
+                            .group_commit
+                            .wait_durable(seq, || inner.sync())
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                })
+        });
+        let handle = match handle {
+            Some(Ok(handle)) => Some(handle),
+            Some(Err(error)) => {
+                tracing::error!(%error, "could not start the background sync thread");
+                None
+            }
+            None => None,
+        };
+        Self {
+            stop,
+            handle: Mutex::new(handle),
+        }
+    }
+}
+
+impl Drop for BackgroundSync {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let handle = self
+            .handle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(handle) = handle {
+            handle.thread().unpark();
+            // Never panic in Drop: a panicked sync thread has already logged its failure.
+            let _ = handle.join();
+        }
+    }
+}

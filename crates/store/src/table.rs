@@ -1,0 +1,121 @@
+//! The logical tables of DESIGN.md §4. Each is its own keyspace (LSM tree) in the embedded
+//! backend and its own relation in the PostgreSQL backend, so tables with different access
+//! patterns (append-heavy events, point-read identities) can be tuned apart.
+
+/// A logical table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Table {
+    /// Store metadata (format version).
+    Meta,
+    /// Sandboxes per organisation.
+    Sandboxes,
+    /// XDM schemas and descriptors.
+    Schemas,
+    /// Datasets (catalog).
+    Datasets,
+    /// Ingestion batches and their status.
+    Batches,
+    /// Identity namespaces.
+    Namespaces,
+    /// `(namespace, id) → graph`.
+    Identities,
+    /// `graph → members`.
+    Graphs,
+    /// `(dataset, ns, id) → fragment document`.
+    Fragments,
+    /// `(ns, id, ts, _id) → event document`.
+    Events,
+    /// Merge policies.
+    MergePolicies,
+    /// Computed attribute definitions and values.
+    ComputedAttributes,
+    /// Segment definitions.
+    Segments,
+    /// `(graph, segment) → membership status`.
+    Memberships,
+    /// Activation destinations.
+    Destinations,
+    /// Activation outbox.
+    Outbox,
+    /// Asynchronous jobs.
+    Jobs,
+    /// The durable, ordered change feed.
+    ChangeFeed,
+    /// Consumer checkpoints on the change feed.
+    Checkpoints,
+}
+
+impl Table {
+    /// Every table, in a fixed order.
+    pub const ALL: [Table; 19] = [
+        Table::Meta,
+        Table::Sandboxes,
+        Table::Schemas,
+        Table::Datasets,
+        Table::Batches,
+        Table::Namespaces,
+        Table::Identities,
+        Table::Graphs,
+        Table::Fragments,
+        Table::Events,
+        Table::MergePolicies,
+        Table::ComputedAttributes,
+        Table::Segments,
+        Table::Memberships,
+        Table::Destinations,
+        Table::Outbox,
+        Table::Jobs,
+        Table::ChangeFeed,
+        Table::Checkpoints,
+    ];
+
+    /// Stable on-disk name. Never rename: it names files in existing data directories.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Table::Meta => "meta",
+            Table::Sandboxes => "sandboxes",
+            Table::Schemas => "schemas",
+            Table::Datasets => "datasets",
+            Table::Batches => "batches",
+            Table::Namespaces => "namespaces",
+            Table::Identities => "identities",
+            Table::Graphs => "graphs",
+            Table::Fragments => "fragments",
+            Table::Events => "events",
+            Table::MergePolicies => "merge_policies",
+            Table::ComputedAttributes => "computed_attributes",
+            Table::Segments => "segments",
+            Table::Memberships => "memberships",
+            Table::Destinations => "destinations",
+            Table::Outbox => "outbox",
+            Table::Jobs => "jobs",
+            Table::ChangeFeed => "change_feed",
+            Table::Checkpoints => "checkpoints",
+        }
+    }
+
+    /// Position in [`Table::ALL`], used to index per-table handles.
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_matches_position_in_all() {
+        for (position, table) in Table::ALL.iter().enumerate() {
+            assert_eq!(table.index(), position, "{table:?}");
+        }
+    }
+
+    #[test]
+    fn names_are_unique() {
+        let mut names: Vec<_> = Table::ALL.iter().map(|t| t.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Table::ALL.len());
+    }
+}
