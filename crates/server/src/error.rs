@@ -1,0 +1,308 @@
+//! The one place where errors become HTTP responses.
+//!
+//! Every crate's error converts into [`ApiError`] here (`From` impls below), and
+//! [`ApiError`] alone decides the status code and the body shape. AEP uses several error
+//! envelopes (see the reference's §11.2); each variant renders the one its area uses:
+//! - gateway errors (headers, credentials): `{"error_code": "...", "message": "..."}`;
+//! - service errors: problem details `{"type", "status", "title", "detail", "report"?}` with a
+//!   stable Tessera code in `type` (`/errors/{CODE}`) and repeated as `code`.
+//!
+//! A 500 logs its cause once, here, and tells the client nothing about internals.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+
+/// Stable, documented error codes. Clients may match on them; never reuse or renumber.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// The request body is not valid JSON or not the expected shape.
+    MalformedBody,
+    /// A field value is invalid.
+    InvalidField,
+    /// The named resource does not exist.
+    NotFound,
+    /// The resource already exists.
+    AlreadyExists,
+    /// The operation is not allowed in the resource's current state.
+    InvalidState,
+    /// The caller's key lacks the role or sandbox this request needs.
+    Forbidden,
+    /// The sandbox named by `x-sandbox-name` does not exist (or was deleted) in the org.
+    UnknownSandbox,
+    /// A concurrent change won; the client may retry.
+    Conflict,
+    /// The store refuses writes after a failed fsync; restart required.
+    StoreUnavailable,
+    /// Anything unexpected; details are in the server log under the request id.
+    Internal,
+}
+
+impl ErrorCode {
+    /// The code as sent to clients.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::MalformedBody => "TSR-1001-400",
+            ErrorCode::InvalidField => "TSR-1002-400",
+            ErrorCode::UnknownSandbox => "TSR-1003-400",
+            ErrorCode::Forbidden => "TSR-1101-403",
+            ErrorCode::NotFound => "TSR-1201-404",
+            ErrorCode::AlreadyExists => "TSR-1301-409",
+            ErrorCode::InvalidState => "TSR-1302-409",
+            ErrorCode::Conflict => "TSR-1303-409",
+            ErrorCode::Internal => "TSR-1501-500",
+            ErrorCode::StoreUnavailable => "TSR-1503-503",
+        }
+    }
+
+    /// The HTTP status this code is always sent with.
+    pub const fn status(self) -> StatusCode {
+        match self {
+            ErrorCode::MalformedBody | ErrorCode::InvalidField | ErrorCode::UnknownSandbox => {
+                StatusCode::BAD_REQUEST
+            }
+            ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+            ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::AlreadyExists | ErrorCode::InvalidState | ErrorCode::Conflict => {
+                StatusCode::CONFLICT
+            }
+            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    const fn title(self) -> &'static str {
+        match self {
+            ErrorCode::MalformedBody => "Malformed request body",
+            ErrorCode::InvalidField => "Invalid field value",
+            ErrorCode::UnknownSandbox => "Unknown sandbox",
+            ErrorCode::Forbidden => "Forbidden",
+            ErrorCode::NotFound => "Not found",
+            ErrorCode::AlreadyExists => "Already exists",
+            ErrorCode::InvalidState => "Invalid state",
+            ErrorCode::Conflict => "Concurrent modification",
+            ErrorCode::Internal => "Internal error",
+            ErrorCode::StoreUnavailable => "Store unavailable",
+        }
+    }
+}
+
+/// Gateway-level failures: AEP answers these before any service sees the request, with
+/// its own `{error_code, message}` envelope and codes, which clients match on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GatewayError {
+    /// `x-gw-ims-org-id` (or `x-sandbox-name` on a sandbox route) is missing or invalid.
+    MissingHeader(&'static str),
+    /// No `Authorization: Bearer` token while keys are configured.
+    TokenMissing,
+    /// The token does not match the key.
+    TokenInvalid,
+    /// No `x-api-key` while keys are configured.
+    ApiKeyMissing,
+    /// The `x-api-key` names no configured key.
+    ApiKeyInvalid,
+    /// The key holds no grant for the organisation.
+    OrgNotEntitled,
+}
+
+impl GatewayError {
+    fn parts(self) -> (StatusCode, &'static str, String) {
+        match self {
+            // 401 for every failure to establish who is calling; AEP's own error codes are
+            // kept in the body so clients that match on them keep working.
+            GatewayError::TokenMissing => (
+                StatusCode::UNAUTHORIZED,
+                "403010",
+                "Oauth token is missing.".into(),
+            ),
+            GatewayError::TokenInvalid => (
+                StatusCode::UNAUTHORIZED,
+                "401013",
+                "Oauth token is not valid".into(),
+            ),
+            GatewayError::ApiKeyMissing => (
+                StatusCode::UNAUTHORIZED,
+                "403000",
+                "Api Key is required".into(),
+            ),
+            GatewayError::ApiKeyInvalid => (
+                StatusCode::UNAUTHORIZED,
+                "403003",
+                "Api Key is invalid".into(),
+            ),
+            GatewayError::OrgNotEntitled => (
+                StatusCode::FORBIDDEN,
+                "403025",
+                "Profile is not valid".into(),
+            ),
+            GatewayError::MissingHeader(header) => (
+                StatusCode::BAD_REQUEST,
+                "400003",
+                format!("Missing header: {header}"),
+            ),
+        }
+    }
+}
+
+/// An error on its way to the client.
+#[derive(Debug)]
+pub enum ApiError {
+    /// Rendered in AEP's gateway envelope.
+    Gateway(GatewayError),
+    /// Rendered as problem details.
+    Problem {
+        /// Stable code (decides the status).
+        code: ErrorCode,
+        /// Human-readable explanation, safe to show the caller.
+        detail: String,
+        /// Structured facts (field path, record index...), when there are any.
+        report: Option<Value>,
+    },
+}
+
+impl ApiError {
+    /// A problem with a detail message.
+    pub fn problem(code: ErrorCode, detail: impl Into<String>) -> Self {
+        ApiError::Problem {
+            code,
+            detail: detail.into(),
+            report: None,
+        }
+    }
+
+    /// The status this error will be sent with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Gateway(gateway) => gateway.parts().0,
+            ApiError::Problem { code, .. } => code.status(),
+        }
+    }
+
+    fn internal(cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(%cause, "request failed with an internal error");
+        Self::problem(
+            ErrorCode::Internal,
+            "the request failed; the server log has the cause under this request's x-request-id",
+        )
+    }
+}
+
+impl From<GatewayError> for ApiError {
+    fn from(error: GatewayError) -> Self {
+        ApiError::Gateway(error)
+    }
+}
+
+impl From<tessera_store::Error> for ApiError {
+    fn from(error: tessera_store::Error) -> Self {
+        use tessera_store::Error as E;
+        match error {
+            E::Poisoned => {
+                tracing::error!("write refused: store poisoned by an earlier failed fsync");
+                Self::problem(
+                    ErrorCode::StoreUnavailable,
+                    "the store refuses writes after a failed disk sync; the server must be restarted",
+                )
+            }
+            E::Conflict { .. } => Self::problem(
+                ErrorCode::Conflict,
+                "the resource was changed by a concurrent request; retry",
+            ),
+            other @ (E::Engine(_) | E::MalformedKey { .. } | E::UnsupportedFormat { .. }) => {
+                Self::internal(&other)
+            }
+        }
+    }
+}
+
+impl From<tessera_model::Error> for ApiError {
+    fn from(error: tessera_model::Error) -> Self {
+        Self::problem(ErrorCode::InvalidField, error.to_string())
+    }
+}
+
+impl From<tokio::task::JoinError> for ApiError {
+    fn from(error: tokio::task::JoinError) -> Self {
+        Self::internal(&error)
+    }
+}
+
+impl From<axum::extract::rejection::JsonRejection> for ApiError {
+    fn from(rejection: axum::extract::rejection::JsonRejection) -> Self {
+        Self::problem(ErrorCode::MalformedBody, rejection.body_text())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match self {
+            ApiError::Gateway(gateway) => {
+                let (status, code, message) = gateway.parts();
+                (
+                    status,
+                    Json(json!({ "error_code": code, "message": message })),
+                )
+                    .into_response()
+            }
+            ApiError::Problem {
+                code,
+                detail,
+                report,
+            } => {
+                let mut body = json!({
+                    "type": format!("/errors/{}", code.as_str()),
+                    "status": code.status().as_u16(),
+                    "title": code.title(),
+                    "detail": detail,
+                    "code": code.as_str(),
+                });
+                if let (Some(report), Some(object)) = (report, body.as_object_mut()) {
+                    object.insert("report".into(), report);
+                }
+                (code.status(), Json(body)).into_response()
+            }
+        }
+    }
+}
+
+/// Result alias for handlers.
+pub type ApiResult<T> = std::result::Result<T, ApiError>;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_and_carry_their_status() {
+        let all = [
+            ErrorCode::MalformedBody,
+            ErrorCode::InvalidField,
+            ErrorCode::UnknownSandbox,
+            ErrorCode::Forbidden,
+            ErrorCode::NotFound,
+            ErrorCode::AlreadyExists,
+            ErrorCode::InvalidState,
+            ErrorCode::Conflict,
+            ErrorCode::Internal,
+            ErrorCode::StoreUnavailable,
+        ];
+        let mut codes: Vec<_> = all.iter().map(|c| c.as_str()).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), all.len());
+        for code in all {
+            assert!(
+                code.as_str().ends_with(&code.status().as_u16().to_string()),
+                "{code:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn poisoned_store_maps_to_503() {
+        let error = ApiError::from(tessera_store::Error::Poisoned);
+        assert_eq!(error.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+}
