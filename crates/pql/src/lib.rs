@@ -22,6 +22,7 @@
 pub mod ast;
 pub mod checker;
 pub mod error;
+pub mod eval;
 pub mod functions;
 pub mod json;
 pub mod lexer;
@@ -31,5 +32,6 @@ pub mod time;
 
 pub use ast::Expr;
 pub use error::{Error, ParseError, Result};
+pub use eval::{compile, EvalContext, Event, EventSet, Program, SegmentMembership};
 pub use parser::parse;
 pub use print::to_text;
