@@ -21,6 +21,7 @@
 
 pub mod ast;
 pub mod checker;
+pub mod classify;
 pub mod error;
 pub mod eval;
 pub mod functions;

@@ -1,0 +1,96 @@
+//! Classifier vectors from the streaming and edge segmentation docs (rules of 2025-05-20).
+
+mod documented;
+
+use documented::doc;
+use tessera_pql::classify::{classify, classify_with, AudienceKind, Method};
+use tessera_pql::parse;
+
+fn method(src: &str) -> Method {
+    match parse(src) {
+        Ok(expr) => classify(&expr).method,
+        Err(e) => panic!("{src}\n{e}"),
+    }
+}
+
+#[test]
+fn documented_vectors() {
+    let cases: &[(u32, Method)] = &[
+        (4, Method::Edge),       // profile only
+        (39, Method::Edge),      // single event today
+        (40, Method::Edge),      // profile only
+        (41, Method::Edge),      // multiple events within 24 h + profile
+        (42, Method::Streaming), // inSegment + 24 h CHAIN: streaming workaround, not edge
+        (43, Method::Edge),      // segment of segments
+        (44, Method::Batch),     // 7-day window
+        (38, Method::Batch),     // no window (eligible under the pre-2025 rules only)
+        (45, Method::Batch),     // count over events
+        (37, Method::Batch),     // sum over events
+        (54, Method::Batch),     // events projected without a window
+    ];
+    for (n, expected) in cases {
+        assert_eq!(method(doc(*n)), *expected, "#{n}");
+    }
+}
+
+#[test]
+fn reasons_are_given() {
+    let expr = parse(doc(44)).unwrap_or_else(|e| panic!("{e}"));
+    let c = classify(&expr);
+    assert_eq!(
+        c.to_string(),
+        "batch: single event; CHAIN step A has a time window longer than 24 hours or not ending now"
+    );
+    let expr = parse(doc(41)).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        classify(&expr).to_string(),
+        "edge: multiple events and profile attributes"
+    );
+}
+
+#[test]
+fn in_segment_with_profile_only_audience_is_edge() {
+    let expr = parse(doc(42)).unwrap_or_else(|e| panic!("{e}"));
+    let c = classify_with(&expr, &|_| Some(AudienceKind::ProfileOnly));
+    assert_eq!(c.method, Method::Edge);
+    let c = classify_with(&expr, &|_| Some(AudienceKind::Events));
+    assert_eq!(c.method, Method::Streaming);
+}
+
+#[test]
+fn negated_and_unwindowed_events_are_batch() {
+    let chain_today = r#"CHAIN(xEvent, timestamp, [C0: WHAT(eventType = "x") WHEN(today)])"#;
+    assert_eq!(method(&format!("not {chain_today}")), Method::Batch);
+    assert_eq!(
+        method(&format!("not (a = 1) and {chain_today}")),
+        Method::Edge
+    );
+    assert_eq!(
+        method(r#"CHAIN(xEvent, timestamp, [C0: WHAT(eventType = "x")])"#),
+        Method::Batch
+    );
+    assert_eq!(
+        method(
+            r#"CHAIN(xEvent, timestamp, [C0: WHAT(eventType = "x") WHEN(< 25 hours before now)])"#
+        ),
+        Method::Batch
+    );
+    assert_eq!(
+        method(r#"CHAIN(xEvent, timestamp, [C0: WHAT(eventType = "x") WHEN(yesterday)])"#),
+        Method::Batch
+    );
+    assert_eq!(
+        method(
+            r#"select e from xEvent where e.timestamp occurs <= 24 hours before now and e.eventType = "x""#
+        ),
+        Method::Edge
+    );
+    assert_eq!(
+        method(r#"xEvent[timestamp occurs < 3 hours before now and eventType = "x"]"#),
+        Method::Edge
+    );
+    assert_eq!(
+        method(r#"inSegment("a") and xEvent[timestamp occurs < 3 hours before now]"#),
+        Method::Batch
+    );
+}
