@@ -663,7 +663,7 @@ mod tests {
             vec![
                 "`person.birthYear = \"1985\"`: cannot compare integer with string using `=`",
                 "`person.nmae`: unknown field `nmae`",
-                "`person.name`: operand of `+` must be a number, not a string",
+                "`person.name`: operand of `+` must be a number, not string",
             ]
         );
     }
