@@ -22,6 +22,7 @@
 pub mod ast;
 pub mod checker;
 pub mod classify;
+pub mod cli;
 pub mod error;
 pub mod eval;
 pub mod functions;
@@ -32,6 +33,7 @@ pub mod print;
 pub mod time;
 
 pub use ast::Expr;
+pub use cli::cli_main;
 pub use error::{Error, ParseError, Result};
 pub use eval::{compile, EvalContext, Event, EventSet, Program, SegmentMembership};
 pub use parser::parse;
