@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)] // tests index JSON replies and fail loudly
 mod common;
 
 use tessera_store::{Error, Key, Store, Table, WriteBatch};

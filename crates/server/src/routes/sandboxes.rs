@@ -68,11 +68,11 @@ async fn list_sandboxes(
     let org = context.org.clone();
     let all = blocking(&state, move |store| sandboxes::list(store, &org)).await?;
     let page: Vec<&Sandbox> = all.iter().skip(offset).take(limit).collect();
-    let mut links = json!({});
-    if offset + page.len() < all.len() {
-        links["next"] =
-            json!({ "href": format!("{BASE}?limit={limit}&offset={}", offset + page.len()) });
-    }
+    let links = if offset + page.len() < all.len() {
+        json!({ "next": { "href": format!("{BASE}?limit={limit}&offset={}", offset + page.len()) } })
+    } else {
+        json!({})
+    };
     Ok(Json(json!({
         "sandboxes": page,
         "_page": { "limit": limit, "count": page.len() },
