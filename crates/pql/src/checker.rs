@@ -570,10 +570,7 @@ impl Checker<'_> {
 
     fn expect(&mut self, e: &Expr, types: &[Type], wanted: &[Type], func: &str) {
         for (i, (got, want)) in types.iter().zip(wanted).enumerate() {
-            let ok = got == want
-                || *got == Type::Any
-                || (*want == Type::Str && *got == Type::Time)
-                || (*want == Type::Int && *got == Type::Any);
+            let ok = got == want || *got == Type::Any || (*want == Type::Str && *got == Type::Time);
             if !ok {
                 let which = if i == 0 {
                     "receiver".to_owned()

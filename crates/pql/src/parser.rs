@@ -276,7 +276,12 @@ impl Parser<'_> {
                         return None;
                     }
                 }
-                Tok::Ident(w) if w == "over" && depth == 0 => {
+                // `$1.over` is a field named over, not the keyword
+                Tok::Ident(w)
+                    if w == "over"
+                        && depth == 0
+                        && (i == 0 || self.peek_at(i - 1) != &Tok::Dot) =>
+                {
                     return match self.peek_at(i + 1) {
                         Tok::Ident(v) => Some(v.clone()),
                         _ => None,
@@ -628,7 +633,7 @@ impl Parser<'_> {
         if word.eq_ignore_ascii_case("chain") && call_follows {
             return self.parse_chain();
         }
-        if self.vars.iter().any(|v| *v == word) {
+        if self.vars.contains(&word) {
             self.bump();
             return Ok(Expr::Var(word));
         }

@@ -304,17 +304,11 @@ impl Printer {
                 self.expr(operand, 8);
             }
             ("-", [operand]) => {
-                self.out.push('-');
-                // `-5` would read back as a literal: keep the operator visible.
-                let literal_number =
-                    matches!(operand, Expr::Lit(Literal::Int(_) | Literal::Double(_)));
-                if literal_number {
-                    self.out.push('(');
-                    self.expr(operand, 0);
-                    self.out.push(')');
-                } else {
-                    self.expr(operand, 8);
-                }
+                // Always parenthesized: `-5` or `-5.count()` would read back with the minus
+                // folded into the number literal.
+                self.out.push_str("-(");
+                self.expr(operand, 0);
+                self.out.push(')');
             }
             (_, [left, right]) if functions::is_operator(func) => {
                 let (lmin, rmin) = if prec == 4 { (5, 5) } else { (prec, prec + 1) };

@@ -1,0 +1,19 @@
+//! Found by `print_then_parse_is_identity`: `-(0.sum(false))` printed as `-0.sum(false)`,
+//! which reads back as `(-0).sum(false)`. Unary minus now always prints its parentheses.
+
+use tessera_pql::ast::{Expr, Literal};
+use tessera_pql::parse;
+
+#[test]
+fn negated_method_call_on_a_number_round_trips() -> Result<(), tessera_pql::ParseError> {
+    let e = Expr::call(
+        "-",
+        vec![Expr::call(
+            "sum",
+            vec![Expr::Lit(Literal::Int(0)), Expr::Lit(Literal::Bool(false))],
+        )],
+    );
+    assert_eq!(e.to_string(), "-(0.sum(false))");
+    assert_eq!(parse(&e.to_string())?, e);
+    Ok(())
+}
