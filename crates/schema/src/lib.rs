@@ -1,0 +1,1 @@
+//! XDM schema registry (see crate description).
