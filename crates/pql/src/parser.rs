@@ -841,7 +841,7 @@ impl Parser<'_> {
                  `date(y, m, d)` or a timestamp field",
             ));
         }
-        Ok(TimeRef::Expr(Box::new(self.parse_postfix()?)))
+        Ok(TimeRef::Expr(Box::new(self.parse_unary()?)))
     }
 }
 

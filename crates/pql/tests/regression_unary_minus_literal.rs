@@ -17,3 +17,13 @@ fn negated_method_call_on_a_number_round_trips() -> Result<(), tessera_pql::Pars
     assert_eq!(parse(&e.to_string())?, e);
     Ok(())
 }
+
+/// Found by the same property: a negative number as an `occurs` time (`from -5`) did not
+/// parse because times were read at postfix level, below the literal's minus.
+#[test]
+fn negative_literal_as_occurs_time_round_trips() -> Result<(), tessera_pql::ParseError> {
+    let e = parse("t occurs from -5")?;
+    assert_eq!(e.to_string(), "t occurs from -5");
+    assert_eq!(parse(&e.to_string())?, e);
+    Ok(())
+}
