@@ -20,6 +20,16 @@ pub enum Op {
         /// New value.
         value: Vec<u8>,
     },
+    /// Append to an ordered log: the store picks the next sequence number under `prefix`
+    /// (strictly increasing in commit order) and writes `prefix ++ u64(seq)`.
+    Append {
+        /// Target table.
+        table: Table,
+        /// Log prefix; the key is this plus a u64 element.
+        prefix: Key,
+        /// Entry.
+        value: Vec<u8>,
+    },
     /// Remove (a no-op when absent).
     Delete {
         /// Target table.
@@ -63,6 +73,19 @@ impl WriteBatch {
         self
     }
 
+    /// Appends `value` to the ordered log under `prefix`; the sequence number it gets is
+    /// returned in the commit's [`Committed::appended`], in the order of the append calls.
+    /// Sequence numbers start at 1 and only grow, in commit order, so a reader that has seen
+    /// sequence `n` has seen every entry numbered below it.
+    pub fn append(&mut self, table: Table, prefix: &Key, value: Vec<u8>) -> &mut Self {
+        self.ops.push(Op::Append {
+            table,
+            prefix: prefix.clone(),
+            value,
+        });
+        self
+    }
+
     /// Removes `key`.
     pub fn delete(&mut self, table: Table, key: &Key) -> &mut Self {
         self.ops.push(Op::Delete {
@@ -101,4 +124,11 @@ impl WriteBatch {
     pub fn checks(&self) -> &[Check] {
         &self.checks
     }
+}
+
+/// What a successful commit reports back.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Committed {
+    /// Sequence numbers assigned to the batch's appends, in order.
+    pub appended: Vec<u64>,
 }

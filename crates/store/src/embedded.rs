@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 
-use crate::batch::{Op, WriteBatch};
+use crate::batch::{Committed, Op, WriteBatch};
 use crate::error::{Error, Result};
 use crate::group_commit::GroupCommit;
 use crate::key::{Key, Scope};
@@ -61,7 +61,9 @@ impl Default for StoreOptions {
 struct Inner {
     database: Database,
     keyspaces: Vec<Keyspace>,
-    commit_lock: Mutex<()>,
+    /// Serialises commits; holds the last sequence number handed out per append log, so
+    /// appends are numbered in commit order.
+    commit_lock: Mutex<Sequences>,
     group_commit: GroupCommit,
     durability: Durability,
     path: PathBuf,
@@ -114,7 +116,7 @@ impl EmbeddedStore {
         let inner = Arc::new(Inner {
             database,
             keyspaces,
-            commit_lock: Mutex::new(()),
+            commit_lock: Mutex::new(Sequences::default()),
             group_commit: GroupCommit::default(),
             durability: options.durability,
             path: path.to_owned(),
@@ -152,7 +154,7 @@ impl EmbeddedStore {
                 let mut batch = WriteBatch::new();
                 batch.expect(Table::Meta, &key, None);
                 batch.put(Table::Meta, &key, FORMAT_VERSION.to_be_bytes().to_vec());
-                self.commit(batch)
+                self.commit(batch).map(drop)
             }
         }
     }
@@ -231,23 +233,46 @@ impl Store for EmbeddedStore {
         Ok(entries)
     }
 
-    fn commit(&self, batch: WriteBatch) -> Result<()> {
+    fn commit(&self, batch: WriteBatch) -> Result<Committed> {
         if self.inner.group_commit.is_failed() {
             return Err(Error::Poisoned);
         }
         if batch.is_empty() && batch.checks().is_empty() {
-            return Ok(());
+            return Ok(Committed::default());
         }
+        let mut committed = Committed::default();
         let seq = {
-            let _guard = self
+            let mut sequences = self
                 .inner
                 .commit_lock
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
             self.check_preconditions(&batch)?;
             let mut engine_batch = self.inner.database.batch();
+            // Numbers are reserved on a copy and published only after the engine accepted the
+            // batch, so a failed commit leaves no gap-free promise broken.
+            let mut reserved = Vec::new();
             for op in batch.ops {
                 match op {
+                    Op::Append {
+                        table,
+                        prefix,
+                        value,
+                    } => {
+                        let last = match reserved
+                            .iter()
+                            .rev()
+                            .find(|(t, p, _): &&(Table, Key, u64)| *t == table && *p == prefix)
+                        {
+                            Some((_, _, seq)) => *seq,
+                            None => sequences.last(self, table, &prefix)?,
+                        };
+                        let seq = last + 1;
+                        let key = Key::extend(&prefix).u64(seq).finish();
+                        engine_batch.insert(self.inner.keyspace(table), key.into_bytes(), value);
+                        committed.appended.push(seq);
+                        reserved.push((table, prefix, seq));
+                    }
                     Op::Put { table, key, value } => {
                         engine_batch.insert(self.inner.keyspace(table), key.into_bytes(), value)
                     }
@@ -257,15 +282,19 @@ impl Store for EmbeddedStore {
                 }
             }
             engine_batch.commit()?;
+            for (table, prefix, seq) in reserved {
+                sequences.set(table, prefix, seq);
+            }
             self.inner.group_commit.record_write()
         };
         match self.inner.durability {
             Durability::Sync => self
                 .inner
                 .group_commit
-                .wait_durable(seq, || self.inner.sync()),
-            Durability::Relaxed => Ok(()),
+                .wait_durable(seq, || self.inner.sync())?,
+            Durability::Relaxed => {}
         }
+        Ok(committed)
     }
 
     fn flush(&self) -> Result<()> {
@@ -280,6 +309,45 @@ impl Store for EmbeddedStore {
             return Err(Error::Poisoned);
         }
         Ok(())
+    }
+}
+
+/// Last sequence number per append log, loaded lazily from the log's last key.
+#[derive(Debug, Default)]
+struct Sequences {
+    last: std::collections::HashMap<(Table, Key), u64>,
+}
+
+impl Sequences {
+    fn last(&mut self, store: &EmbeddedStore, table: Table, prefix: &Key) -> Result<u64> {
+        if let Some(seq) = self.last.get(&(table, prefix.clone())) {
+            return Ok(*seq);
+        }
+        let tail = store.scan(
+            table,
+            &ScanRange::prefix(prefix.clone()),
+            Direction::Reverse,
+            1,
+        )?;
+        let seq = match tail.first() {
+            Some(entry) => {
+                let rest = entry
+                    .key
+                    .get(prefix.as_bytes().len()..)
+                    .ok_or(Error::MalformedKey {
+                        offset: 0,
+                        reason: "log key shorter than its prefix",
+                    })?;
+                crate::key::KeyReader::new(rest).u64()?
+            }
+            None => 0,
+        };
+        self.last.insert((table, prefix.clone()), seq);
+        Ok(seq)
+    }
+
+    fn set(&mut self, table: Table, prefix: Key, seq: u64) {
+        self.last.insert((table, prefix), seq);
     }
 }
 

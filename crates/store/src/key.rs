@@ -70,6 +70,13 @@ impl Key {
         builder
     }
 
+    /// Continues an existing key with more elements (e.g. a log prefix plus a sequence).
+    pub fn extend(prefix: &Key) -> KeyBuilder {
+        KeyBuilder {
+            bytes: prefix.0.clone(),
+        }
+    }
+
     /// The prefix shared by every key of `scope`.
     pub fn scope_prefix(scope: &Scope) -> Self {
         Self::builder(scope).finish()

@@ -36,7 +36,7 @@ mod group_commit;
 pub mod key;
 mod table;
 
-pub use batch::{Check, Op, WriteBatch};
+pub use batch::{Check, Committed, Op, WriteBatch};
 pub use embedded::{Durability, EmbeddedStore, StoreOptions};
 pub use error::{Error, Result};
 pub use key::{Key, KeyBuilder, KeyReader, Scope};
@@ -103,8 +103,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<Entry>>;
 
     /// Applies every operation of the batch atomically, after checking its preconditions;
-    /// returns once the batch is durable per the store's [`Durability`].
-    fn commit(&self, batch: WriteBatch) -> Result<()>;
+    /// returns once the batch is durable per the store's [`Durability`], with the sequence
+    /// numbers its appends received.
+    fn commit(&self, batch: WriteBatch) -> Result<Committed>;
 
     /// Makes everything committed so far durable (used at shutdown and by `relaxed` mode).
     fn flush(&self) -> Result<()>;

@@ -94,7 +94,7 @@ fn compare_and_set_counter_under_contention() -> Result<(), Box<dyn std::error::
                             (value + 1).to_string().into_bytes(),
                         );
                         match store.commit(batch) {
-                            Ok(()) => break,
+                            Ok(_) => break,
                             Err(Error::Conflict { .. }) => continue,
                             Err(other) => panic!("unexpected {other}"),
                         }
