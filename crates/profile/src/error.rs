@@ -1,0 +1,20 @@
+//! Errors of the profile store.
+
+/// Why a profile operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] tessera_store::Error),
+    /// A stored document does not decode (corruption or a format this build does not know).
+    #[error("stored {what} is unreadable: {reason}")]
+    Corrupt {
+        /// Which kind of document.
+        what: &'static str,
+        /// Decoder message.
+        reason: String,
+    },
+}
+
+/// Result alias for this crate.
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,147 @@
+//! Experience events: time-stamped records filed under their primary identity.
+//!
+//! Keys in `Table::Events` (tenant scope):
+//! - event: `"e", namespace, id, timestamp ms (i64), dataset, _id` → `{"v":1,"xactionId","event"}`;
+//!   a profile's events scan in time order, either direction.
+//! - idempotency index: `"x", dataset, _id` → the event key. `_id` is unique per dataset;
+//!   the write expects the index entry absent, so a replay (even a concurrent one) cannot
+//!   store the event twice.
+
+use serde_json::{Map, Value};
+use tessera_model::Tenant;
+use tessera_store::{Direction, Key, ScanRange, Scope, Store, Table, WriteBatch};
+
+use crate::error::{Error, Result};
+use crate::identity::IdentityKey;
+
+const FORMAT: u64 = 1;
+
+/// A stored event.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredEvent {
+    /// Format version.
+    pub v: u64,
+    /// Receipt of the write that stored it.
+    pub xaction_id: String,
+    /// Dataset it came from.
+    pub dataset: String,
+    /// The XDM event.
+    pub event: Map<String, Value>,
+}
+
+fn tenant_key(tenant: &Tenant) -> tessera_store::KeyBuilder {
+    Key::builder(&Scope::Tenant(tenant.clone()))
+}
+
+/// Prefix of every event of `identity`.
+pub fn identity_prefix(tenant: &Tenant, identity: &IdentityKey) -> Key {
+    tenant_key(tenant)
+        .str("e")
+        .str(&identity.namespace)
+        .str(&identity.id)
+        .finish()
+}
+
+/// Key of one event.
+pub fn key(
+    tenant: &Tenant,
+    identity: &IdentityKey,
+    timestamp_ms: i64,
+    dataset: &str,
+    event_id: &str,
+) -> Key {
+    Key::extend(&identity_prefix(tenant, identity))
+        .i64(timestamp_ms)
+        .str(dataset)
+        .str(event_id)
+        .finish()
+}
+
+/// Key of the `_id` idempotency entry.
+pub fn id_index_key(tenant: &Tenant, dataset: &str, event_id: &str) -> Key {
+    tenant_key(tenant)
+        .str("x")
+        .str(dataset)
+        .str(event_id)
+        .finish()
+}
+
+/// Whether `dataset` already holds an event with this `_id`.
+pub fn exists(store: &dyn Store, tenant: &Tenant, dataset: &str, event_id: &str) -> Result<bool> {
+    Ok(store
+        .get(Table::Events, &id_index_key(tenant, dataset, event_id))?
+        .is_some())
+}
+
+/// What appending an event needs.
+#[derive(Debug, Clone)]
+pub struct NewEvent<'a> {
+    /// Dataset.
+    pub dataset: &'a str,
+    /// Primary identity it is filed under.
+    pub identity: &'a IdentityKey,
+    /// `timestamp` in ms since epoch.
+    pub timestamp_ms: i64,
+    /// `_id`.
+    pub event_id: &'a str,
+    /// Receipt.
+    pub xaction_id: &'a str,
+}
+
+/// Adds the event and its idempotency entry to `batch`; the batch fails with
+/// [`tessera_store::Error::Conflict`] if the `_id` was stored meanwhile.
+pub fn append(
+    batch: &mut WriteBatch,
+    tenant: &Tenant,
+    new: &NewEvent<'_>,
+    event: Map<String, Value>,
+) -> Result<()> {
+    let event_key = key(
+        tenant,
+        new.identity,
+        new.timestamp_ms,
+        new.dataset,
+        new.event_id,
+    );
+    let index_key = id_index_key(tenant, new.dataset, new.event_id);
+    let stored = StoredEvent {
+        v: FORMAT,
+        xaction_id: new.xaction_id.to_owned(),
+        dataset: new.dataset.to_owned(),
+        event,
+    };
+    let bytes = serde_json::to_vec(&stored).map_err(|e| Error::Corrupt {
+        what: "event",
+        reason: e.to_string(),
+    })?;
+    batch
+        .expect(Table::Events, &index_key, None)
+        .put(Table::Events, &index_key, event_key.as_bytes().to_vec())
+        .put(Table::Events, &event_key, bytes);
+    Ok(())
+}
+
+/// Events of `identity`, oldest first or newest first, at most `limit`.
+pub fn for_identity(
+    store: &dyn Store,
+    tenant: &Tenant,
+    identity: &IdentityKey,
+    direction: Direction,
+    limit: usize,
+) -> Result<Vec<StoredEvent>> {
+    let rows = store.scan(
+        Table::Events,
+        &ScanRange::prefix(identity_prefix(tenant, identity)),
+        direction,
+        limit,
+    )?;
+    rows.iter()
+        .map(|row| {
+            serde_json::from_slice(&row.value).map_err(|e| Error::Corrupt {
+                what: "event",
+                reason: e.to_string(),
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,20 @@
+//! Profile data at rest: the fragment each dataset holds per identity, and the experience
+//! events keyed by identity and time.
+//!
+//! What lives here: key layouts, stored document formats, the upsert deep-merge, and the
+//! write operations ingestion adds to its atomic batch. What does not: merge policies and the
+//! merged profile (the profile issue builds them on these reads), identity resolution
+//! (`identity` crate), HTTP.
+//!
+//! Invariants: 1 (the ops returned here are applied in the caller's single atomic batch, so a
+//! record, its idempotency index entry and its change-feed entry land together) and 3 (the
+//! upsert merge is a pure function of the stored fragment and the patch).
+
+mod error;
+pub mod event;
+pub mod fragment;
+mod identity;
+pub mod merge;
+
+pub use error::{Error, Result};
+pub use identity::IdentityKey;
