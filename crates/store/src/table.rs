@@ -43,11 +43,13 @@ pub enum Table {
     ChangeFeed,
     /// Consumer checkpoints on the change feed.
     Checkpoints,
+    /// Streaming connections (inlets), by tenant and by id.
+    Inlets,
 }
 
 impl Table {
     /// Every table, in a fixed order.
-    pub const ALL: [Table; 19] = [
+    pub const ALL: [Table; 20] = [
         Table::Meta,
         Table::Sandboxes,
         Table::Schemas,
@@ -67,6 +69,7 @@ impl Table {
         Table::Jobs,
         Table::ChangeFeed,
         Table::Checkpoints,
+        Table::Inlets,
     ];
 
     /// Stable on-disk name. Never rename: it names files in existing data directories.
@@ -91,6 +94,7 @@ impl Table {
             Table::Jobs => "jobs",
             Table::ChangeFeed => "change_feed",
             Table::Checkpoints => "checkpoints",
+            Table::Inlets => "inlets",
         }
     }
 
