@@ -171,6 +171,9 @@ pub enum Node {
     Filter {
         array: Box<Node>,
         cond: Box<Node>,
+        /// A conjunct `timestamp occurs ...` of `cond` with a fixed window: on the sorted
+        /// profile events only the events inside it are visited (binary search).
+        window: Option<Box<CSpec>>,
     },
     Let {
         slot: usize,
@@ -307,6 +310,10 @@ impl Compiler {
             Expr::Filter { array, cond } => Node::Filter {
                 array: self.boxed(array)?,
                 cond: self.boxed(cond)?,
+                window: match timestamp_window(cond) {
+                    Some(spec) => Some(Box::new(self.spec(spec)?)),
+                    None => None,
+                },
             },
             Expr::Lambda { .. } => {
                 return Err(compile_err(
@@ -555,6 +562,24 @@ impl Compiler {
             arg: Box::new(arg),
             extra,
         }))
+    }
+}
+
+/// A top-level conjunct `timestamp occurs SPEC` of a filter condition whose times do not
+/// depend on the element (words and dates only), if any.
+fn timestamp_window(cond: &Expr) -> Option<&OccursSpec> {
+    match cond {
+        Expr::Call { func, args } if func == "and" => args.iter().find_map(timestamp_window),
+        Expr::Occurs { timestamp, spec } => {
+            let on_element = matches!(&**timestamp, Expr::Field { object, name }
+                if name == "timestamp" && matches!(**object, Expr::Param { position: 1, up: 0 }));
+            let fixed = spec.times().iter().all(|t| match t {
+                TimeRef::Expr(e) => matches!(**e, Expr::Lit(Literal::Date { .. })),
+                _ => true,
+            });
+            (on_element && fixed).then_some(spec)
+        }
+        _ => None,
     }
 }
 

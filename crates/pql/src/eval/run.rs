@@ -41,6 +41,41 @@ pub fn condition(v: &Val<'_>) -> Option<bool> {
     }
 }
 
+/// The instants an `occurs` accepts.
+#[derive(Debug, Clone, Copy)]
+pub enum Window {
+    /// `[lo, hi)`.
+    Range(i64, i64),
+    /// Everything but `[lo, hi)` (`occurs != ...`).
+    Outside(i64, i64),
+    /// A reference time was null.
+    Unknown,
+}
+
+impl Window {
+    fn contains(self, ts: i64) -> Option<bool> {
+        match self {
+            Window::Range(lo, hi) => Some(lo <= ts && ts < hi),
+            Window::Outside(lo, hi) => Some(!(lo <= ts && ts < hi)),
+            Window::Unknown => None,
+        }
+    }
+
+    /// Index range of `events` (sorted by timestamp) that can lie in this window.
+    fn slice(self, events: &[Event]) -> (usize, usize) {
+        match self {
+            Window::Range(lo, hi) => {
+                let key = |e: &Event| e.timestamp.unwrap_or(i64::MIN);
+                (
+                    events.partition_point(|e| key(e) < lo),
+                    events.partition_point(|e| key(e) < hi),
+                )
+            }
+            _ => (0, events.len()),
+        }
+    }
+}
+
 fn boolean<'a>(b: Option<bool>) -> Val<'a> {
     b.map_or(Val::Null, Val::Bool)
 }
@@ -230,8 +265,22 @@ impl<'a> Env<'a> {
                 Val::Str(s) => Val::Bool(self.segments.is_member(&s)),
                 _ => Val::Null,
             },
-            Node::Filter { array, cond } => {
+            Node::Filter {
+                array,
+                cond,
+                window,
+            } => {
                 let arr = self.eval(array);
+                if let (Val::Events(events), Some(spec)) = (&arr, window) {
+                    let (from, to) = self.window(spec).slice(events);
+                    let mut out = Vec::new();
+                    for e in events.get(from..to).unwrap_or_default() {
+                        if condition(&self.scoped(Val::Event(e), cond)) == Some(true) {
+                            out.push(Val::Event(e));
+                        }
+                    }
+                    return Val::list(out);
+                }
                 let Some(items) = arr.items() else {
                     return Val::Null;
                 };
@@ -296,6 +345,11 @@ impl<'a> Env<'a> {
                 steps,
             } => {
                 let evs = self.eval(events);
+                if let (Val::Events(sorted), [field]) = (&evs, timestamp.as_slice()) {
+                    if field == "timestamp" {
+                        return Val::Bool(self.chain_sorted(sorted, steps));
+                    }
+                }
                 let Some(items) = evs.items() else {
                     return Val::Bool(false);
                 };
@@ -337,6 +391,46 @@ impl<'a> Env<'a> {
                 Val::Bool(true)
             }
         }
+    }
+
+    /// CHAIN over the profile's sorted events: each step searches only the events inside its
+    /// WHEN window and after the previous step's match.
+    fn chain_sorted(&mut self, events: &'a [Event], steps: &'a [super::compile::CStep]) -> bool {
+        let mut last: Option<i64> = None;
+        let mut pos = 0;
+        for step in steps {
+            let (lo, hi) = match &step.when {
+                Some(when) => match self.window(when) {
+                    Window::Unknown => return false,
+                    w => w.slice(events),
+                },
+                None => (0, events.len()),
+            };
+            let mut matched = false;
+            let mut i = pos.max(lo);
+            while let Some(e) = events.get(i).filter(|_| i < hi) {
+                i += 1;
+                let Some(t) = e.timestamp else { continue };
+                if last.is_some_and(|l| t <= l) {
+                    continue;
+                }
+                if let Some(when) = &step.when {
+                    if self.occurs(t, when) != Some(true) {
+                        continue;
+                    }
+                }
+                if condition(&self.scoped(Val::Event(e), &step.what)) == Some(true) {
+                    last = Some(t);
+                    pos = i;
+                    matched = true;
+                    break;
+                }
+            }
+            if !matched {
+                return false;
+            }
+        }
+        true
     }
 
     fn set(&mut self, slot: usize, v: Val<'a>) {
@@ -394,9 +488,10 @@ impl<'a> Env<'a> {
         }
     }
 
-    /// Whether instant `ts` satisfies `spec` (README: "occurs semantics").
-    pub fn occurs(&mut self, ts: i64, spec: &'a CSpec) -> Option<bool> {
-        Some(match spec {
+    /// The set of instants satisfying `spec`, as a half-open range (README: "occurs").
+    pub fn window(&mut self, spec: &'a CSpec) -> Window {
+        let range = |lo: i64, hi: i64| Window::Range(lo, hi);
+        match spec {
             CSpec::Compare {
                 op,
                 amount,
@@ -404,64 +499,60 @@ impl<'a> Env<'a> {
                 direction,
                 time: t,
             } => {
-                let span = self.span(t)?;
+                let Some(span) = self.span(t) else {
+                    return Window::Unknown;
+                };
                 let instant = span.end - span.start == 1;
                 let reference = match direction {
                     Direction::Before => time::shift(span.start, *unit, -amount),
                     Direction::After | Direction::From => time::shift(span.start, *unit, *amount),
                 };
-                let exactly = reference <= ts && ts < time::shift(reference, *unit, 1);
-                match direction {
-                    Direction::Before => {
+                let exactly = (reference, time::shift(reference, *unit, 1));
+                let after_reference = reference.saturating_add(1);
+                match (direction, op) {
+                    (_, CmpOp::Eq) => range(exactly.0, exactly.1),
+                    (_, CmpOp::Ne) => Window::Outside(exactly.0, exactly.1),
+                    (Direction::Before, _) => {
                         // Up to the reference time itself, included only when it is an instant.
-                        let upper_ok = if instant {
-                            ts <= span.start
-                        } else {
-                            ts < span.start
-                        };
+                        let upper = if instant { span.end } else { span.start };
                         match op {
-                            CmpOp::Lt => reference < ts && upper_ok,
-                            CmpOp::Le => reference <= ts && upper_ok,
-                            CmpOp::Gt => ts < reference,
-                            CmpOp::Ge => ts <= reference,
-                            CmpOp::Eq => exactly,
-                            CmpOp::Ne => !exactly,
+                            CmpOp::Lt => range(after_reference, upper),
+                            CmpOp::Le => range(reference, upper),
+                            CmpOp::Gt => range(i64::MIN, reference),
+                            _ => range(i64::MIN, after_reference),
                         }
                     }
-                    Direction::After | Direction::From => {
-                        let lower_ok = if instant {
-                            ts >= span.start
-                        } else {
-                            ts >= span.end
-                        };
+                    _ => {
+                        let lower = if instant { span.start } else { span.end };
                         match op {
-                            CmpOp::Lt => lower_ok && ts < reference,
-                            CmpOp::Le => lower_ok && ts <= reference,
-                            CmpOp::Gt => ts > reference,
-                            CmpOp::Ge => ts >= reference,
-                            CmpOp::Eq => exactly,
-                            CmpOp::Ne => !exactly,
+                            CmpOp::Lt => range(lower, reference),
+                            CmpOp::Le => range(lower, after_reference),
+                            CmpOp::Gt => range(after_reference, i64::MAX),
+                            _ => range(reference, i64::MAX),
                         }
                     }
                 }
             }
-            CSpec::Direction { direction, time: t } => {
-                let span = self.span(t)?;
-                match direction {
-                    Direction::Before => ts < span.start,
-                    Direction::After => ts >= span.end,
-                    Direction::From => ts >= span.start,
-                }
-            }
-            CSpec::On(t) => {
-                let span = self.span(t)?;
-                span.start <= ts && ts < span.end
-            }
-            CSpec::Between(a, b) => {
-                let (a, b) = (self.span(a)?, self.span(b)?);
-                a.start <= ts && ts < b.end
-            }
-        })
+            CSpec::Direction { direction, time: t } => match (self.span(t), direction) {
+                (None, _) => Window::Unknown,
+                (Some(s), Direction::Before) => range(i64::MIN, s.start),
+                (Some(s), Direction::After) => range(s.end, i64::MAX),
+                (Some(s), Direction::From) => range(s.start, i64::MAX),
+            },
+            CSpec::On(t) => match self.span(t) {
+                Some(s) => range(s.start, s.end),
+                None => Window::Unknown,
+            },
+            CSpec::Between(a, b) => match (self.span(a), self.span(b)) {
+                (Some(a), Some(b)) => range(a.start, b.end),
+                _ => Window::Unknown,
+            },
+        }
+    }
+
+    /// Whether instant `ts` satisfies `spec`; `None` when a reference time is null.
+    pub fn occurs(&mut self, ts: i64, spec: &'a CSpec) -> Option<bool> {
+        self.window(spec).contains(ts)
     }
 
     fn builtin(&mut self, b: Builtin, args: &'a [Node]) -> Val<'a> {
