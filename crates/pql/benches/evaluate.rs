@@ -57,6 +57,26 @@ fn bench(c: &mut Criterion) {
     c.bench_function("evaluate_6_clause_200_events", |b| {
         b.iter(|| black_box(program.matches(black_box(&profile), &prepared, &ctx)))
     });
+    // The clauses one by one, to see where the time goes.
+    for (name, src) in [
+        (
+            "clause_profile_3",
+            r#"person.birthYear >= 1980 and homeAddress.countryCode in ["US", "CA", "MX"] and loyalty.tier != "bronze""#,
+        ),
+        (
+            "clause_count_30_days",
+            r#"xEvent[timestamp occurs < 30 days before now and eventType = "commerce.purchases"].count() >= 3"#,
+        ),
+        (
+            "clause_chain_2_steps",
+            r#"CHAIN(xEvent, timestamp, [A: WHAT(eventType = "web.webpagedetails.pageViews") WHEN(< 7 days before now), B: WHAT(eventType = "commerce.checkouts") WHEN(< 7 days before now)])"#,
+        ),
+    ] {
+        let p = compile(&parse(src).expect("parses")).expect("compiles");
+        c.bench_function(name, |b| {
+            b.iter(|| black_box(p.matches(black_box(&profile), &prepared, &ctx)))
+        });
+    }
     c.bench_function("parse_and_compile_6_clause", |b| {
         b.iter(|| {
             black_box(compile(&parse(black_box(AUDIENCE)).expect("parses")).expect("compiles"))

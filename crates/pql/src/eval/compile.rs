@@ -172,9 +172,13 @@ pub enum Node {
         array: Box<Node>,
         cond: Box<Node>,
         /// A conjunct `timestamp occurs ...` of `cond` with a fixed window: on the sorted
-        /// profile events only the events inside it are visited (binary search).
+        /// profile events only the events inside it are visited (binary search), and only
+        /// `rest` (the other conjuncts; `None` when there are none) is evaluated on them.
         window: Option<Box<CSpec>>,
+        rest: Option<Box<Node>>,
     },
+    /// `filter.count()`, counted without building the filtered array.
+    CountFilter(Box<Node>),
     Let {
         slot: usize,
         value: Box<Node>,
@@ -307,14 +311,21 @@ impl Compiler {
             }
             Expr::Field { object, name } => Node::Field(self.boxed(object)?, name.clone()),
             Expr::Call { func, args } => self.call(func, args)?,
-            Expr::Filter { array, cond } => Node::Filter {
-                array: self.boxed(array)?,
-                cond: self.boxed(cond)?,
-                window: match timestamp_window(cond) {
-                    Some(spec) => Some(Box::new(self.spec(spec)?)),
-                    None => None,
-                },
-            },
+            Expr::Filter { array, cond } => {
+                let (window, rest) = match split_window(cond) {
+                    Some((spec, rest)) => (
+                        Some(Box::new(self.spec(spec)?)),
+                        rest.map(|r| self.boxed(&r)).transpose()?,
+                    ),
+                    None => (None, None),
+                };
+                Node::Filter {
+                    array: self.boxed(array)?,
+                    cond: self.boxed(cond)?,
+                    window,
+                    rest,
+                }
+            }
             Expr::Lambda { .. } => {
                 return Err(compile_err(
                     "a lambda is only allowed as the whole expression or as the argument of map",
@@ -479,6 +490,9 @@ impl Compiler {
             }
             _ => {}
         }
+        if let ("count", [filter @ Expr::Filter { .. }]) = (func, args) {
+            return Ok(Node::CountFilter(self.boxed(filter)?));
+        }
         if let Some(node) = self.per_element(func, args)? {
             return Ok(node);
         }
@@ -565,11 +579,33 @@ impl Compiler {
     }
 }
 
-/// A top-level conjunct `timestamp occurs SPEC` of a filter condition whose times do not
-/// depend on the element (words and dates only), if any.
-fn timestamp_window(cond: &Expr) -> Option<&OccursSpec> {
+fn conjuncts<'e>(e: &'e Expr, out: &mut Vec<&'e Expr>) {
+    match e {
+        Expr::Call { func, args } if func == "and" => args.iter().for_each(|a| conjuncts(a, out)),
+        other => out.push(other),
+    }
+}
+
+/// Splits a filter condition into a `timestamp occurs SPEC` conjunct whose times do not depend
+/// on the element (words and dates only) and the conjunction of the others (`None` if none).
+fn split_window(cond: &Expr) -> Option<(&OccursSpec, Option<Expr>)> {
+    let mut all = Vec::new();
+    conjuncts(cond, &mut all);
+    let (index, spec) = all
+        .iter()
+        .enumerate()
+        .find_map(|(i, c)| window_spec(c).map(|s| (i, s)))?;
+    let rest = all
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != index)
+        .map(|(_, c)| (*c).clone())
+        .reduce(|acc, c| Expr::call("and", vec![acc, c]));
+    Some((spec, rest))
+}
+
+fn window_spec(cond: &Expr) -> Option<&OccursSpec> {
     match cond {
-        Expr::Call { func, args } if func == "and" => args.iter().find_map(timestamp_window),
         Expr::Occurs { timestamp, spec } => {
             let on_element = matches!(&**timestamp, Expr::Field { object, name }
                 if name == "timestamp" && matches!(**object, Expr::Param { position: 1, up: 0 }));

@@ -126,7 +126,58 @@ impl<'a> Env<'a> {
         v
     }
 
+    /// Evaluates a node. The hot, small cases are handled here; everything else is in
+    /// [`Self::eval_rest`], kept out of line so this frame stays small (deeply recursive,
+    /// called once per node per element).
     pub fn eval(&mut self, node: &'a Node) -> Val<'a> {
+        match node {
+            Node::Const(v) => Val::from_json(v),
+            Node::Scope(0) => self.scopes.last().cloned().unwrap_or(Val::Null),
+            Node::Var(slot) => self.vars.get(*slot).cloned().unwrap_or(Val::Null),
+            Node::Field(object, name) => {
+                let o = self.eval(object);
+                self.field(&o, name)
+            }
+            Node::Cmp(op, a, b) => {
+                let (a, b) = (self.eval(a), self.eval(b));
+                cmp_op(*op, &a, &b)
+            }
+            Node::And(a, b) => match self.eval(a).truth() {
+                Some(false) => Val::Bool(false),
+                left => match (left, self.eval(b).truth()) {
+                    (_, Some(false)) => Val::Bool(false),
+                    (Some(true), Some(true)) => Val::Bool(true),
+                    _ => Val::Null,
+                },
+            },
+            Node::Occurs(ts, spec) => match self.eval(ts) {
+                Val::Time(t) => boolean(self.occurs(t, spec)),
+                other => self.occurs_value(&other, spec),
+            },
+            _ => self.eval_rest(node),
+        }
+    }
+
+    fn occurs_value(&mut self, v: &Val<'a>, spec: &'a CSpec) -> Val<'a> {
+        match v.items() {
+            Some(items) => {
+                let mut any = false;
+                for item in items {
+                    if let Some(t) = item.as_time() {
+                        any |= self.occurs(t, spec) == Some(true);
+                    }
+                }
+                Val::Bool(any)
+            }
+            None => match v.as_time() {
+                Some(t) => boolean(self.occurs(t, spec)),
+                None => Val::Null,
+            },
+        }
+    }
+
+    #[inline(never)]
+    fn eval_rest(&mut self, node: &'a Node) -> Val<'a> {
         match node {
             Node::Const(v) => Val::from_json(v),
             Node::Time(ms) => Val::Time(*ms),
@@ -269,28 +320,37 @@ impl<'a> Env<'a> {
                 array,
                 cond,
                 window,
+                rest,
             } => {
-                let arr = self.eval(array);
-                if let (Val::Events(events), Some(spec)) = (&arr, window) {
-                    let (from, to) = self.window(spec).slice(events);
-                    let mut out = Vec::new();
-                    for e in events.get(from..to).unwrap_or_default() {
-                        if condition(&self.scoped(Val::Event(e), cond)) == Some(true) {
-                            out.push(Val::Event(e));
-                        }
-                    }
-                    return Val::list(out);
+                let mut out = Vec::new();
+                let done =
+                    self.filter_each(array, cond, window.as_deref(), rest.as_deref(), &mut |v| {
+                        out.push(v)
+                    });
+                if done {
+                    Val::list(out)
+                } else {
+                    Val::Null
                 }
-                let Some(items) = arr.items() else {
+            }
+            Node::CountFilter(filter) => {
+                let Node::Filter {
+                    array,
+                    cond,
+                    window,
+                    rest,
+                } = &**filter
+                else {
                     return Val::Null;
                 };
-                let mut out = Vec::new();
-                for item in items {
-                    if condition(&self.scoped(item.clone(), cond)) == Some(true) {
-                        out.push(item);
-                    }
+                let mut n = 0i64;
+                if self.filter_each(array, cond, window.as_deref(), rest.as_deref(), &mut |_| {
+                    n += 1
+                }) {
+                    Val::Int(n)
+                } else {
+                    Val::Int(0)
                 }
-                Val::list(out)
             }
             Node::Let { slot, value, body } => {
                 let v = self.eval(value);
@@ -323,21 +383,7 @@ impl<'a> Env<'a> {
             }
             Node::Occurs(ts, spec) => {
                 let v = self.eval(ts);
-                match v.items() {
-                    Some(items) => {
-                        let mut any = false;
-                        for item in items {
-                            if let Some(t) = item.as_time() {
-                                any |= self.occurs(t, spec) == Some(true);
-                            }
-                        }
-                        Val::Bool(any)
-                    }
-                    None => match v.as_time() {
-                        Some(t) => boolean(self.occurs(t, spec)),
-                        None => Val::Null,
-                    },
-                }
+                self.occurs_value(&v, spec)
             }
             Node::Chain {
                 events,
@@ -428,6 +474,48 @@ impl<'a> Env<'a> {
             }
             if !matched {
                 return false;
+            }
+        }
+        true
+    }
+
+    /// Calls `keep` with each element of `array` satisfying `cond`; false if `array` is not
+    /// an array. On the sorted profile events with a fixed time window, only the events in
+    /// the window are visited and only the other conjuncts (`rest`) are evaluated.
+    fn filter_each(
+        &mut self,
+        array: &'a Node,
+        cond: &'a Node,
+        window: Option<&'a CSpec>,
+        rest: Option<&'a Node>,
+        keep: &mut dyn FnMut(Val<'a>),
+    ) -> bool {
+        let arr = self.eval(array);
+        if let (Val::Events(events), Some(spec)) = (&arr, window) {
+            if let w @ Window::Range(..) = self.window(spec) {
+                let (from, to) = w.slice(events);
+                for e in events.get(from..to).unwrap_or_default() {
+                    // Events without a timestamp sort first and never satisfy the window.
+                    if e.timestamp.is_none() {
+                        continue;
+                    }
+                    let ok = match rest {
+                        Some(r) => condition(&self.scoped(Val::Event(e), r)) == Some(true),
+                        None => true,
+                    };
+                    if ok {
+                        keep(Val::Event(e));
+                    }
+                }
+                return true;
+            }
+        }
+        let Some(items) = arr.items() else {
+            return false;
+        };
+        for item in items {
+            if condition(&self.scoped(item.clone(), cond)) == Some(true) {
+                keep(item);
             }
         }
         true
@@ -877,6 +965,22 @@ impl Sum {
 
 /// A comparison operator on two values. An array on either side means "some element".
 pub fn cmp_op<'a>(op: CmpOp, a: &Val<'a>, b: &Val<'a>) -> Val<'a> {
+    // Fast path for the common string-to-string and integer comparisons.
+    let ord = match (a, b) {
+        (Val::Str(x), Val::Str(y)) => Some(x.as_ref().cmp(y.as_ref())),
+        (Val::Int(x), Val::Int(y)) => Some(x.cmp(y)),
+        _ => None,
+    };
+    if let Some(ord) = ord {
+        return Val::Bool(match op {
+            CmpOp::Eq => ord == Ordering::Equal,
+            CmpOp::Ne => ord != Ordering::Equal,
+            CmpOp::Lt => ord == Ordering::Less,
+            CmpOp::Le => ord != Ordering::Greater,
+            CmpOp::Gt => ord == Ordering::Greater,
+            CmpOp::Ge => ord != Ordering::Less,
+        });
+    }
     let both_arrays = a.is_array() && b.is_array();
     if !both_arrays {
         if let Some(items) = a.items() {
