@@ -13,7 +13,7 @@
 //!
 //! What it is not: a statistical model of any real retailer. Shapes (3–8 identities per person,
 //! heavy-tailed event counts, daily and weekly rhythm, a shopping funnel) are plausible, and the
-//! constants that set them are named in [`people`] and [`records`].
+//! constants that set them are named at the top of the `people` and `records` modules.
 
 mod catalog;
 mod clock;

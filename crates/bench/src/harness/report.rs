@@ -114,9 +114,9 @@ pub struct Parameters {
     /// Connections used.
     pub connections: usize,
     /// Measurement window, seconds.
-    pub duration_s: f64,
+    pub duration_seconds: f64,
     /// Warm-up, seconds.
-    pub warmup_s: f64,
+    pub warmup_seconds: f64,
     /// People in the generated data the scenario loads (if it loads any).
     pub people: u64,
     /// Seed of data and request generators.
@@ -177,7 +177,7 @@ impl Report {
         let _ = writeln!(
             out,
             "window       {:.1} s after {:.1} s warm-up",
-            p.duration_s, p.warmup_s
+            p.duration_seconds, p.warmup_seconds
         );
         let _ = writeln!(
             out,
