@@ -136,6 +136,9 @@ pub enum Node {
     /// A bound variable.
     Var(usize),
     Field(Box<Node>, String),
+    /// `name` on the current implicit input (the element inside a filter): the most common
+    /// lookup, without evaluating and cloning the scope first.
+    ScopeField(String),
     Cmp(CmpOp, Box<Node>, Box<Node>),
     Arith(Arith, Box<Node>, Box<Node>),
     Neg(Box<Node>),
@@ -309,7 +312,10 @@ impl Compiler {
                     .ok_or_else(|| compile_err(format!("unbound variable `{name}`")))?;
                 Node::Var(slot)
             }
-            Expr::Field { object, name } => Node::Field(self.boxed(object)?, name.clone()),
+            Expr::Field { object, name } => match **object {
+                Expr::Param { position: 1, up: 0 } => Node::ScopeField(name.clone()),
+                _ => Node::Field(self.boxed(object)?, name.clone()),
+            },
             Expr::Call { func, args } => self.call(func, args)?,
             Expr::Filter { array, cond } => {
                 let (window, rest) = match split_window(cond) {

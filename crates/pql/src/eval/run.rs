@@ -134,6 +134,18 @@ impl<'a> Env<'a> {
             Node::Const(v) => Val::from_json(v),
             Node::Scope(0) => self.scopes.last().cloned().unwrap_or(Val::Null),
             Node::Var(slot) => self.vars.get(*slot).cloned().unwrap_or(Val::Null),
+            Node::ScopeField(name) => match self.scopes.last() {
+                Some(Val::Event(e)) => match e.timestamp {
+                    Some(ts) if name == "timestamp" => Val::Time(ts),
+                    _ => e.doc.get(name).map_or(Val::Null, Val::from_json),
+                },
+                Some(Val::Json(Value::Object(m))) => m.get(name).map_or(Val::Null, Val::from_json),
+                Some(other) => {
+                    let o = other.clone();
+                    self.field(&o, name)
+                }
+                None => Val::Null,
+            },
             Node::Field(object, name) => {
                 let o = self.eval(object);
                 self.field(&o, name)
@@ -179,6 +191,7 @@ impl<'a> Env<'a> {
     #[inline(never)]
     fn eval_rest(&mut self, node: &'a Node) -> Val<'a> {
         match node {
+            Node::ScopeField(_) => self.eval(node),
             Node::Const(v) => Val::from_json(v),
             Node::Time(ms) => Val::Time(*ms),
             Node::Array(items) => Val::list(items.iter().map(|n| self.eval(n)).collect()),
