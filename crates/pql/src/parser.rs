@@ -155,7 +155,9 @@ impl Parser<'_> {
             ("forall", Quantifier::Forall),
             ("select", Quantifier::Select),
         ] {
-            if self.is_word(0, word) && next_is_ident && self.is_word(2, "from") {
+            // The words are reserved: a variable after one starts a quantifier, and a missing
+            // `from` is reported there.
+            if self.is_word(0, word) && next_is_ident {
                 self.bump();
                 return self.parse_quantifier(kind);
             }
