@@ -577,10 +577,7 @@ impl Checker<'_> {
                 } else {
                     format!("argument {i}")
                 };
-                self.issue(
-                    e,
-                    format!("{which} of `{func}` must be a {want}, not {got}"),
-                );
+                self.issue(e, format!("{which} of `{func}` must be {want}, not {got}"));
             }
         }
     }
