@@ -262,3 +262,99 @@ proptest! {
         }
     }
 }
+
+const VOCABULARY: &[&str] = &[
+    "a",
+    "b",
+    "xEvent",
+    "timestamp",
+    "X",
+    "$1",
+    "^",
+    "^^",
+    ".",
+    ",",
+    ":",
+    "(",
+    ")",
+    "[",
+    "]",
+    "{",
+    "}",
+    "=",
+    "!=",
+    "<",
+    "<=",
+    ">",
+    ">=",
+    "+",
+    "-",
+    "*",
+    "/",
+    "%",
+    "!",
+    "=>",
+    "and",
+    "or",
+    "not",
+    "in",
+    "notIn",
+    "like",
+    "occurs",
+    "between",
+    "on",
+    "before",
+    "after",
+    "from",
+    "now",
+    "today",
+    "last",
+    "week",
+    "3",
+    "days",
+    "exists",
+    "forall",
+    "select",
+    "where",
+    "sum",
+    "over",
+    "let",
+    "if",
+    "count",
+    "sum(",
+    "startsWith",
+    "CHAIN",
+    "WHAT",
+    "WHEN",
+    "C0",
+    "date",
+    "2020",
+    "1.5",
+    "\"s\"",
+    "true",
+    "inSegment",
+    "map",
+    "mapEntry",
+    "groupBy",
+    "topN",
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2048, .. ProptestConfig::default() })]
+
+    /// Fuzz-style: sequences of real tokens reach deep into the grammar. Whatever parses
+    /// prints to text that parses to the same tree, and compiles and evaluates without panic.
+    #[test]
+    fn token_soup_never_panics(words in prop::collection::vec(prop::sample::select(VOCABULARY), 0..24)) {
+        let src = words.join(" ");
+        if let Ok(e) = parse(&src) {
+            let text = e.to_string();
+            prop_assert_eq!(parse(&text).ok(), Some(e.clone()), "{} => {}", src, text);
+            prop_assert_eq!(from_json(&to_json(&e)).ok(), Some(e.clone()));
+            if let Ok(program) = compile(&e) {
+                let events = EventSet::new(vec![serde_json::json!({"timestamp": "2024-01-01T00:00:00Z", "a": 1})]);
+                let _ = program.evaluate(&serde_json::json!({"a": [1], "b": "s"}), &events, &EvalContext::new(0));
+            }
+        }
+    }
+}
