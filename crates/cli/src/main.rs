@@ -28,6 +28,16 @@ enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Write a deterministic synthetic customer base (XDM JSON lines + manifest).
+    Generate(tessera_bench::GenerateArgs),
+    /// Run a benchmark scenario against a running or spawned server.
+    Bench(tessera_bench::BenchArgs),
+    /// Profile Query Language tools: parse, check, eval, convert, classify.
+    Pql {
+        /// Arguments of the PQL tool (`tessera pql --help`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -35,6 +45,12 @@ fn main() -> std::process::ExitCode {
     let outcome = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Keys(command) => keys::run(command),
+        Command::Generate(args) => tessera_bench::run_generate(&args),
+        Command::Bench(args) => tessera_bench::run_bench(&args),
+        Command::Pql { args } => {
+            let code = tessera_pql::cli_main(&args, &mut std::io::stdin(), &mut std::io::stdout());
+            return std::process::ExitCode::from(u8::try_from(code).unwrap_or(1));
+        }
     };
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,

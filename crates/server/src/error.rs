@@ -150,6 +150,15 @@ impl GatewayError {
 pub enum ApiError {
     /// Rendered in AEP's gateway envelope.
     Gateway(GatewayError),
+    /// A streamed record refused by validation, rendered in DCS's inlet problem shape.
+    Rejected {
+        /// Inlet the message came through.
+        inlet_id: String,
+        /// Organisation of the inlet.
+        org: String,
+        /// Why.
+        rejection: tessera_ingest::Rejection,
+    },
     /// Rendered as problem details.
     Problem {
         /// Stable code (decides the status).
@@ -175,6 +184,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::Gateway(gateway) => gateway.parts().0,
+            ApiError::Rejected { .. } => StatusCode::BAD_REQUEST,
             ApiError::Problem { code, .. } => code.status(),
         }
     }
@@ -234,6 +244,56 @@ impl From<axum::extract::rejection::JsonRejection> for ApiError {
     }
 }
 
+impl From<tessera_ingest::Error> for ApiError {
+    fn from(error: tessera_ingest::Error) -> Self {
+        use tessera_ingest::Error as E;
+        match error {
+            E::Store(store) => store.into(),
+            E::Profile(tessera_profile::Error::Store(store)) => store.into(),
+            E::Schema(schema) => Self::problem(ErrorCode::InvalidField, schema.to_string()),
+            E::DatasetNotFound { .. } | E::BatchNotFound { .. } | E::InletNotFound { .. } => {
+                Self::problem(ErrorCode::NotFound, error.to_string())
+            }
+            E::Invalid { ref field, .. } => ApiError::Problem {
+                code: ErrorCode::InvalidField,
+                report: Some(json!({ "field": field })),
+                detail: error.to_string(),
+            },
+            E::AlreadyExists { .. } => Self::problem(ErrorCode::AlreadyExists, error.to_string()),
+            E::InvalidState(detail) => Self::problem(ErrorCode::InvalidState, detail),
+            other @ (E::Corrupt { .. } | E::Profile(_)) => Self::internal(&other),
+        }
+    }
+}
+
+/// DCS's description of one refused message: the problem list in the JSON-schema-validator
+/// style AEP clients parse (`_streamingValidation[].causingExceptions[]`), plus Tessera's
+/// stable code on each entry.
+pub fn streaming_validation(rejection: &tessera_ingest::Rejection) -> Value {
+    let causes: Vec<Value> = rejection
+        .problems
+        .iter()
+        .map(|p| {
+            json!({
+                "schemaLocation": "#",
+                "pointerToViolation": format!("#{}", p.path),
+                "causingExceptions": [],
+                "keyword": p.code,
+                "message": p.message,
+            })
+        })
+        .collect();
+    json!({
+        "_streamingValidation": [{
+            "schemaLocation": "#",
+            "pointerToViolation": "#",
+            "message": rejection.message,
+            "code": rejection.code.as_str(),
+            "causingExceptions": causes,
+        }]
+    })
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match self {
@@ -244,6 +304,23 @@ impl IntoResponse for ApiError {
                     Json(json!({ "error_code": code, "message": message })),
                 )
                     .into_response()
+            }
+            ApiError::Rejected {
+                inlet_id,
+                org,
+                rejection,
+            } => {
+                let body = json!({
+                    "type": "http://ns.adobe.com/adobecloud/problem/data-collection-service/inlet",
+                    "status": 400,
+                    "title": "Invalid XDM Message Format",
+                    "code": rejection.code.as_str(),
+                    "report": {
+                        "message": format!("inletId: [{inlet_id}] imsOrgId: [{org}] Message is invalid: {}", rejection.message),
+                        "cause": streaming_validation(&rejection),
+                    },
+                });
+                (StatusCode::BAD_REQUEST, Json(body)).into_response()
             }
             ApiError::Problem {
                 code,

@@ -11,6 +11,7 @@
 //! store's commit returned, and the store is flushed on graceful shutdown).
 
 pub mod auth;
+pub mod batch_worker;
 pub mod config;
 pub mod context;
 pub mod error;
@@ -103,7 +104,12 @@ impl Server {
                 addr: config.listen,
                 source,
             })?;
-        let state = AppState::new(Arc::clone(&store) as Arc<dyn Store>, config.auth);
+        let (state, wake) = AppState::new(
+            Arc::clone(&store) as Arc<dyn Store>,
+            config.auth,
+            config.data_dir.join("batch-files"),
+        );
+        batch_worker::spawn(state.batches.clone(), wake)?;
         Ok(Self {
             listener,
             store,

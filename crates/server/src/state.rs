@@ -1,10 +1,15 @@
 //! Shared state handed to every handler through axum's `State`.
 
+use std::path::PathBuf;
+use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 
+use tessera_ingest::{BatchService, Ingestor, Limits};
+use tessera_schema::SchemaRegistry;
 use tessera_store::Store;
 
 use crate::auth::AuthMode;
+use crate::batch_worker::{self, BatchKick};
 use crate::metrics::Metrics;
 
 /// Everything a handler may need; cheap to clone.
@@ -16,15 +21,32 @@ pub struct AppState {
     pub auth: Arc<AuthMode>,
     /// HTTP metrics registry.
     pub metrics: Metrics,
+    /// XDM schema registry.
+    pub schemas: SchemaRegistry,
+    /// Catalog and ingestion.
+    pub ingest: Ingestor,
+    /// Batch ingestion.
+    pub batches: BatchService,
+    /// Wakes the batch worker.
+    pub batch_kick: BatchKick,
 }
 
 impl AppState {
-    /// Builds the state around an opened store.
-    pub fn new(store: Arc<dyn Store>, auth: AuthMode) -> Self {
-        Self {
+    /// Builds the state around an opened store; uploaded batch files go to `files_dir`.
+    /// Returns the receiver the batch worker waits on (see [`crate::batch_worker::spawn`]).
+    pub fn new(store: Arc<dyn Store>, auth: AuthMode, files_dir: PathBuf) -> (Self, Receiver<()>) {
+        let schemas = SchemaRegistry::new(Arc::clone(&store));
+        let ingest = Ingestor::new(Arc::clone(&store), schemas.clone(), Limits::default());
+        let (batch_kick, wake) = batch_worker::channel();
+        let state = Self {
+            batches: BatchService::new(ingest.clone(), files_dir),
+            batch_kick,
+            ingest,
+            schemas,
             store,
             auth: Arc::new(auth),
             metrics: Metrics::new(),
-        }
+        };
+        (state, wake)
     }
 }

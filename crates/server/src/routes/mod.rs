@@ -2,6 +2,11 @@
 //! an `OpenApiRouter` so that a route and its OpenAPI description are registered together
 //! and the published spec cannot drift from what is served.
 
+pub mod batches;
+pub mod catalog;
+pub mod changefeed;
+pub mod collection;
+pub mod inlets;
 pub mod ops;
 pub mod sandboxes;
 
@@ -18,6 +23,11 @@ pub fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(ops::routes())
         .merge(sandboxes::routes())
+        .merge(catalog::routes())
+        .merge(inlets::routes())
+        .merge(collection::routes())
+        .merge(changefeed::routes())
+        .merge(batches::routes())
 }
 
 /// Runs store work on the blocking pool: commits wait for fsync, and scans can take longer

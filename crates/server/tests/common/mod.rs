@@ -125,7 +125,11 @@ pub async fn start_probe(config_toml: Option<&str>) -> (SocketAddr, tempfile::Te
         None => ServerConfig::load(None, overrides).unwrap(),
     };
     let store = tessera_store::EmbeddedStore::open(dir.path(), Default::default()).unwrap();
-    let state = AppState::new(std::sync::Arc::new(store), config.auth);
+    let (state, _wake) = AppState::new(
+        std::sync::Arc::new(store),
+        config.auth,
+        dir.path().join("batch-files"),
+    );
     async fn probe(context: SandboxContext) -> String {
         format!("{} {}", context.tenant, context.role)
     }

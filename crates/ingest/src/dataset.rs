@@ -1,0 +1,310 @@
+//! Catalog datasets (`/data/foundation/catalog/dataSets`).
+//!
+//! A dataset is stored as the catalog object clients see (AEP's field names, unknown
+//! client fields kept, as the Catalog service does), under `Table::Datasets` keyed by
+//! tenant and id. Server-owned fields (`created`, `updated`, `imsOrg`, users, `version`)
+//! cannot be set by clients. The flags ingestion needs are read from the tags AEP uses:
+//! `unifiedProfile: ["enabled:true", "isUpsert:true"]` and `unifiedIdentity: ["enabled:true"]`.
+
+use serde_json::{Map, Value};
+use tessera_model::Tenant;
+use tessera_schema::{SchemaRegistry, XdmClass};
+use tessera_store::{Direction, Key, KeyReader, ScanRange, Scope, Store, Table, WriteBatch};
+
+use crate::error::{Error, Result};
+use crate::ids;
+
+/// Fields only the server writes.
+const SERVER_FIELDS: [&str; 7] = [
+    "id",
+    "created",
+    "updated",
+    "imsOrg",
+    "createdUser",
+    "updatedUser",
+    "version",
+];
+
+/// A dataset: its id and catalog object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dataset {
+    /// Catalog id.
+    pub id: String,
+    /// The catalog object without its id.
+    pub doc: Map<String, Value>,
+}
+
+fn tag_values<'a>(doc: &'a Map<String, Value>, tag: &str) -> impl Iterator<Item = &'a str> {
+    doc.get("tags")
+        .and_then(|tags| tags.get(tag))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+}
+
+impl Dataset {
+    /// Display name.
+    pub fn name(&self) -> &str {
+        self.doc
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    }
+
+    /// `schemaRef.id`.
+    pub fn schema_id(&self) -> Option<&str> {
+        self.doc
+            .get("schemaRef")
+            .and_then(|r| r.get("id"))
+            .and_then(Value::as_str)
+    }
+
+    /// Whether records feed the profile store (`tags.unifiedProfile` has `enabled:true`).
+    pub fn profile_enabled(&self) -> bool {
+        tag_values(&self.doc, "unifiedProfile").any(|v| v == "enabled:true")
+    }
+
+    /// Whether records feed the identity graph (`tags.unifiedIdentity` has `enabled:true`).
+    pub fn identity_enabled(&self) -> bool {
+        tag_values(&self.doc, "unifiedIdentity").any(|v| v == "enabled:true")
+    }
+
+    /// Whether records are partial updates deep-merged into the fragment.
+    pub fn upsert(&self) -> bool {
+        tag_values(&self.doc, "unifiedProfile").any(|v| v == "isUpsert:true")
+    }
+
+    /// The object as AEP returns it inside `{id: {...}}`, optionally only some properties.
+    pub fn view(&self, properties: Option<&[&str]>) -> Value {
+        match properties {
+            None => Value::Object(self.doc.clone()),
+            Some(wanted) => Value::Object(
+                self.doc
+                    .iter()
+                    .filter(|(k, _)| wanted.contains(&k.as_str()))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+fn key(tenant: &Tenant, id: &str) -> Key {
+    Key::builder(&Scope::Tenant(tenant.clone()))
+        .str(id)
+        .finish()
+}
+
+fn decode(id: String, bytes: &[u8]) -> Result<Dataset> {
+    let doc = serde_json::from_slice::<Map<String, Value>>(bytes).map_err(|e| Error::Corrupt {
+        what: "dataset",
+        reason: e.to_string(),
+    })?;
+    Ok(Dataset { id, doc })
+}
+
+fn encode(dataset: &Dataset) -> Result<Vec<u8>> {
+    serde_json::to_vec(&dataset.doc).map_err(|e| Error::Corrupt {
+        what: "dataset",
+        reason: e.to_string(),
+    })
+}
+
+/// Dataset operations over the store.
+#[derive(Clone)]
+pub struct Catalog {
+    store: std::sync::Arc<dyn Store>,
+    schemas: SchemaRegistry,
+}
+
+impl Catalog {
+    /// A catalog over `store`, checking schema references against `schemas`.
+    pub fn new(store: std::sync::Arc<dyn Store>, schemas: SchemaRegistry) -> Self {
+        Self { store, schemas }
+    }
+
+    /// Reads one dataset.
+    pub fn get(&self, tenant: &Tenant, id: &str) -> Result<Dataset> {
+        match self.store.get(Table::Datasets, &key(tenant, id))? {
+            Some(bytes) => decode(id.to_owned(), &bytes),
+            None => Err(Error::DatasetNotFound { id: id.to_owned() }),
+        }
+    }
+
+    /// Datasets in creation order, skipping `start`, at most `limit`.
+    pub fn list(&self, tenant: &Tenant, start: usize, limit: usize) -> Result<Vec<Dataset>> {
+        let prefix = Key::scope_prefix(&Scope::Tenant(tenant.clone()));
+        let prefix_len = prefix.as_bytes().len();
+        let rows = self.store.scan(
+            Table::Datasets,
+            &ScanRange::prefix(prefix),
+            Direction::Forward,
+            start.saturating_add(limit),
+        )?;
+        rows.into_iter()
+            .skip(start)
+            .map(|row| {
+                let id = row
+                    .key
+                    .get(prefix_len..)
+                    .map(KeyReader::new)
+                    .ok_or(tessera_store::Error::MalformedKey {
+                        offset: prefix_len,
+                        reason: "dataset key shorter than its scope",
+                    })
+                    .and_then(|mut reader| reader.string())?;
+                decode(id, &row.value)
+            })
+            .collect()
+    }
+
+    /// Checks a catalog object's client fields; returns the schema's class.
+    fn check(&self, tenant: &Tenant, doc: &Map<String, Value>) -> Result<XdmClass> {
+        match doc.get("name") {
+            Some(Value::String(name)) if !name.trim().is_empty() => {}
+            Some(_) => return Err(Error::invalid("name", "must be a non-empty string")),
+            None => return Err(Error::invalid("name", "is required")),
+        }
+        if let Some(description) = doc.get("description") {
+            if !description.is_string() {
+                return Err(Error::invalid("description", "must be a string"));
+            }
+        }
+        let schema_id = match doc.get("schemaRef") {
+            Some(Value::Object(schema_ref)) => match schema_ref.get("id") {
+                Some(Value::String(id)) if !id.is_empty() => id.clone(),
+                _ => return Err(Error::invalid("schemaRef.id", "must be a non-empty string")),
+            },
+            Some(_) => return Err(Error::invalid("schemaRef", "must be an object with an id")),
+            None => return Err(Error::invalid("schemaRef", "is required")),
+        };
+        if let Some(tags) = doc.get("tags") {
+            let Some(tags) = tags.as_object() else {
+                return Err(Error::invalid("tags", "must be an object of string arrays"));
+            };
+            for (tag, values) in tags {
+                let all_strings = values
+                    .as_array()
+                    .is_some_and(|a| a.iter().all(Value::is_string));
+                if !all_strings {
+                    return Err(Error::invalid(
+                        format!("tags.{tag}"),
+                        "must be an array of strings",
+                    ));
+                }
+            }
+        }
+        let schema = self
+            .schemas
+            .compiled(tenant, &schema_id)
+            .map_err(|e| Error::invalid("schemaRef.id", e.to_string()))?;
+        let probe = Dataset {
+            id: String::new(),
+            doc: doc.clone(),
+        };
+        if probe.upsert() && *schema.class() != XdmClass::Profile {
+            return Err(Error::invalid(
+                "tags.unifiedProfile",
+                "isUpsert:true is only allowed for datasets of the XDM Individual Profile class",
+            ));
+        }
+        if probe.profile_enabled() && !schema.profile_enabled() {
+            return Err(Error::invalid(
+                "tags.unifiedProfile",
+                format!("schema {schema_id} is not enabled for Profile (meta:immutableTags must contain \"union\")"),
+            ));
+        }
+        Ok(schema.class().clone())
+    }
+
+    /// Creates a dataset from a client object; returns it with its new id.
+    pub fn create(
+        &self,
+        tenant: &Tenant,
+        mut doc: Map<String, Value>,
+        user: &str,
+    ) -> Result<Dataset> {
+        for field in SERVER_FIELDS {
+            doc.remove(field);
+        }
+        self.check(tenant, &doc)?;
+        let now = ids::now_ms();
+        doc.insert("imsOrg".into(), Value::String(tenant.org.to_string()));
+        doc.insert("created".into(), now.into());
+        doc.insert("updated".into(), now.into());
+        doc.insert("createdUser".into(), user.into());
+        doc.insert("updatedUser".into(), user.into());
+        doc.insert("version".into(), "1.0.0".into());
+        doc.entry("state")
+            .or_insert_with(|| Value::String("DRAFT".into()));
+        let dataset = Dataset {
+            id: ids::catalog_id(now),
+            doc,
+        };
+        let key = key(tenant, &dataset.id);
+        let mut batch = WriteBatch::new();
+        batch
+            .expect(Table::Datasets, &key, None)
+            .put(Table::Datasets, &key, encode(&dataset)?);
+        self.store.commit(batch)?;
+        Ok(dataset)
+    }
+
+    /// Applies a partial object (top-level fields replace). The schema cannot change.
+    pub fn patch(
+        &self,
+        tenant: &Tenant,
+        id: &str,
+        patch: Map<String, Value>,
+        user: &str,
+    ) -> Result<Dataset> {
+        let key = key(tenant, id);
+        let stored = self
+            .store
+            .get(Table::Datasets, &key)?
+            .ok_or_else(|| Error::DatasetNotFound { id: id.to_owned() })?;
+        let mut dataset = decode(id.to_owned(), &stored)?;
+        if let Some(schema_ref) = patch.get("schemaRef") {
+            let new_id = schema_ref.get("id").and_then(Value::as_str);
+            if new_id != dataset.schema_id() {
+                return Err(Error::InvalidState(
+                    "a dataset's schemaRef cannot change; create a new dataset".into(),
+                ));
+            }
+        }
+        for (field, value) in patch {
+            if SERVER_FIELDS.contains(&field.as_str()) {
+                continue;
+            }
+            dataset.doc.insert(field, value);
+        }
+        self.check(tenant, &dataset.doc)?;
+        dataset.doc.insert("updated".into(), ids::now_ms().into());
+        dataset.doc.insert("updatedUser".into(), user.into());
+        let mut batch = WriteBatch::new();
+        batch.expect(Table::Datasets, &key, Some(stored)).put(
+            Table::Datasets,
+            &key,
+            encode(&dataset)?,
+        );
+        self.store.commit(batch)?;
+        Ok(dataset)
+    }
+
+    /// Removes a dataset from the catalog. Its profile data is removed by a profile delete
+    /// job, not here.
+    pub fn delete(&self, tenant: &Tenant, id: &str) -> Result<()> {
+        let key = key(tenant, id);
+        let stored = self
+            .store
+            .get(Table::Datasets, &key)?
+            .ok_or_else(|| Error::DatasetNotFound { id: id.to_owned() })?;
+        let mut batch = WriteBatch::new();
+        batch
+            .expect(Table::Datasets, &key, Some(stored))
+            .delete(Table::Datasets, &key);
+        self.store.commit(batch)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,395 @@
+//! The write path shared by streaming and batch ingestion: prepare (validate, extract
+//! identities, decide the write) without touching the store's data, then apply a group of
+//! prepared records in as few atomic batches as correctness allows.
+//!
+//! Each applied record lands in one batch together with its idempotency entry (events) and
+//! its change-feed entry, so nothing is half-written (DESIGN.md invariant 1). A group is
+//! committed as one batch — one fsync for the whole request — unless two of its records touch
+//! the same fragment or event id, or a concurrent writer interferes; then it falls back to
+//! smaller rounds and per-record commits.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+use tessera_model::Tenant;
+use tessera_profile::event::{self, NewEvent};
+use tessera_profile::fragment::{self, WriteMode};
+use tessera_profile::IdentityKey;
+use tessera_schema::{CompiledSchema, XdmClass};
+use tessera_store::{Store, Table, WriteBatch};
+
+use crate::change_feed::{self, ChangeEntry, ChangeKind};
+use crate::dataset::Dataset;
+use crate::error::{Error, FieldProblem, Rejection, RejectionCode, Result};
+use crate::record;
+
+/// Per-record limits, with AEP's defaults.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest profile record (serialised JSON), bytes.
+    pub max_record_bytes: usize,
+    /// Largest experience event, bytes.
+    pub max_event_bytes: usize,
+    /// Most identities one record may carry.
+    pub max_identities: usize,
+    /// Most field problems reported for one record.
+    pub max_problems: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_record_bytes: 100 * 1024,
+            max_event_bytes: 10 * 1024,
+            max_identities: 20,
+            max_problems: 100,
+        }
+    }
+}
+
+/// How a record asks to be written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    /// The dataset's default: replace (or upsert for upsert datasets); append for events.
+    Default,
+    /// Partial update of a profile record (`operations.data: "merge"`).
+    Merge,
+}
+
+#[derive(Debug, Clone)]
+enum Write {
+    Record {
+        mode: WriteMode,
+        modified_ms: i64,
+        record: Map<String, Value>,
+    },
+    Event {
+        event_id: String,
+        timestamp_ms: i64,
+        event: Map<String, Value>,
+    },
+}
+
+/// A validated record ready to be written.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    tenant: Tenant,
+    dataset_id: String,
+    primary: IdentityKey,
+    identities: Vec<IdentityKey>,
+    xaction_id: String,
+    write: Write,
+}
+
+impl Prepared {
+    /// The receipt this record will be acknowledged with.
+    pub fn xaction_id(&self) -> &str {
+        &self.xaction_id
+    }
+
+    /// Its dataset.
+    pub fn dataset_id(&self) -> &str {
+        &self.dataset_id
+    }
+
+    fn conflict_key(&self) -> Vec<u8> {
+        match &self.write {
+            Write::Record { .. } => {
+                fragment::key(&self.tenant, &self.dataset_id, &self.primary).into_bytes()
+            }
+            Write::Event { event_id, .. } => {
+                event::id_index_key(&self.tenant, &self.dataset_id, event_id).into_bytes()
+            }
+        }
+    }
+}
+
+/// Validates `entity` for `dataset` and decides how it will be written. Touches no data.
+#[allow(clippy::too_many_arguments)]
+pub fn prepare(
+    tenant: &Tenant,
+    dataset: &Dataset,
+    schema: &CompiledSchema,
+    entity: Value,
+    operation: Operation,
+    received_ms: i64,
+    xaction_id: String,
+    limits: &Limits,
+) -> std::result::Result<Prepared, Rejection> {
+    let Value::Object(record) = entity else {
+        return Err(Rejection::new(
+            RejectionCode::MalformedMessage,
+            "the XDM entity must be a JSON object",
+        ));
+    };
+    let size = serde_json::to_vec(&record)
+        .map(|b| b.len())
+        .unwrap_or(usize::MAX);
+    let (limit, what) = match schema.class() {
+        XdmClass::ExperienceEvent => (limits.max_event_bytes, "experience event"),
+        _ => (limits.max_record_bytes, "profile record"),
+    };
+    if size > limit {
+        return Err(Rejection::new(
+            RejectionCode::TooLarge,
+            format!("{what} is {size} bytes; the limit is {limit} bytes"),
+        ));
+    }
+    // A merge is a partial record: required fields may legitimately be absent.
+    if operation == Operation::Default || !matches!(schema.class(), XdmClass::Profile) {
+        if let Err(violations) = schema.validate(&Value::Object(record.clone())) {
+            let total = violations.len();
+            let problems: Vec<FieldProblem> = violations
+                .into_iter()
+                .take(limits.max_problems)
+                .map(|v| FieldProblem {
+                    path: v.path,
+                    code: v.code.as_str().to_owned(),
+                    message: v.message,
+                })
+                .collect();
+            return Err(Rejection {
+                code: RejectionCode::ValidationFailed,
+                message: format!("{total} schema violation(s) found"),
+                problems,
+            });
+        }
+    }
+    let found = record::identities(
+        &record,
+        schema.identity_descriptors(),
+        limits.max_identities,
+    )?;
+    let primary = record::primary(&found)?.clone();
+    let identities = found.into_iter().map(|f| f.key).collect();
+    let write = match (schema.class(), operation) {
+        (XdmClass::Profile, operation) => Write::Record {
+            mode: if dataset.upsert() || operation == Operation::Merge {
+                WriteMode::Upsert
+            } else {
+                WriteMode::Replace
+            },
+            modified_ms: record::source_last_updated(&record).unwrap_or(received_ms),
+            record,
+        },
+        (XdmClass::ExperienceEvent, Operation::Default) => {
+            let (event_id, timestamp_ms) = record::event_id_and_time(&record)?;
+            Write::Event {
+                event_id,
+                timestamp_ms,
+                event: record,
+            }
+        }
+        (XdmClass::ExperienceEvent, Operation::Merge) => {
+            return Err(Rejection::new(
+                RejectionCode::SchemaMismatch,
+                "partial updates (operations.data = merge) apply to profile records, not experience events",
+            ));
+        }
+        (XdmClass::Other(class), _) => {
+            return Err(Rejection::new(
+                RejectionCode::SchemaMismatch,
+                format!("datasets of class {class} cannot be ingested into the profile store"),
+            ));
+        }
+    };
+    Ok(Prepared {
+        tenant: tenant.clone(),
+        dataset_id: dataset.id.clone(),
+        primary,
+        identities,
+        xaction_id,
+        write,
+    })
+}
+
+/// What happened to one prepared record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// Written; durable when `apply` returned.
+    Written {
+        /// Receipt.
+        xaction_id: String,
+        /// Change-feed position.
+        feed_seq: u64,
+    },
+    /// An event with the same `_id` was already in the dataset; nothing written.
+    Duplicate {
+        /// Receipt of this (ignored) submission.
+        xaction_id: String,
+    },
+}
+
+fn add_to_batch(
+    store: &dyn Store,
+    batch: &mut WriteBatch,
+    item: &Prepared,
+    applied_ms: i64,
+) -> Result<()> {
+    let (kind, event_ms) = match &item.write {
+        Write::Record {
+            mode,
+            modified_ms,
+            record,
+        } => {
+            fragment::write(
+                store,
+                batch,
+                &item.tenant,
+                &item.dataset_id,
+                &item.primary,
+                record.clone(),
+                *mode,
+                *modified_ms,
+                &item.xaction_id,
+            )?;
+            (ChangeKind::Record, None)
+        }
+        Write::Event {
+            event_id,
+            timestamp_ms,
+            event: body,
+        } => {
+            let new = NewEvent {
+                dataset: &item.dataset_id,
+                identity: &item.primary,
+                timestamp_ms: *timestamp_ms,
+                event_id,
+                xaction_id: &item.xaction_id,
+            };
+            event::append(batch, &item.tenant, &new, body.clone())?;
+            (ChangeKind::Event, Some(*timestamp_ms))
+        }
+    };
+    change_feed::append(
+        batch,
+        &ChangeEntry {
+            org: item.tenant.org.to_string(),
+            sandbox: item.tenant.sandbox.to_string(),
+            dataset_id: item.dataset_id.clone(),
+            kind,
+            namespace: item.primary.namespace.clone(),
+            id: item.primary.id.clone(),
+            identities: item
+                .identities
+                .iter()
+                .map(|i| (i.namespace.clone(), i.id.clone()))
+                .collect(),
+            xaction_id: item.xaction_id.clone(),
+            applied_ms,
+            event_ms,
+        },
+    )
+}
+
+fn is_duplicate_event(store: &dyn Store, item: &Prepared) -> Result<bool> {
+    match &item.write {
+        Write::Event { event_id, .. } => Ok(event::exists(
+            store,
+            &item.tenant,
+            &item.dataset_id,
+            event_id,
+        )?),
+        Write::Record { .. } => Ok(false),
+    }
+}
+
+/// Commits one record alone, retrying read-modify-write conflicts.
+fn apply_one(store: &dyn Store, item: &Prepared, applied_ms: i64) -> Result<Applied> {
+    const ATTEMPTS: usize = 16;
+    for _ in 0..ATTEMPTS {
+        if is_duplicate_event(store, item)? {
+            return Ok(Applied::Duplicate {
+                xaction_id: item.xaction_id.clone(),
+            });
+        }
+        let mut batch = WriteBatch::new();
+        add_to_batch(store, &mut batch, item, applied_ms)?;
+        match store.commit(batch) {
+            Ok(committed) => {
+                return Ok(Applied::Written {
+                    xaction_id: item.xaction_id.clone(),
+                    feed_seq: committed.appended.first().copied().unwrap_or_default(),
+                })
+            }
+            Err(tessera_store::Error::Conflict {
+                table: Table::Events,
+            }) => {
+                return Ok(Applied::Duplicate {
+                    xaction_id: item.xaction_id.clone(),
+                });
+            }
+            Err(tessera_store::Error::Conflict { .. }) => continue,
+            Err(other) => return Err(other.into()),
+        }
+    }
+    Err(Error::InvalidState(format!(
+        "record {} kept conflicting with concurrent writes to the same fragment",
+        item.xaction_id
+    )))
+}
+
+/// Writes prepared records; returns once every written one is durable. Outcomes are in
+/// input order.
+pub fn apply(store: &Arc<dyn Store>, items: &[Prepared], applied_ms: i64) -> Result<Vec<Applied>> {
+    let store = store.as_ref();
+    let mut outcomes: Vec<Option<Applied>> = vec![None; items.len()];
+    let mut pending: Vec<usize> = Vec::with_capacity(items.len());
+    for (index, item) in items.iter().enumerate() {
+        if is_duplicate_event(store, item)? {
+            if let Some(slot) = outcomes.get_mut(index) {
+                *slot = Some(Applied::Duplicate {
+                    xaction_id: item.xaction_id.clone(),
+                });
+            }
+        } else {
+            pending.push(index);
+        }
+    }
+    while !pending.is_empty() {
+        // A round holds at most one write per fragment / event id, so reads made while
+        // building it (upserts) are not invalidated by writes of the same round.
+        let mut seen = HashSet::new();
+        let (round, rest): (Vec<usize>, Vec<usize>) = pending.iter().partition(|&&index| {
+            items
+                .get(index)
+                .is_some_and(|item| seen.insert(item.conflict_key()))
+        });
+        pending = rest;
+        let mut batch = WriteBatch::new();
+        for &index in &round {
+            if let Some(item) = items.get(index) {
+                add_to_batch(store, &mut batch, item, applied_ms)?;
+            }
+        }
+        match store.commit(batch) {
+            Ok(committed) => {
+                for (&index, seq) in round.iter().zip(committed.appended) {
+                    if let (Some(slot), Some(item)) = (outcomes.get_mut(index), items.get(index)) {
+                        *slot = Some(Applied::Written {
+                            xaction_id: item.xaction_id.clone(),
+                            feed_seq: seq,
+                        });
+                    }
+                }
+            }
+            Err(tessera_store::Error::Conflict { .. }) => {
+                // A concurrent writer touched one of the round's fragments or event ids:
+                // settle each record on its own.
+                for &index in &round {
+                    if let (Some(slot), Some(item)) = (outcomes.get_mut(index), items.get(index)) {
+                        *slot = Some(apply_one(store, item, applied_ms)?);
+                    }
+                }
+            }
+            Err(other) => return Err(other.into()),
+        }
+    }
+    outcomes
+        .into_iter()
+        .map(|o| {
+            o.ok_or_else(|| Error::InvalidState("a record was left without an outcome".into()))
+        })
+        .collect()
+}

@@ -1,0 +1,163 @@
+//! AEP Catalog API, datasets: `/data/foundation/catalog/dataSets`.
+//!
+//! Shapes follow Catalog: create answers 201 with `["@/dataSets/{id}"]`; reads answer an
+//! object keyed by dataset id (also for a single dataset), optionally limited to
+//! `properties`; list pages with `start` and `limit`.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde_json::{Map, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::context::SandboxContext;
+use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::state::AppState;
+
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_datasets, create_dataset))
+        .routes(routes!(get_dataset, patch_dataset, delete_dataset))
+}
+
+/// Query of dataset reads.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+pub struct ReadParams {
+    /// Comma-separated properties to return.
+    properties: Option<String>,
+    /// Records to skip (list only).
+    start: Option<usize>,
+    /// Page size, default 50, at most 100 (list only).
+    limit: Option<usize>,
+}
+
+fn wanted(properties: &Option<String>) -> Option<Vec<&str>> {
+    properties.as_deref().map(|p| {
+        p.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect()
+    })
+}
+
+fn body_object(body: Result<Json<Value>, JsonRejection>) -> ApiResult<Map<String, Value>> {
+    let Json(value) = body?;
+    match value {
+        Value::Object(map) => Ok(map),
+        _ => Err(ApiError::problem(
+            ErrorCode::MalformedBody,
+            "the body must be a JSON object",
+        )),
+    }
+}
+
+async fn on_ingest<T: Send + 'static>(
+    state: &AppState,
+    work: impl FnOnce(&tessera_ingest::Ingestor) -> tessera_ingest::Result<T> + Send + 'static,
+) -> ApiResult<T> {
+    let ingest = state.ingest.clone();
+    Ok(tokio::task::spawn_blocking(move || work(&ingest)).await??)
+}
+
+/// List datasets, keyed by id.
+#[utoipa::path(get, path = "/data/foundation/catalog/dataSets", tag = "catalog", params(ReadParams),
+    responses((status = 200, description = "object keyed by dataset id")))]
+async fn list_datasets(
+    State(state): State<AppState>,
+    context: SandboxContext,
+    Query(params): Query<ReadParams>,
+) -> ApiResult<Json<Value>> {
+    let start = params.start.unwrap_or(0);
+    let limit = params.limit.unwrap_or(50).clamp(1, 100);
+    let tenant = context.tenant.clone();
+    let datasets = on_ingest(&state, move |ingest| {
+        ingest.catalog().list(&tenant, start, limit)
+    })
+    .await?;
+    let fields = wanted(&params.properties);
+    let body: Map<String, Value> = datasets
+        .iter()
+        .map(|d| (d.id.clone(), d.view(fields.as_deref())))
+        .collect();
+    Ok(Json(Value::Object(body)))
+}
+
+/// Create a dataset.
+#[utoipa::path(post, path = "/data/foundation/catalog/dataSets", tag = "catalog",
+    responses((status = 201, description = "`[\"@/dataSets/{id}\"]`"), (status = 400, description = "invalid dataset")))]
+async fn create_dataset(
+    State(state): State<AppState>,
+    context: SandboxContext,
+    body: Result<Json<Value>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let doc = body_object(body)?;
+    let tenant = context.tenant.clone();
+    let user = context.caller.label().to_owned();
+    let dataset = on_ingest(&state, move |ingest| {
+        ingest.catalog().create(&tenant, doc, &user)
+    })
+    .await?;
+    tracing::info!(dataset = %dataset.id, "dataset created");
+    Ok((
+        StatusCode::CREATED,
+        Json(Value::from(vec![format!("@/dataSets/{}", dataset.id)])),
+    ))
+}
+
+/// Look up a dataset (answer keyed by its id).
+#[utoipa::path(get, path = "/data/foundation/catalog/dataSets/{id}", tag = "catalog",
+    params(("id" = String, Path, description = "dataset id"), ReadParams),
+    responses((status = 200, description = "`{id: dataset}`"), (status = 404, description = "unknown dataset")))]
+async fn get_dataset(
+    State(state): State<AppState>,
+    context: SandboxContext,
+    Path(id): Path<String>,
+    Query(params): Query<ReadParams>,
+) -> ApiResult<Json<Value>> {
+    let tenant = context.tenant.clone();
+    let dataset = on_ingest(&state, move |ingest| ingest.catalog().get(&tenant, &id)).await?;
+    let fields = wanted(&params.properties);
+    let mut body = Map::new();
+    body.insert(dataset.id.clone(), dataset.view(fields.as_deref()));
+    Ok(Json(Value::Object(body)))
+}
+
+/// Update some fields of a dataset (the schema cannot change).
+#[utoipa::path(patch, path = "/data/foundation/catalog/dataSets/{id}", tag = "catalog",
+    params(("id" = String, Path, description = "dataset id")),
+    responses((status = 200, description = "`[\"@/dataSets/{id}\"]`")))]
+async fn patch_dataset(
+    State(state): State<AppState>,
+    context: SandboxContext,
+    Path(id): Path<String>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> ApiResult<Json<Value>> {
+    let patch = body_object(body)?;
+    let tenant = context.tenant.clone();
+    let user = context.caller.label().to_owned();
+    let dataset = on_ingest(&state, move |ingest| {
+        ingest.catalog().patch(&tenant, &id, patch, &user)
+    })
+    .await?;
+    Ok(Json(Value::from(vec![format!(
+        "@/dataSets/{}",
+        dataset.id
+    )])))
+}
+
+/// Delete a dataset from the catalog.
+#[utoipa::path(delete, path = "/data/foundation/catalog/dataSets/{id}", tag = "catalog",
+    params(("id" = String, Path, description = "dataset id")),
+    responses((status = 200, description = "`[\"@/dataSets/{id}\"]`"), (status = 404, description = "unknown dataset")))]
+async fn delete_dataset(
+    State(state): State<AppState>,
+    context: SandboxContext,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let tenant = context.tenant.clone();
+    let reply = Value::from(vec![format!("@/dataSets/{id}")]);
+    on_ingest(&state, move |ingest| ingest.catalog().delete(&tenant, &id)).await?;
+    Ok(Json(reply))
+}
