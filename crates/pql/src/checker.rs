@@ -162,7 +162,9 @@ impl Checker<'_> {
     }
 
     fn field(&mut self, e: &Expr, object: &Type, name: &str, on_profile: bool) -> Type {
-        if on_profile && name == "xEvent" {
+        let is_profile = on_profile
+            || matches!(object, Type::Object(Some(node)) if *node == self.schema.profile);
+        if is_profile && name == "xEvent" {
             return self.events_type();
         }
         match object {

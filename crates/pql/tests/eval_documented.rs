@@ -674,6 +674,8 @@ fn null_semantics_and_precedence() {
         ("\"2024-02-29T23:00:00-02:00\".getMonth()", json!(3)),
         ("\"x_y\" like \"x\\_y\"", json!(false)),
         ("\"xzy\" like \"x_y\"", json!(true)),
+        ("$1", json!({"a": 1, "t": true, "f": false})),
+        ("(P) => P.a + 1", json!(2)),
     ];
     for (src, expected) in cases {
         assert_eq!(&eval(src, p.clone()), expected, "{src}");

@@ -165,7 +165,11 @@ impl Program {
 
     /// Evaluates and returns the result as JSON (times as RFC 3339 strings, maps as objects).
     pub fn evaluate(&self, profile: &Value, events: &EventSet, ctx: &EvalContext<'_>) -> Value {
-        self.run(profile, events, ctx, |v| v.to_json())
+        self.run(profile, events, ctx, |v| match v {
+            // `$1` alone (or the lambda's parameter) is the profile document itself.
+            Val::Root => profile.clone(),
+            other => other.to_json(),
+        })
     }
 
     /// Whether the profile qualifies: the result is `true` or a non-empty array (an event

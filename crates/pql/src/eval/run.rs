@@ -585,7 +585,14 @@ impl<'a> Env<'a> {
                 start: *ms,
                 end: ms + time::DAY_MS,
             }),
-            CTime::Instant(node) => self.eval(node).as_time().map(Span::instant),
+            CTime::Instant(node) => match self.eval(node) {
+                // A date-only attribute ("1990-06-15", XDM format `date`) is the whole day.
+                Val::Str(s) if s.len() == 10 => time::parse_timestamp(&s).map(|start| Span {
+                    start,
+                    end: start + time::DAY_MS,
+                }),
+                other => other.as_time().map(Span::instant),
+            },
         }
     }
 
