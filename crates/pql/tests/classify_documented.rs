@@ -94,3 +94,11 @@ fn negated_and_unwindowed_events_are_batch() {
         Method::Batch
     );
 }
+
+/// The docs print #42 over three lines; newlines are whitespace.
+#[test]
+fn multi_line_documented_form() {
+    let src = "inSegment(\"e3be6d7f-1727-401f-a41e-c296b45f607a\") and \nCHAIN(xEvent, timestamp, [C0: WHAT(eventType.equals(\"commerce.checkouts\", false)) \nWHEN(<= 24 hours before now)])";
+    assert_eq!(method(src), Method::Streaming);
+    assert_eq!(parse(src).ok(), parse(doc(42)).ok());
+}

@@ -178,3 +178,14 @@ impl Program {
         self.run(profile, events, ctx, |v| run::condition(&v) == Some(true))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// Compiled programs are shared by the segmentation workers.
+    #[test]
+    fn program_is_send_and_sync() {
+        fn shared<T: Send + Sync>() {}
+        shared::<super::Program>();
+        shared::<super::EventSet>();
+    }
+}

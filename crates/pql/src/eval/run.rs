@@ -151,8 +151,14 @@ impl<'a> Env<'a> {
                 self.field(&o, name)
             }
             Node::Cmp(op, a, b) => {
-                let (a, b) = (self.eval(a), self.eval(b));
-                cmp_op(*op, &a, &b)
+                let left = self.eval(a);
+                // Comparing with a string constant (`eventType = "..."`) skips building a value.
+                if let (Val::Str(x), Node::Const(Value::String(y))) = (&left, &**b) {
+                    let ord = x.as_ref().cmp(y.as_str());
+                    return Val::Bool(ordering_holds(*op, ord));
+                }
+                let right = self.eval(b);
+                cmp_op(*op, &left, &right)
             }
             Node::And(a, b) => match self.eval(a).truth() {
                 Some(false) => Val::Bool(false),
@@ -507,19 +513,29 @@ impl<'a> Env<'a> {
         if let (Val::Events(events), Some(spec)) = (&arr, window) {
             if let w @ Window::Range(..) = self.window(spec) {
                 let (from, to) = w.slice(events);
-                for e in events.get(from..to).unwrap_or_default() {
+                let Some(rest) = rest else {
                     // Events without a timestamp sort first and never satisfy the window.
+                    for e in events.get(from..to).unwrap_or_default() {
+                        if e.timestamp.is_some() {
+                            keep(Val::Event(e));
+                        }
+                    }
+                    return true;
+                };
+                // One scope slot, overwritten per event, instead of a push and pop each.
+                self.scopes.push(Val::Null);
+                for e in events.get(from..to).unwrap_or_default() {
                     if e.timestamp.is_none() {
                         continue;
                     }
-                    let ok = match rest {
-                        Some(r) => condition(&self.scoped(Val::Event(e), r)) == Some(true),
-                        None => true,
-                    };
-                    if ok {
+                    if let Some(top) = self.scopes.last_mut() {
+                        *top = Val::Event(e);
+                    }
+                    if condition(&self.eval(rest)) == Some(true) {
                         keep(Val::Event(e));
                     }
                 }
+                self.scopes.pop();
                 return true;
             }
         }
@@ -983,6 +999,17 @@ impl Sum {
     }
 }
 
+fn ordering_holds(op: CmpOp, ord: Ordering) -> bool {
+    match op {
+        CmpOp::Eq => ord == Ordering::Equal,
+        CmpOp::Ne => ord != Ordering::Equal,
+        CmpOp::Lt => ord == Ordering::Less,
+        CmpOp::Le => ord != Ordering::Greater,
+        CmpOp::Gt => ord == Ordering::Greater,
+        CmpOp::Ge => ord != Ordering::Less,
+    }
+}
+
 /// A comparison operator on two values. An array on either side means "some element".
 pub fn cmp_op<'a>(op: CmpOp, a: &Val<'a>, b: &Val<'a>) -> Val<'a> {
     // Fast path for the common string-to-string and integer comparisons.
@@ -992,14 +1019,7 @@ pub fn cmp_op<'a>(op: CmpOp, a: &Val<'a>, b: &Val<'a>) -> Val<'a> {
         _ => None,
     };
     if let Some(ord) = ord {
-        return Val::Bool(match op {
-            CmpOp::Eq => ord == Ordering::Equal,
-            CmpOp::Ne => ord != Ordering::Equal,
-            CmpOp::Lt => ord == Ordering::Less,
-            CmpOp::Le => ord != Ordering::Greater,
-            CmpOp::Gt => ord == Ordering::Greater,
-            CmpOp::Ge => ord != Ordering::Less,
-        });
+        return Val::Bool(ordering_holds(op, ord));
     }
     let both_arrays = a.is_array() && b.is_array();
     if !both_arrays {
