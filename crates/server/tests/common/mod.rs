@@ -1,6 +1,8 @@
 //! A real server on an ephemeral port with a temp-dir store, and a tiny HTTP client.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod ingest;
+
 use std::net::SocketAddr;
 
 use axum::routing::get;

@@ -103,12 +103,12 @@ impl Scenario {
     /// [`Scenario::availability`] is `Available`; `None` otherwise.
     pub async fn prepare(
         self,
-        _context: &ScenarioContext,
+        context: &ScenarioContext,
     ) -> Result<Option<Arc<dyn RequestSource>>> {
         Ok(match self {
             Scenario::Health => Some(Arc::new(health::Health)),
-            Scenario::IngestStream
-            | Scenario::Lookup
+            Scenario::IngestStream => Some(Arc::new(ingest_stream::prepare(context).await?)),
+            Scenario::Lookup
             | Scenario::LookupEvents
             | Scenario::BatchSegment
             | Scenario::StreamingSegment => None,
