@@ -64,22 +64,9 @@ pub enum Error {
         second_type: String,
     },
     /// Two profile-enabled schemas of the same class disagree on a field's type, so their
-    /// union cannot exist.
-    #[error("union conflict on {class} at {path}: schema {existing} has {existing_type}, schema {incoming} has {incoming_type}")]
-    UnionConflict {
-        /// The class whose union would break.
-        class: String,
-        /// JSON pointer of the field.
-        path: String,
-        /// The schema already in the union.
-        existing: String,
-        /// Its field type.
-        existing_type: String,
-        /// The schema being added or changed.
-        incoming: String,
-        /// Its field type.
-        incoming_type: String,
-    },
+    /// union cannot exist. Boxed: it is the largest variant and rare.
+    #[error("{0}")]
+    UnionConflict(Box<UnionConflict>),
     /// The schema is still used (by a dataset) and cannot be deleted.
     #[error("schema {id} is used by a dataset and cannot be deleted")]
     InUse {
@@ -102,6 +89,24 @@ pub enum Error {
         /// The decode error.
         reason: String,
     },
+}
+
+/// The facts of a union conflict.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("union conflict on {class} at {path}: schema {existing} has {existing_type}, schema {incoming} has {incoming_type}")]
+pub struct UnionConflict {
+    /// The class whose union would break.
+    pub class: String,
+    /// JSON pointer of the field.
+    pub path: String,
+    /// The schema already in the union.
+    pub existing: String,
+    /// Its field type.
+    pub existing_type: String,
+    /// The schema being added or changed.
+    pub incoming: String,
+    /// Its field type.
+    pub incoming_type: String,
 }
 
 /// Result alias for this crate.

@@ -59,7 +59,7 @@ pub use builtin::{
     SEGMENTATION_FIELD_GROUP,
 };
 pub use descriptor::{IdentityDescriptor, IDENTITY_DESCRIPTOR};
-pub use error::{Error, Result};
+pub use error::{Error, Result, UnionConflict};
 pub use registry::{builtin_full_form, SchemaRegistry, UsageCheck};
 pub use schema::{CompiledSchema, XdmClass};
 pub use violation::{Violation, ViolationCode};

@@ -46,28 +46,28 @@ pub fn apply(doc: &Value, patch: &Value) -> Result<Value> {
                 .ok_or_else(|| fail("operation has no string \"from\""))
         };
         match op {
-            "add" => add(&mut target, path, value()?).map_err(|r| fail(r))?,
+            "add" => add(&mut target, path, value()?).map_err(&fail)?,
             "remove" => {
-                remove(&mut target, path).map_err(|r| fail(r))?;
+                remove(&mut target, path).map_err(&fail)?;
             }
             "replace" => {
-                remove(&mut target, path).map_err(|r| fail(r))?;
-                add(&mut target, path, value()?).map_err(|r| fail(r))?;
+                remove(&mut target, path).map_err(&fail)?;
+                add(&mut target, path, value()?).map_err(&fail)?;
             }
             "move" => {
                 let from = from()?;
                 if path.starts_with(&format!("{from}/")) {
                     return Err(fail("cannot move a value into itself"));
                 }
-                let moved = remove(&mut target, from).map_err(|r| fail(r))?;
-                add(&mut target, path, moved).map_err(|r| fail(r))?;
+                let moved = remove(&mut target, from).map_err(&fail)?;
+                add(&mut target, path, moved).map_err(&fail)?;
             }
             "copy" => {
                 let copied = target
                     .pointer(from()?)
                     .cloned()
                     .ok_or_else(|| fail("\"from\" does not exist"))?;
-                add(&mut target, path, copied).map_err(|r| fail(r))?;
+                add(&mut target, path, copied).map_err(&fail)?;
             }
             "test" => {
                 if target.pointer(path) != Some(&value()?) {

@@ -344,7 +344,7 @@ impl SchemaRegistry {
         }
         let class = class.ok_or_else(|| invalid("/allOf", "no class is referenced"))?;
         for group in &groups {
-            if !group.intended_to_extend.iter().any(|c| *c == class.id) {
+            if !group.intended_to_extend.contains(&class.id) {
                 return Err(invalid(
                     "/allOf",
                     format!(
@@ -393,14 +393,16 @@ impl SchemaRegistry {
             if let Some(conflict) =
                 compose::first_conflict(&other.properties, &composed.properties, "")
             {
-                return Err(Error::UnionConflict {
-                    class: class.id().to_owned(),
-                    path: conflict.path,
-                    existing: member_id.to_owned(),
-                    existing_type: conflict.first,
-                    incoming: id.to_owned(),
-                    incoming_type: conflict.second,
-                });
+                return Err(Error::UnionConflict(Box::new(
+                    crate::error::UnionConflict {
+                        class: class.id().to_owned(),
+                        path: conflict.path,
+                        existing: member_id.to_owned(),
+                        existing_type: conflict.first,
+                        incoming: id.to_owned(),
+                        incoming_type: conflict.second,
+                    },
+                )));
             }
         }
         Ok(())

@@ -40,14 +40,15 @@ fn conflicting_union_member_is_refused_naming_both_schemas() -> Result<(), Error
         &f.tenant,
         with_tenant_field("Loyalty", json!({"type": "integer"}), true),
     ) {
-        Err(Error::UnionConflict {
-            class,
-            path,
-            existing,
-            existing_type,
-            incoming,
-            incoming_type,
-        }) => {
+        Err(Error::UnionConflict(conflict)) => {
+            let tessera_schema::UnionConflict {
+                class,
+                path,
+                existing,
+                existing_type,
+                incoming,
+                incoming_type,
+            } = *conflict;
             assert_eq!(class, PROFILE);
             assert_eq!(path, "/_acme/tier");
             assert_eq!(existing, id_of(&first));
@@ -60,14 +61,9 @@ fn conflicting_union_member_is_refused_naming_both_schemas() -> Result<(), Error
     // Enabling the lone schema for Profile later is refused the same way.
     let patch = json!([{"op": "add", "path": "/meta:immutableTags", "value": ["union"]}]);
     match f.registry.patch_schema(&f.tenant, &id_of(&loner), &patch) {
-        Err(Error::UnionConflict {
-            existing,
-            incoming,
-            path,
-            ..
-        }) => {
+        Err(Error::UnionConflict(conflict)) => {
             assert_eq!(
-                (existing, incoming, path),
+                (conflict.existing, conflict.incoming, conflict.path),
                 (id_of(&first), id_of(&loner), "/_acme/tier".to_owned())
             );
         }
