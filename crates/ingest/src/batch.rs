@@ -560,6 +560,13 @@ impl BatchService {
                 continue;
             }
             let received = ids::now_ms();
+            let row = match (row, record.input_format) {
+                (Ok(mut entity), InputFormat::Csv) => {
+                    coerce_strings(&mut entity, target.1.resolved());
+                    Ok(entity)
+                }
+                (other, _) => other,
+            };
             let prepared = match row {
                 Ok(entity) => pipeline::prepare(
                     tenant,
@@ -712,6 +719,38 @@ fn open_rows(
     }
 }
 
+/// CSV cells are text: turn each into the number, integer or boolean its schema field
+/// expects (as AEP's batch ingestion coerces). A cell that does not parse stays text and
+/// fails validation with a precise message.
+fn coerce_strings(value: &mut Value, schema: &Value) {
+    match value {
+        Value::Object(fields) => {
+            let Some(properties) = schema.get("properties").and_then(Value::as_object) else { return };
+            for (name, field) in fields.iter_mut() {
+                if let Some(field_schema) = properties.get(name) {
+                    coerce_strings(field, field_schema);
+                }
+            }
+        }
+        Value::String(text) => {
+            let coerced = match schema.get("type").and_then(Value::as_str) {
+                Some("integer") => text.trim().parse::<i64>().ok().map(Value::from),
+                Some("number") => text.trim().parse::<f64>().ok().and_then(|n| serde_json::Number::from_f64(n)).map(Value::Number),
+                Some("boolean") => match text.trim() {
+                    "true" | "TRUE" | "True" => Some(Value::Bool(true)),
+                    "false" | "FALSE" | "False" => Some(Value::Bool(false)),
+                    _ => None,
+                },
+                _ => None,
+            };
+            if let Some(coerced) = coerced {
+                *value = coerced;
+            }
+        }
+        _ => {}
+    }
+}
+
 /// Builds a nested object from dotted column paths; empty cells are absent fields.
 fn nest<'a>(headers: &[String], cells: impl Iterator<Item = &'a str>) -> Value {
     let mut root = Map::new();
@@ -763,6 +802,21 @@ mod tests {
             row,
             json!({"_id": "1", "person": {"name": {"firstName": "Jane", "lastName": "Doe"}}})
         );
+    }
+
+    #[test]
+    fn csv_text_becomes_the_schema_type() {
+        let schema = json!({"type": "object", "properties": {
+            "person": {"type": "object", "properties": {"birthYear": {"type": "integer"}}},
+            "loyalty": {"type": "object", "properties": {"points": {"type": "number"}, "member": {"type": "boolean"}}},
+            "zip": {"type": "string"}
+        }});
+        let mut row = json!({"person": {"birthYear": "1969"}, "loyalty": {"points": "12.5", "member": "true"}, "zip": "01234"});
+        coerce_strings(&mut row, &schema);
+        assert_eq!(row, json!({"person": {"birthYear": 1969}, "loyalty": {"points": 12.5, "member": true}, "zip": "01234"}));
+        let mut bad = json!({"person": {"birthYear": "nineteen"}});
+        coerce_strings(&mut bad, &schema);
+        assert_eq!(bad, json!({"person": {"birthYear": "nineteen"}}));
     }
 
     #[test]

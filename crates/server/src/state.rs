@@ -36,6 +36,12 @@ impl AppState {
     /// Returns the receiver the batch worker waits on (see [`crate::batch_worker::spawn`]).
     pub fn new(store: Arc<dyn Store>, auth: AuthMode, files_dir: PathBuf) -> (Self, Receiver<()>) {
         let schemas = SchemaRegistry::new(Arc::clone(&store));
+        let usage_store = Arc::clone(&store);
+        schemas.set_usage_check(Arc::new(move |tenant, schema_id| {
+            // Refusing a delete is the safe answer when the catalog cannot be read.
+            tessera_ingest::dataset::uses_schema(usage_store.as_ref(), tenant, schema_id)
+                .unwrap_or(true)
+        }));
         let ingest = Ingestor::new(Arc::clone(&store), schemas.clone(), Limits::default());
         let (batch_kick, wake) = batch_worker::channel();
         let state = Self {
