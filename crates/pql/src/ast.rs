@@ -417,6 +417,62 @@ impl Expr {
         }
     }
 
+    /// The direct sub-expressions (times of `occurs` and CHAIN `WHEN` included).
+    pub fn children(&self) -> Vec<&Expr> {
+        let mut out: Vec<&Expr> = Vec::new();
+        match self {
+            Expr::Lit(_) | Expr::Param { .. } | Expr::Var(_) => {}
+            Expr::Array(items) => out.extend(items),
+            Expr::Object(fields) => out.extend(fields.iter().map(|(_, v)| v)),
+            Expr::Field { object, .. } => out.push(object),
+            Expr::Call { args, .. } => out.extend(args),
+            Expr::Filter { array, cond } => out.extend([&**array, &**cond]),
+            Expr::Lambda { body, .. } => out.push(body),
+            Expr::Let { value, body, .. } => out.extend([&**value, &**body]),
+            Expr::Quant { bindings, .. } => {
+                for b in bindings {
+                    out.push(&b.source);
+                    out.extend(&b.cond);
+                }
+            }
+            Expr::SumOver {
+                value,
+                source,
+                cond,
+                ..
+            } => {
+                out.extend([&**value, &**source]);
+                out.extend(cond.as_deref());
+            }
+            Expr::Occurs { timestamp, spec } => {
+                out.push(timestamp);
+                out.extend(spec.time_exprs());
+            }
+            Expr::Chain(chain) => {
+                out.push(&chain.events);
+                for step in &chain.steps {
+                    out.push(&step.what);
+                    if let Some(spec) = &step.when {
+                        out.extend(spec.time_exprs());
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The number of levels of the tree (1 for a leaf), computed without recursion so that it
+    /// is safe on any tree.
+    pub fn depth(&self) -> usize {
+        let mut max = 0;
+        let mut stack = vec![(self, 1usize)];
+        while let Some((node, d)) = stack.pop() {
+            max = max.max(d);
+            stack.extend(node.children().into_iter().map(|c| (c, d + 1)));
+        }
+        max
+    }
+
     /// Visits this node and all its descendants, parents first.
     pub fn walk(&self, visit: &mut dyn FnMut(&Expr)) {
         visit(self);
@@ -480,6 +536,17 @@ impl OccursSpec {
             OccursSpec::On(t) => vec![t],
             OccursSpec::Between(a, b) => vec![a, b],
         }
+    }
+
+    /// The expression-valued reference times.
+    pub fn time_exprs(&self) -> Vec<&Expr> {
+        self.times()
+            .into_iter()
+            .filter_map(|t| match t {
+                TimeRef::Expr(e) => Some(&**e),
+                _ => None,
+            })
+            .collect()
     }
 
     fn walk_times(&self, visit: &mut dyn FnMut(&Expr)) {

@@ -402,10 +402,16 @@ impl Checker<'_> {
         } else {
             args.iter().map(|a| self.ty(a)).collect()
         };
+        self.apply(e, func, args, &types)
+    }
+
+    /// Types a call from its arguments' types; out of the recursion path of [`Self::ty`].
+    #[inline(never)]
+    fn apply(&mut self, e: &Expr, func: &str, args: &[Expr], types: &[Type]) -> Type {
         let t = |i: usize| types.get(i).cloned().unwrap_or(Type::Any);
         match func {
             "and" | "or" | "not" => {
-                for (a, ty) in args.iter().zip(&types) {
+                for (a, ty) in args.iter().zip(types) {
                     if !matches!(ty, Type::Bool | Type::Any) {
                         self.issue(a, format!("operand of `{func}` must be boolean, not {ty}"));
                     }
@@ -428,11 +434,11 @@ impl Checker<'_> {
                 Type::Bool
             }
             "like" => {
-                self.expect(e, &types, &[Type::Str, Type::Str], func);
+                self.expect(e, types, &[Type::Str, Type::Str], func);
                 Type::Bool
             }
             "+" | "-" | "*" | "/" | "%" => {
-                for (a, ty) in args.iter().zip(&types) {
+                for (a, ty) in args.iter().zip(types) {
                     if !ty.is_numeric() {
                         self.issue(a, format!("operand of `{func}` must be a number, not {ty}"));
                     }
@@ -445,7 +451,7 @@ impl Checker<'_> {
             }
             "startsWith" | "doesNotStartWith" | "endsWith" | "doesNotEndWith" | "contains"
             | "doesNotContain" | "matches" => {
-                self.expect(e, &types, &[Type::Str, Type::Str, Type::Bool], func);
+                self.expect(e, types, &[Type::Str, Type::Str, Type::Bool], func);
                 Type::Bool
             }
             "equals" | "notEqualTo" => {
@@ -453,11 +459,11 @@ impl Checker<'_> {
                 Type::Bool
             }
             "regexGroup" => {
-                self.expect(e, &types, &[Type::Str, Type::Str, Type::Int], func);
+                self.expect(e, types, &[Type::Str, Type::Str, Type::Int], func);
                 Type::Str
             }
             "intersects" | "subsetOf" | "supersetOf" | "intersection" => {
-                for (a, ty) in args.iter().zip(&types) {
+                for (a, ty) in args.iter().zip(types) {
                     if ty.element().is_none() {
                         self.issue(a, format!("`{func}` needs arrays, not {ty}"));
                     }

@@ -314,10 +314,9 @@ impl Facts {
                     self.visit(object, negated);
                 }
             }
+            // A CHAIN was handled above; everything else is looked through.
             other => {
-                let mut children = Vec::new();
-                direct_children(other, &mut children);
-                for c in children {
+                for c in other.children() {
                     self.visit(c, negated);
                 }
             }
@@ -330,52 +329,5 @@ impl Facts {
         nested.visit(e, false);
         self.segments.extend(nested.segments);
         self.problems.extend(nested.problems);
-    }
-}
-
-fn direct_children<'e>(e: &'e Expr, out: &mut Vec<&'e Expr>) {
-    match e {
-        Expr::Lit(_) | Expr::Param { .. } | Expr::Var(_) | Expr::Chain(_) => {}
-        Expr::Array(items) => out.extend(items),
-        Expr::Object(fields) => out.extend(fields.iter().map(|(_, v)| v)),
-        Expr::Field { object, .. } => out.push(object),
-        Expr::Call { args, .. } => out.extend(args),
-        Expr::Filter { array, cond } => {
-            out.push(array);
-            out.push(cond);
-        }
-        Expr::Lambda { body, .. } => out.push(body),
-        Expr::Let { value, body, .. } => {
-            out.push(value);
-            out.push(body);
-        }
-        Expr::Quant { bindings, .. } => {
-            for b in bindings {
-                out.push(&b.source);
-                if let Some(c) = &b.cond {
-                    out.push(c);
-                }
-            }
-        }
-        Expr::SumOver {
-            value,
-            source,
-            cond,
-            ..
-        } => {
-            out.push(value);
-            out.push(source);
-            if let Some(c) = cond {
-                out.push(c);
-            }
-        }
-        Expr::Occurs { timestamp, spec } => {
-            out.push(timestamp);
-            for t in spec.times() {
-                if let TimeRef::Expr(x) = t {
-                    out.push(x);
-                }
-            }
-        }
     }
 }

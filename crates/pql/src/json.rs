@@ -25,84 +25,151 @@ use crate::functions;
 
 /// Converts an expression to its pql/json AST.
 pub fn to_json(expr: &Expr) -> Value {
+    // A thin dispatcher (recursed through once per tree level): each node kind is built by
+    // its own function so this frame stays small.
     match expr {
         Expr::Lit(lit) => literal_json(lit),
-        Expr::Array(items) => {
-            json!({"nodeType": "array", "items": items.iter().map(to_json).collect::<Vec<_>>()})
-        }
-        Expr::Object(fields) => {
-            json!({"nodeType": "object", "fields": fields.iter().map(|(k, v)| json!({"name": k, "value": to_json(v)})).collect::<Vec<_>>()})
-        }
-        Expr::Param { position, up } => {
-            if *up == 0 {
-                json!({"nodeType": "parameterReference", "position": position})
-            } else {
-                json!({"nodeType": "parameterReference", "position": position, "up": up})
-            }
-        }
-        Expr::Var(name) => json!({"nodeType": "variableReference", "name": name}),
-        Expr::Field { object, name } => {
-            json!({"nodeType": "fieldLookup", "fieldName": name, "object": to_json(object)})
-        }
-        Expr::Call { func, args } => {
-            json!({"nodeType": "fnApply", "fnName": func, "params": args.iter().map(to_json).collect::<Vec<_>>()})
-        }
-        Expr::Filter { array, cond } => {
-            json!({"nodeType": "filter", "array": to_json(array), "condition": to_json(cond)})
-        }
-        Expr::Lambda { params, body } => {
-            json!({"nodeType": "lambda", "params": params, "body": to_json(body)})
-        }
-        Expr::Let { var, value, body } => {
-            json!({"nodeType": "let", "name": var, "value": to_json(value), "body": to_json(body)})
-        }
-        Expr::Quant { kind, bindings } => json!({
-            "nodeType": "quantifier",
-            "quantifier": kind.keyword(),
-            "bindings": bindings.iter().map(|b| {
-                let mut m = Map::new();
-                m.insert("name".into(), json!(b.var));
-                m.insert("source".into(), to_json(&b.source));
-                if let Some(c) = &b.cond {
-                    m.insert("condition".into(), to_json(c));
-                }
-                Value::Object(m)
-            }).collect::<Vec<_>>(),
-        }),
+        Expr::Array(items) => array_json(items),
+        Expr::Object(fields) => object_json(fields),
+        Expr::Param { position, up } => param_json(*position, *up),
+        Expr::Var(name) => node("variableReference", vec![("name", json!(name))]),
+        Expr::Field { object, name } => field_json(object, name),
+        Expr::Call { func, args } => call_json(func, args),
+        Expr::Filter { array, cond } => node(
+            "filter",
+            vec![("array", to_json(array)), ("condition", to_json(cond))],
+        ),
+        Expr::Lambda { params, body } => node(
+            "lambda",
+            vec![("params", json!(params)), ("body", to_json(body))],
+        ),
+        Expr::Let { var, value, body } => node(
+            "let",
+            vec![
+                ("name", json!(var)),
+                ("value", to_json(value)),
+                ("body", to_json(body)),
+            ],
+        ),
+        Expr::Quant { kind, bindings } => quantifier_json(*kind, bindings),
         Expr::SumOver {
             value,
             var,
             source,
             cond,
         } => {
-            let mut m = Map::new();
-            m.insert("nodeType".into(), json!("sumOver"));
-            m.insert("value".into(), to_json(value));
-            m.insert("name".into(), json!(var));
-            m.insert("source".into(), to_json(source));
+            let mut fields = vec![
+                ("value", to_json(value)),
+                ("name", json!(var)),
+                ("source", to_json(source)),
+            ];
             if let Some(c) = cond {
+                fields.push(("condition", to_json(c)));
+            }
+            node("sumOver", fields)
+        }
+        Expr::Occurs { timestamp, spec } => node(
+            "occurs",
+            vec![("timestamp", to_json(timestamp)), ("spec", spec_json(spec))],
+        ),
+        Expr::Chain(chain) => chain_json(chain),
+    }
+}
+
+/// `{"nodeType": kind, ...fields}`.
+fn node(kind: &str, fields: Vec<(&str, Value)>) -> Value {
+    let mut m = Map::new();
+    m.insert("nodeType".into(), Value::String(kind.to_owned()));
+    for (k, v) in fields {
+        m.insert(k.to_owned(), v);
+    }
+    Value::Object(m)
+}
+
+fn array_json(items: &[Expr]) -> Value {
+    node(
+        "array",
+        vec![("items", Value::Array(items.iter().map(to_json).collect()))],
+    )
+}
+
+fn object_json(fields: &[(String, Expr)]) -> Value {
+    let fields = fields
+        .iter()
+        .map(|(k, v)| json!({"name": k, "value": to_json(v)}))
+        .collect();
+    node("object", vec![("fields", Value::Array(fields))])
+}
+
+fn param_json(position: u32, up: u32) -> Value {
+    let mut fields = vec![("position", json!(position))];
+    if up > 0 {
+        fields.push(("up", json!(up)));
+    }
+    node("parameterReference", fields)
+}
+
+fn field_json(object: &Expr, name: &str) -> Value {
+    node(
+        "fieldLookup",
+        vec![("fieldName", json!(name)), ("object", to_json(object))],
+    )
+}
+
+fn call_json(func: &str, args: &[Expr]) -> Value {
+    node(
+        "fnApply",
+        vec![
+            ("fnName", json!(func)),
+            ("params", Value::Array(args.iter().map(to_json).collect())),
+        ],
+    )
+}
+
+fn quantifier_json(kind: Quantifier, bindings: &[Binding]) -> Value {
+    let bindings = bindings
+        .iter()
+        .map(|b| {
+            let mut m = Map::new();
+            m.insert("name".into(), json!(b.var));
+            m.insert("source".into(), to_json(&b.source));
+            if let Some(c) = &b.cond {
                 m.insert("condition".into(), to_json(c));
             }
             Value::Object(m)
-        }
-        Expr::Occurs { timestamp, spec } => {
-            json!({"nodeType": "occurs", "timestamp": to_json(timestamp), "spec": spec_json(spec)})
-        }
-        Expr::Chain(chain) => json!({
-            "nodeType": "chain",
-            "events": to_json(&chain.events),
-            "timestampField": chain.timestamp,
-            "steps": chain.steps.iter().map(|s| {
-                let mut m = Map::new();
-                m.insert("label".into(), json!(s.label));
-                m.insert("what".into(), to_json(&s.what));
-                if let Some(w) = &s.when {
-                    m.insert("when".into(), spec_json(w));
-                }
-                Value::Object(m)
-            }).collect::<Vec<_>>(),
-        }),
-    }
+        })
+        .collect();
+    node(
+        "quantifier",
+        vec![
+            ("quantifier", json!(kind.keyword())),
+            ("bindings", Value::Array(bindings)),
+        ],
+    )
+}
+
+fn chain_json(chain: &Chain) -> Value {
+    let steps = chain
+        .steps
+        .iter()
+        .map(|s| {
+            let mut m = Map::new();
+            m.insert("label".into(), json!(s.label));
+            m.insert("what".into(), to_json(&s.what));
+            if let Some(w) = &s.when {
+                m.insert("when".into(), spec_json(w));
+            }
+            Value::Object(m)
+        })
+        .collect();
+    node(
+        "chain",
+        vec![
+            ("events", to_json(&chain.events)),
+            ("timestampField", json!(chain.timestamp)),
+            ("steps", Value::Array(steps)),
+        ],
+    )
 }
 
 fn literal_json(lit: &Literal) -> Value {
@@ -306,138 +373,171 @@ impl Reader {
             .collect()
     }
 
+    /// A thin dispatcher (recursed through once per tree level); each node kind is read by
+    /// its own function so this frame stays small.
     fn expr(&self, v: &Value, path: &str) -> Result<Expr> {
         let m = self.obj(v, path)?;
-        let node_type = self.string(m, "nodeType", path)?;
-        Ok(match node_type {
-            "literal" => Expr::Lit(self.literal(m, path)?),
-            "array" => Expr::Array(self.list(m, "items", path)?),
-            "object" => {
-                let mut fields = Vec::new();
-                for (i, f) in self.array(m, "fields", path)?.iter().enumerate() {
-                    let fp = format!("{path}/fields/{i}");
-                    let fm = self.obj(f, &fp)?;
-                    fields.push((
-                        self.string(fm, "name", &fp)?.to_owned(),
-                        self.sub(fm, "value", &fp)?,
-                    ));
-                }
-                Expr::Object(fields)
-            }
-            "parameterReference" => {
-                let position = self.u32(m, "position", path)?;
-                let up = if m.contains_key("up") {
-                    self.u32(m, "up", path)?
-                } else {
-                    0
-                };
-                if position == 0 {
-                    return Err(bad(path, "parameter positions start at 1"));
-                }
-                Expr::Param { position, up }
-            }
-            "variableReference" => Expr::Var(self.string(m, "name", path)?.to_owned()),
-            "fieldLookup" => Expr::Field {
-                object: Box::new(self.sub(m, "object", path)?),
-                name: self.string(m, "fieldName", path)?.to_owned(),
-            },
-            "fnApply" => {
-                let func = self.string(m, "fnName", path)?;
-                let args = self.list(m, "params", path)?;
-                self.check_call(func, args.len(), path)?;
-                Expr::Call {
-                    func: func.to_owned(),
-                    args,
-                }
-            }
-            "filter" => Expr::Filter {
-                array: Box::new(self.sub(m, "array", path)?),
-                cond: Box::new(self.sub(m, "condition", path)?),
-            },
-            "lambda" => {
-                let params = self
-                    .array(m, "params", path)?
-                    .iter()
-                    .map(|p| p.as_str().map(str::to_owned))
-                    .collect::<Option<Vec<_>>>()
-                    .ok_or_else(|| bad(&format!("{path}/params"), "expected names"))?;
-                Expr::Lambda {
-                    params,
-                    body: Box::new(self.sub(m, "body", path)?),
-                }
-            }
-            "let" => Expr::Let {
-                var: self.string(m, "name", path)?.to_owned(),
-                value: Box::new(self.sub(m, "value", path)?),
-                body: Box::new(self.sub(m, "body", path)?),
-            },
-            "quantifier" => {
-                let kind = match self.string(m, "quantifier", path)? {
-                    "exists" => Quantifier::Exists,
-                    "forall" => Quantifier::Forall,
-                    "select" => Quantifier::Select,
-                    other => return Err(bad(path, format!("unknown quantifier `{other}`"))),
-                };
-                let mut bindings = Vec::new();
-                for (i, b) in self.array(m, "bindings", path)?.iter().enumerate() {
-                    let bp = format!("{path}/bindings/{i}");
-                    let bm = self.obj(b, &bp)?;
-                    bindings.push(Binding {
-                        var: self.string(bm, "name", &bp)?.to_owned(),
-                        source: self.sub(bm, "source", &bp)?,
-                        cond: self.opt_sub(bm, "condition", &bp)?,
-                    });
-                }
-                if bindings.is_empty() {
-                    return Err(bad(path, "a quantifier needs at least one binding"));
-                }
-                Expr::Quant { kind, bindings }
-            }
-            "sumOver" => Expr::SumOver {
-                value: Box::new(self.sub(m, "value", path)?),
-                var: self.string(m, "name", path)?.to_owned(),
-                source: Box::new(self.sub(m, "source", path)?),
-                cond: self.opt_sub(m, "condition", path)?.map(Box::new),
-            },
-            "occurs" => Expr::Occurs {
-                timestamp: Box::new(self.sub(m, "timestamp", path)?),
-                spec: self.spec(self.member(m, "spec", path)?, &format!("{path}/spec"))?,
-            },
-            "chain" => {
-                let timestamp = self
-                    .array(m, "timestampField", path)?
-                    .iter()
-                    .map(|p| p.as_str().map(str::to_owned))
-                    .collect::<Option<Vec<_>>>()
-                    .filter(|v| !v.is_empty())
-                    .ok_or_else(|| {
-                        bad(&format!("{path}/timestampField"), "expected field names")
-                    })?;
-                let mut steps = Vec::new();
-                for (i, s) in self.array(m, "steps", path)?.iter().enumerate() {
-                    let sp = format!("{path}/steps/{i}");
-                    let sm = self.obj(s, &sp)?;
-                    let when = sm
-                        .get("when")
-                        .map(|w| self.spec(w, &format!("{sp}/when")))
-                        .transpose()?;
-                    steps.push(ChainStep {
-                        label: self.string(sm, "label", &sp)?.to_owned(),
-                        what: self.sub(sm, "what", &sp)?,
-                        when,
-                    });
-                }
-                if steps.is_empty() {
-                    return Err(bad(path, "a chain needs at least one step"));
-                }
-                Expr::Chain(Chain {
-                    events: Box::new(self.sub(m, "events", path)?),
-                    timestamp,
-                    steps,
-                })
-            }
-            other => return Err(bad(path, format!("unknown nodeType `{other}`"))),
+        match self.string(m, "nodeType", path)? {
+            "literal" => Ok(Expr::Lit(self.literal(m, path)?)),
+            "array" => Ok(Expr::Array(self.list(m, "items", path)?)),
+            "object" => self.object(m, path),
+            "parameterReference" => self.param(m, path),
+            "variableReference" => Ok(Expr::Var(self.string(m, "name", path)?.to_owned())),
+            "fieldLookup" => self.field(m, path),
+            "fnApply" => self.fn_apply(m, path),
+            "filter" => self.filter(m, path),
+            "lambda" => self.lambda(m, path),
+            "let" => self.let_in(m, path),
+            "quantifier" => self.quantifier(m, path),
+            "sumOver" => self.sum_over(m, path),
+            "occurs" => self.occurs(m, path),
+            "chain" => self.chain(m, path),
+            other => Err(bad(path, format!("unknown nodeType `{other}`"))),
+        }
+    }
+
+    fn object(&self, m: &Map<String, Value>, path: &str) -> Result<Expr> {
+        let mut fields = Vec::new();
+        for (i, f) in self.array(m, "fields", path)?.iter().enumerate() {
+            let fp = format!("{path}/fields/{i}");
+            let fm = self.obj(f, &fp)?;
+            fields.push((
+                self.string(fm, "name", &fp)?.to_owned(),
+                self.sub(fm, "value", &fp)?,
+            ));
+        }
+        Ok(Expr::Object(fields))
+    }
+
+    fn param(&self, m: &Map<String, Value>, path: &str) -> Result<Expr> {
+        let position = self.u32(m, "position", path)?;
+        let up = if m.contains_key("up") {
+            self.u32(m, "up", path)?
+        } else {
+            0
+        };
+        if position == 0 {
+            return Err(bad(path, "parameter positions start at 1"));
+        }
+        Ok(Expr::Param { position, up })
+    }
+
+    fn field(&self, m: &Map<String, Value>, path: &str) -> Result<Expr> {
+        Ok(Expr::Field {
+            object: Box::new(self.sub(m, "object", path)?),
+            name: self.string(m, "fieldName", path)?.to_owned(),
         })
+    }
+
+    fn fn_apply(&self, m: &Map<String, Value>, path: &str) -> Result<Expr> {
+        let func = self.string(m, "fnName", path)?;
+        let args = self.list(m, "params", path)?;
+        self.check_call(func, args.len(), path)?;
+        Ok(Expr::Call {
+            func: func.to_owned(),
+            args,
+        })
+    }
+
+    fn filter(&self, m: &Map<String, Value>, path: &str) -> Result<Expr> {
+        Ok(Expr::Filter {
+            array: Box::new(self.sub(m, "array", path)?),
+            cond: Box::new(self.sub(m, "condition", path)?),
+        })
+    }
+
+    fn names(&self, m: &Map<String, Value>, key: &str, path: &str) -> Result<Vec<String>> {
+        self.array(m, key, path)?
+            .iter()
+            .map(|p| p.as_str().map(str::to_owned))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| bad(&format!("{path}/{key}"), "expected names"))
+    }
+
+    fn lambda(&self, m: &Map<String, Value>, path: &str) -> Result<Expr> {
+        Ok(Expr::Lambda {
+            params: self.names(m, "params", path)?,
+            body: Box::new(self.sub(m, "body", path)?),
+        })
+    }
+
+    fn let_in(&self, m: &Map<String, Value>, path: &str) -> Result<Expr> {
+        Ok(Expr::Let {
+            var: self.string(m, "name", path)?.to_owned(),
+            value: Box::new(self.sub(m, "value", path)?),
+            body: Box::new(self.sub(m, "body", path)?),
+        })
+    }
+
+    fn quantifier(&self, m: &Map<String, Value>, path: &str) -> Result<Expr> {
+        let kind = match self.string(m, "quantifier", path)? {
+            "exists" => Quantifier::Exists,
+            "forall" => Quantifier::Forall,
+            "select" => Quantifier::Select,
+            other => return Err(bad(path, format!("unknown quantifier `{other}`"))),
+        };
+        let mut bindings = Vec::new();
+        for (i, b) in self.array(m, "bindings", path)?.iter().enumerate() {
+            let bp = format!("{path}/bindings/{i}");
+            let bm = self.obj(b, &bp)?;
+            bindings.push(Binding {
+                var: self.string(bm, "name", &bp)?.to_owned(),
+                source: self.sub(bm, "source", &bp)?,
+                cond: self.opt_sub(bm, "condition", &bp)?,
+            });
+        }
+        if bindings.is_empty() {
+            return Err(bad(path, "a quantifier needs at least one binding"));
+        }
+        Ok(Expr::Quant { kind, bindings })
+    }
+
+    fn sum_over(&self, m: &Map<String, Value>, path: &str) -> Result<Expr> {
+        Ok(Expr::SumOver {
+            value: Box::new(self.sub(m, "value", path)?),
+            var: self.string(m, "name", path)?.to_owned(),
+            source: Box::new(self.sub(m, "source", path)?),
+            cond: self.opt_sub(m, "condition", path)?.map(Box::new),
+        })
+    }
+
+    fn occurs(&self, m: &Map<String, Value>, path: &str) -> Result<Expr> {
+        Ok(Expr::Occurs {
+            timestamp: Box::new(self.sub(m, "timestamp", path)?),
+            spec: self.spec(self.member(m, "spec", path)?, &format!("{path}/spec"))?,
+        })
+    }
+
+    fn chain(&self, m: &Map<String, Value>, path: &str) -> Result<Expr> {
+        let timestamp = self.names(m, "timestampField", path)?;
+        if timestamp.is_empty() {
+            return Err(bad(
+                &format!("{path}/timestampField"),
+                "expected field names",
+            ));
+        }
+        let mut steps = Vec::new();
+        for (i, s) in self.array(m, "steps", path)?.iter().enumerate() {
+            let sp = format!("{path}/steps/{i}");
+            let sm = self.obj(s, &sp)?;
+            let when = sm
+                .get("when")
+                .map(|w| self.spec(w, &format!("{sp}/when")))
+                .transpose()?;
+            steps.push(ChainStep {
+                label: self.string(sm, "label", &sp)?.to_owned(),
+                what: self.sub(sm, "what", &sp)?,
+                when,
+            });
+        }
+        if steps.is_empty() {
+            return Err(bad(path, "a chain needs at least one step"));
+        }
+        Ok(Expr::Chain(Chain {
+            events: Box::new(self.sub(m, "events", path)?),
+            timestamp,
+            steps,
+        }))
     }
 
     fn check_call(&self, func: &str, n: usize, path: &str) -> Result<()> {

@@ -16,6 +16,15 @@ use crate::lexer::{tokenize, Tok, Token};
 /// Nesting deeper than this is rejected rather than risking the stack on hostile input.
 const MAX_DEPTH: usize = 64;
 
+/// Operators and postfix steps chained without nesting (`a or b or ...`, `a.b.c...`) each add
+/// a level to the tree: one chain is capped while parsing, so a hostile input never builds a
+/// huge tree, and the finished tree's depth is checked against [`MAX_TREE_DEPTH`].
+const MAX_CHAINED: usize = 256;
+
+/// Printing, checking, compiling, evaluating and converting recurse once per tree level:
+/// deeper trees are rejected (sized for 2 MiB thread stacks in debug builds).
+pub const MAX_TREE_DEPTH: usize = 256;
+
 /// Words that cannot be bare field names because the grammar gives them a meaning.
 pub(crate) const RESERVED: &[&str] = &[
     "and", "or", "not", "in", "notIn", "like", "occurs", "where", "from", "over", "let", "exists",
@@ -35,6 +44,14 @@ pub fn parse(src: &str) -> Result<Expr, ParseError> {
     let expr = p.parse_expr()?;
     if !matches!(p.peek(), Tok::Eof) {
         return Err(p.error("an operator or end of input"));
+    }
+    if expr.depth() > MAX_TREE_DEPTH {
+        return Err(ParseError::with_found(
+            src,
+            0,
+            "an expression at most 256 levels deep",
+            format!("{} levels", expr.depth()),
+        ));
     }
     Ok(expr)
 }
@@ -122,6 +139,15 @@ impl Parser<'_> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
             return Err(self.error("a less deeply nested expression"));
+        }
+        Ok(())
+    }
+
+    /// Counts one more operator or postfix step in the current chain.
+    fn chain(&self, count: &mut usize) -> Result<(), ParseError> {
+        *count += 1;
+        if *count > MAX_CHAINED {
+            return Err(self.error("a shorter chain (at most 256 operators or steps in a row)"));
         }
         Ok(())
     }
@@ -297,7 +323,9 @@ impl Parser<'_> {
 
     fn parse_or(&mut self) -> Result<Expr, ParseError> {
         let mut left = self.parse_and()?;
+        let mut chained = 0;
         while self.is_word(0, "or") {
+            self.chain(&mut chained)?;
             self.bump();
             let right = self.parse_and()?;
             left = Expr::call("or", vec![left, right]);
@@ -307,7 +335,9 @@ impl Parser<'_> {
 
     fn parse_and(&mut self) -> Result<Expr, ParseError> {
         let mut left = self.parse_not()?;
+        let mut chained = 0;
         while self.is_word(0, "and") {
+            self.chain(&mut chained)?;
             self.bump();
             let right = self.parse_not()?;
             left = Expr::call("and", vec![left, right]);
@@ -361,12 +391,14 @@ impl Parser<'_> {
 
     fn parse_additive(&mut self) -> Result<Expr, ParseError> {
         let mut left = self.parse_multiplicative()?;
+        let mut chained = 0;
         loop {
             let op = match self.peek() {
                 Tok::Plus => "+",
                 Tok::Minus => "-",
                 _ => return Ok(left),
             };
+            self.chain(&mut chained)?;
             self.bump();
             let right = self.parse_multiplicative()?;
             left = Expr::call(op, vec![left, right]);
@@ -375,6 +407,7 @@ impl Parser<'_> {
 
     fn parse_multiplicative(&mut self) -> Result<Expr, ParseError> {
         let mut left = self.parse_unary()?;
+        let mut chained = 0;
         loop {
             let op = match self.peek() {
                 Tok::Star => "*",
@@ -382,6 +415,7 @@ impl Parser<'_> {
                 Tok::Percent => "%",
                 _ => return Ok(left),
             };
+            self.chain(&mut chained)?;
             self.bump();
             let right = self.parse_unary()?;
             left = Expr::call(op, vec![left, right]);
@@ -415,7 +449,11 @@ impl Parser<'_> {
     }
 
     fn parse_postfix_ops(&mut self, mut expr: Expr) -> Result<Expr, ParseError> {
+        let mut chained = 0;
         loop {
+            if matches!(self.peek(), Tok::Dot | Tok::LBracket) {
+                self.chain(&mut chained)?;
+            }
             match self.peek() {
                 Tok::Dot => {
                     self.bump();
@@ -907,5 +945,26 @@ mod tests {
         assert!(parse(&src).is_err());
         let src = "not ".repeat(5000) + "a";
         assert!(parse(&src).is_err());
+    }
+
+    #[test]
+    fn long_chains_are_capped_not_overflowed() {
+        let fields = format!("a{}", ".b".repeat(100_000));
+        let err = parse(&fields).unwrap_err();
+        assert_eq!(
+            err.expected,
+            "a shorter chain (at most 256 operators or steps in a row)"
+        );
+        let ors = "x = 1 or ".repeat(100_000) + "x = 1";
+        assert!(parse(&ors).is_err());
+        // chains nested in parentheses: each is allowed, the tree is too deep
+        let nested = "(".repeat(60) + "a" + &").b.b.b.b.b.b.b.b.b.b".repeat(60);
+        let err = parse(&nested).unwrap_err();
+        assert_eq!(err.expected, "an expression at most 256 levels deep");
+        // many conditions side by side are fine: depth, not size, is limited
+        let wide = vec!["person.address.country = \"US\""; 2000].join(" or ");
+        assert!(parse(&wide).is_err(), "2000 in one `or` chain exceed 256");
+        let wide = vec![format!("({})", vec!["a.b.c = 1"; 200].join(" or ")); 10].join(" and ");
+        assert!(parse(&wide).is_ok());
     }
 }

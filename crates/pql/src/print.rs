@@ -46,16 +46,20 @@ fn precedence(e: &Expr) -> u8 {
     match e {
         Expr::Lambda { .. } | Expr::Let { .. } | Expr::Quant { .. } | Expr::SumOver { .. } => 0,
         Expr::Occurs { .. } => 4,
-        Expr::Call { func, args } => match (func.as_str(), args.len()) {
-            ("or", _) => 1,
-            ("and", _) => 2,
-            ("not", _) => 3,
-            ("=" | "!=" | "<" | "<=" | ">" | ">=" | "in" | "notIn" | "like", _) => 4,
-            ("+" | "-", 2) => 5,
-            ("*" | "/" | "%", _) => 6,
-            ("-", _) => 7,
-            _ => 8,
-        },
+        Expr::Call { func, args } => call_precedence(func, args.len()),
+        _ => 8,
+    }
+}
+
+fn call_precedence(func: &str, arity: usize) -> u8 {
+    match (func, arity) {
+        ("or", _) => 1,
+        ("and", _) => 2,
+        ("not", _) => 3,
+        ("=" | "!=" | "<" | "<=" | ">" | ">=" | "in" | "notIn" | "like", _) => 4,
+        ("+" | "-", 2) => 5,
+        ("*" | "/" | "%", _) => 6,
+        ("-", _) => 7,
         _ => 8,
     }
 }
@@ -294,10 +298,7 @@ impl Printer {
     }
 
     fn call(&mut self, func: &str, args: &[Expr]) {
-        let prec = precedence(&Expr::Call {
-            func: func.to_owned(),
-            args: Vec::new(),
-        });
+        let prec = call_precedence(func, args.len());
         match (func, args) {
             ("not", [operand]) => {
                 self.out.push_str("not ");

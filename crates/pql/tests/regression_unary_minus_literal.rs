@@ -27,3 +27,18 @@ fn negative_literal_as_occurs_time_round_trips() -> Result<(), tessera_pql::Pars
     assert_eq!(parse(&e.to_string())?, e);
     Ok(())
 }
+
+/// Binary `+` and `-` printed every operand in parentheses (their precedence was looked up
+/// without their operands). The text read back right, so only this pinned form caught it.
+#[test]
+fn additive_operators_print_without_needless_parentheses() -> Result<(), tessera_pql::ParseError> {
+    for (src, canonical) in [
+        ("a + b - c + 1", "a + b - c + 1"),
+        ("a - (b - c)", "a - (b - c)"),
+        ("(a + b) * c", "(a + b) * c"),
+        ("a * b + c % 2", "a * b + c % 2"),
+    ] {
+        assert_eq!(parse(src)?.to_string(), canonical);
+    }
+    Ok(())
+}

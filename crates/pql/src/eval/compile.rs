@@ -254,155 +254,168 @@ impl Compiler {
         Ok(Box::new(self.compile(e)?))
     }
 
+    /// Compiles one node. A thin dispatcher: each construct has its own function so that
+    /// this frame, recursed through once per tree level, stays small (also in debug builds).
     pub fn compile(&mut self, e: &Expr) -> Result<Node> {
-        Ok(match e {
-            Expr::Lit(lit) => match lit {
-                Literal::Bool(b) => Node::Const(Value::Bool(*b)),
-                Literal::Int(i) => Node::Const(Value::from(*i)),
-                Literal::Double(d) => Node::Const(
-                    serde_json::Number::from_f64(*d)
-                        .map(Value::Number)
-                        .ok_or_else(|| compile_err("non-finite number"))?,
-                ),
-                Literal::Str(s) => Node::Const(Value::String(s.clone())),
-                Literal::Date { year, month, day } => {
-                    Node::Time(time::date_ms(i64::from(*year), *month, *day))
-                }
-            },
-            Expr::Array(items) => {
-                let nodes = items
-                    .iter()
-                    .map(|i| self.compile(i))
-                    .collect::<Result<Vec<_>>>()?;
-                if nodes.iter().all(|n| matches!(n, Node::Const(_))) {
-                    Node::Const(Value::Array(
-                        nodes
-                            .into_iter()
-                            .filter_map(|n| match n {
-                                Node::Const(v) => Some(v),
-                                _ => None,
-                            })
-                            .collect(),
-                    ))
-                } else {
-                    Node::Array(nodes)
-                }
-            }
-            Expr::Object(fields) => Node::Object(
-                fields
-                    .iter()
-                    .map(|(k, v)| Ok((k.clone(), self.compile(v)?)))
-                    .collect::<Result<Vec<_>>>()?,
-            ),
-            Expr::Param { position, up } => {
-                if *position != 1 {
-                    return Err(compile_err(format!(
-                        "`${position}` is not bound: a profile expression has one input"
-                    )));
-                }
-                Node::Scope(*up as usize)
-            }
-            Expr::Var(name) => {
-                let slot = self
-                    .vars
-                    .iter()
-                    .rev()
-                    .find(|(n, _)| n == name)
-                    .map(|(_, s)| *s)
-                    .ok_or_else(|| compile_err(format!("unbound variable `{name}`")))?;
-                Node::Var(slot)
-            }
-            Expr::Field { object, name } => match **object {
-                Expr::Param { position: 1, up: 0 } => Node::ScopeField(name.clone()),
-                _ => Node::Field(self.boxed(object)?, name.clone()),
-            },
-            Expr::Call { func, args } => self.call(func, args)?,
-            Expr::Filter { array, cond } => {
-                let (window, rest) = match split_window(cond) {
-                    Some((spec, rest)) => (
-                        Some(Box::new(self.spec(spec)?)),
-                        rest.map(|r| self.boxed(&r)).transpose()?,
-                    ),
-                    None => (None, None),
-                };
-                Node::Filter {
-                    array: self.boxed(array)?,
-                    cond: self.boxed(cond)?,
-                    window,
-                    rest,
-                }
-            }
-            Expr::Lambda { .. } => {
-                return Err(compile_err(
-                    "a lambda is only allowed as the whole expression or as the argument of map",
-                ))
-            }
-            Expr::Let { var, value, body } => {
-                let value = self.boxed(value)?;
-                let slot = self.bind(var);
-                let body = self.boxed(body);
-                self.unbind(1);
-                Node::Let {
-                    slot,
-                    value,
-                    body: body?,
-                }
-            }
-            Expr::Quant { kind, bindings } => {
-                let mut out = Vec::new();
-                let mut bound = 0;
-                let result: Result<()> = (|| {
-                    for b in bindings {
-                        let source = self.compile(&b.source)?;
-                        let slot = self.bind(&b.var);
-                        bound += 1;
-                        let cond = b.cond.as_ref().map(|c| self.compile(c)).transpose()?;
-                        out.push(CBinding { slot, source, cond });
-                    }
-                    Ok(())
-                })();
-                self.unbind(bound);
-                result?;
-                Node::Quant {
-                    forall: *kind == Quantifier::Forall,
-                    bindings: out,
-                }
-            }
+        match e {
+            Expr::Lit(lit) => literal(lit),
+            Expr::Array(items) => self.array(items),
+            Expr::Object(fields) => self.object(fields),
+            Expr::Param { position, up } => param(*position, *up),
+            Expr::Var(name) => self.var(name),
+            Expr::Field { object, name } => self.field(object, name),
+            Expr::Call { func, args } => self.call(func, args),
+            Expr::Filter { array, cond } => self.filter(array, cond),
+            Expr::Lambda { .. } => Err(compile_err(
+                "a lambda is only allowed as the whole expression or as the argument of map",
+            )),
+            Expr::Let { var, value, body } => self.let_in(var, value, body),
+            Expr::Quant { kind, bindings } => self.quantifier(*kind, bindings),
             Expr::SumOver {
                 value,
                 var,
                 source,
                 cond,
-            } => {
-                let source = self.boxed(source)?;
-                let slot = self.bind(var);
-                let value = self.boxed(value);
-                let cond = cond.as_ref().map(|c| self.boxed(c)).transpose();
-                self.unbind(1);
-                Node::SumOver {
-                    slot,
-                    value: value?,
-                    source,
-                    cond: cond?,
-                }
+            } => self.sum_over(value, var, source, cond.as_deref()),
+            Expr::Occurs { timestamp, spec } => self.occurs(timestamp, spec),
+            Expr::Chain(chain) => self.chain(chain),
+        }
+    }
+
+    fn array(&mut self, items: &[Expr]) -> Result<Node> {
+        let nodes = items
+            .iter()
+            .map(|i| self.compile(i))
+            .collect::<Result<Vec<_>>>()?;
+        if !nodes.iter().all(|n| matches!(n, Node::Const(_))) {
+            return Ok(Node::Array(nodes));
+        }
+        Ok(Node::Const(Value::Array(
+            nodes
+                .into_iter()
+                .filter_map(|n| match n {
+                    Node::Const(v) => Some(v),
+                    _ => None,
+                })
+                .collect(),
+        )))
+    }
+
+    fn object(&mut self, fields: &[(String, Expr)]) -> Result<Node> {
+        Ok(Node::Object(
+            fields
+                .iter()
+                .map(|(k, v)| Ok((k.clone(), self.compile(v)?)))
+                .collect::<Result<Vec<_>>>()?,
+        ))
+    }
+
+    fn var(&self, name: &str) -> Result<Node> {
+        self.vars
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, s)| Node::Var(*s))
+            .ok_or_else(|| compile_err(format!("unbound variable `{name}`")))
+    }
+
+    fn field(&mut self, object: &Expr, name: &str) -> Result<Node> {
+        Ok(match object {
+            Expr::Param { position: 1, up: 0 } => Node::ScopeField(name.to_owned()),
+            _ => Node::Field(self.boxed(object)?, name.to_owned()),
+        })
+    }
+
+    fn filter(&mut self, array: &Expr, cond: &Expr) -> Result<Node> {
+        let (window, rest) = match split_window(cond) {
+            Some((spec, rest)) => (
+                Some(Box::new(self.spec(spec)?)),
+                rest.map(|r| self.boxed(&r)).transpose()?,
+            ),
+            None => (None, None),
+        };
+        Ok(Node::Filter {
+            array: self.boxed(array)?,
+            cond: self.boxed(cond)?,
+            window,
+            rest,
+        })
+    }
+
+    fn let_in(&mut self, var: &str, value: &Expr, body: &Expr) -> Result<Node> {
+        let value = self.boxed(value)?;
+        let slot = self.bind(var);
+        let body = self.boxed(body);
+        self.unbind(1);
+        Ok(Node::Let {
+            slot,
+            value,
+            body: body?,
+        })
+    }
+
+    fn quantifier(&mut self, kind: Quantifier, bindings: &[crate::ast::Binding]) -> Result<Node> {
+        let mut out = Vec::new();
+        let mut bound = 0;
+        let result: Result<()> = (|| {
+            for b in bindings {
+                let source = self.compile(&b.source)?;
+                let slot = self.bind(&b.var);
+                bound += 1;
+                let cond = b.cond.as_ref().map(|c| self.compile(c)).transpose()?;
+                out.push(CBinding { slot, source, cond });
             }
-            Expr::Occurs { timestamp, spec } => {
-                Node::Occurs(self.boxed(timestamp)?, Box::new(self.spec(spec)?))
-            }
-            Expr::Chain(chain) => Node::Chain {
-                events: self.boxed(&chain.events)?,
-                timestamp: chain.timestamp.clone(),
-                steps: chain
-                    .steps
-                    .iter()
-                    .map(|s| {
-                        Ok(CStep {
-                            what: self.compile(&s.what)?,
-                            when: s.when.as_ref().map(|w| self.spec(w)).transpose()?,
-                        })
+            Ok(())
+        })();
+        self.unbind(bound);
+        result?;
+        Ok(Node::Quant {
+            forall: kind == Quantifier::Forall,
+            bindings: out,
+        })
+    }
+
+    fn sum_over(
+        &mut self,
+        value: &Expr,
+        var: &str,
+        source: &Expr,
+        cond: Option<&Expr>,
+    ) -> Result<Node> {
+        let source = self.boxed(source)?;
+        let slot = self.bind(var);
+        let value = self.boxed(value);
+        let cond = cond.map(|c| self.boxed(c)).transpose();
+        self.unbind(1);
+        Ok(Node::SumOver {
+            slot,
+            value: value?,
+            source,
+            cond: cond?,
+        })
+    }
+
+    fn occurs(&mut self, timestamp: &Expr, spec: &OccursSpec) -> Result<Node> {
+        Ok(Node::Occurs(
+            self.boxed(timestamp)?,
+            Box::new(self.spec(spec)?),
+        ))
+    }
+
+    fn chain(&mut self, chain: &crate::ast::Chain) -> Result<Node> {
+        Ok(Node::Chain {
+            events: self.boxed(&chain.events)?,
+            timestamp: chain.timestamp.clone(),
+            steps: chain
+                .steps
+                .iter()
+                .map(|s| {
+                    Ok(CStep {
+                        what: self.compile(&s.what)?,
+                        when: s.when.as_ref().map(|w| self.spec(w)).transpose()?,
                     })
-                    .collect::<Result<Vec<_>>>()?,
-            },
+                })
+                .collect::<Result<Vec<_>>>()?,
         })
     }
 
@@ -445,106 +458,52 @@ impl Compiler {
     }
 
     fn call(&mut self, func: &str, args: &[Expr]) -> Result<Node> {
-        let two = |c: &mut Self| -> Result<(Box<Node>, Box<Node>)> {
-            match args {
-                [a, b] => Ok((c.boxed(a)?, c.boxed(b)?)),
-                _ => Err(compile_err(format!("`{func}` takes two operands"))),
+        if let [a, b] = args {
+            if let Some(node) = self.binary(func, a, b)? {
+                return Ok(node);
             }
-        };
-        if let Some(op) = CmpOp::from_symbol(func) {
-            let (a, b) = two(self)?;
-            return Ok(Node::Cmp(op, a, b));
         }
+        self.function(func, args)
+    }
+
+    /// Binary operators; `None` for anything else.
+    fn binary(&mut self, func: &str, a: &Expr, b: &Expr) -> Result<Option<Node>> {
         let arith = match func {
             "+" => Some(Arith::Add),
-            "-" if args.len() == 2 => Some(Arith::Sub),
+            "-" => Some(Arith::Sub),
             "*" => Some(Arith::Mul),
             "/" => Some(Arith::Div),
             "%" => Some(Arith::Rem),
             _ => None,
         };
-        if let Some(op) = arith {
-            let (a, b) = two(self)?;
-            return Ok(Node::Arith(op, a, b));
+        let cmp = CmpOp::from_symbol(func);
+        if arith.is_none() && cmp.is_none() && !matches!(func, "and" | "or" | "in" | "notIn") {
+            return Ok(None);
         }
-        match func {
-            "and" => {
-                let (a, b) = two(self)?;
-                return Ok(Node::And(a, b));
-            }
-            "or" => {
-                let (a, b) = two(self)?;
-                return Ok(Node::Or(a, b));
-            }
-            "in" | "notIn" => {
-                let (value, list) = two(self)?;
-                return Ok(Node::In {
-                    value,
-                    list,
-                    negated: func == "notIn",
-                });
-            }
-            "like" => {
-                let (text, pattern) = two(self)?;
-                return Ok(match *pattern {
-                    Node::Const(Value::String(p)) => Node::Regex(
-                        text,
-                        like_regex(&p).map_err(|e| compile_err(format!("like pattern: {e}")))?,
-                    ),
-                    other => Node::LikeDyn(text, Box::new(other)),
-                });
-            }
-            _ => {}
-        }
+        let (a, b) = (self.boxed(a)?, self.boxed(b)?);
+        Ok(Some(match (cmp, arith, func) {
+            (Some(op), _, _) => Node::Cmp(op, a, b),
+            (_, Some(op), _) => Node::Arith(op, a, b),
+            (_, _, "and") => Node::And(a, b),
+            (_, _, "or") => Node::Or(a, b),
+            (_, _, f) => Node::In {
+                value: a,
+                list: b,
+                negated: f == "notIn",
+            },
+        }))
+    }
+
+    fn function(&mut self, func: &str, args: &[Expr]) -> Result<Node> {
         if let ("count", [filter @ Expr::Filter { .. }]) = (func, args) {
             return Ok(Node::CountFilter(self.boxed(filter)?));
         }
         if let Some(node) = self.per_element(func, args)? {
             return Ok(node);
         }
-        let mut nodes = self.args(args)?;
-        let node = match (func, nodes.len()) {
-            ("not", 1) => Node::Not(Box::new(nodes.remove(0))),
-            ("-", 1) => Node::Neg(Box::new(nodes.remove(0))),
-            ("if", 3) => {
-                let c = nodes.remove(0);
-                let a = nodes.remove(0);
-                Node::If(Box::new(c), Box::new(a), Box::new(nodes.remove(0)))
-            }
-            ("inSegment", 1) => Node::InSegment(Box::new(nodes.remove(0))),
-            ("matches", 2) => {
-                let text = Box::new(nodes.remove(0));
-                match nodes.remove(0) {
-                    Node::Const(Value::String(p)) => Node::Regex(
-                        text,
-                        Regex::new(&p).map_err(|e| compile_err(format!("regex: {e}")))?,
-                    ),
-                    other => Node::MatchesDyn(text, Box::new(other)),
-                }
-            }
-            ("regexGroup", 3) => {
-                let text = Box::new(nodes.remove(0));
-                let pattern = nodes.remove(0);
-                let regex = match &pattern {
-                    Node::Const(Value::String(p)) => {
-                        Some(Regex::new(p).map_err(|e| compile_err(format!("regex: {e}")))?)
-                    }
-                    _ => None,
-                };
-                Node::RegexGroup {
-                    text,
-                    regex,
-                    pattern: Box::new(pattern),
-                    group: Box::new(nodes.remove(0)),
-                }
-            }
-            _ => {
-                let builtin = builtin(func)
-                    .ok_or_else(|| compile_err(format!("unknown function `{func}`")))?;
-                Node::Call(builtin, nodes)
-            }
-        };
-        Ok(node)
+        let nodes = self.args(args)?;
+        // Built after the arguments: the larger frame is not on the recursion path.
+        assemble(func, nodes)
     }
 
     /// Per-element functions (`sum`, `groupBy`, `map`, ...): their argument is compiled for
@@ -623,6 +582,95 @@ fn window_spec(cond: &Expr) -> Option<&OccursSpec> {
         }
         _ => None,
     }
+}
+
+/// The node of a non-per-element function or operator from its compiled arguments.
+#[inline(never)]
+fn assemble(func: &str, nodes: Vec<Node>) -> Result<Node> {
+    let mut it = nodes.into_iter();
+    let mut next = || it.next().map(Box::new);
+    let arity = || compile_err(format!("wrong number of arguments for `{func}`"));
+    let node = match func {
+        "not" => Node::Not(next().ok_or_else(arity)?),
+        "-" => Node::Neg(next().ok_or_else(arity)?),
+        "if" => {
+            let (c, a, b) = (next(), next(), next());
+            match (c, a, b) {
+                (Some(c), Some(a), Some(b)) => Node::If(c, a, b),
+                _ => return Err(arity()),
+            }
+        }
+        "inSegment" => Node::InSegment(next().ok_or_else(arity)?),
+        "like" | "matches" => {
+            let (Some(text), Some(pattern)) = (next(), next()) else {
+                return Err(arity());
+            };
+            match (*pattern, func) {
+                (Node::Const(Value::String(p)), "like") => Node::Regex(
+                    text,
+                    like_regex(&p).map_err(|e| compile_err(format!("like pattern: {e}")))?,
+                ),
+                (Node::Const(Value::String(p)), _) => Node::Regex(
+                    text,
+                    Regex::new(&p).map_err(|e| compile_err(format!("regex: {e}")))?,
+                ),
+                (other, "like") => Node::LikeDyn(text, Box::new(other)),
+                (other, _) => Node::MatchesDyn(text, Box::new(other)),
+            }
+        }
+        "regexGroup" => {
+            let (Some(text), Some(pattern), Some(group)) = (next(), next(), next()) else {
+                return Err(arity());
+            };
+            let regex = match &*pattern {
+                Node::Const(Value::String(p)) => {
+                    Some(Regex::new(p).map_err(|e| compile_err(format!("regex: {e}")))?)
+                }
+                _ => None,
+            };
+            Node::RegexGroup {
+                text,
+                regex,
+                pattern,
+                group,
+            }
+        }
+        _ => {
+            let builtin =
+                builtin(func).ok_or_else(|| compile_err(format!("unknown function `{func}`")))?;
+            let mut rest = Vec::new();
+            while let Some(n) = next() {
+                rest.push(*n);
+            }
+            Node::Call(builtin, rest)
+        }
+    };
+    Ok(node)
+}
+
+fn literal(lit: &Literal) -> Result<Node> {
+    Ok(match lit {
+        Literal::Bool(b) => Node::Const(Value::Bool(*b)),
+        Literal::Int(i) => Node::Const(Value::from(*i)),
+        Literal::Double(d) => Node::Const(
+            serde_json::Number::from_f64(*d)
+                .map(Value::Number)
+                .ok_or_else(|| compile_err("non-finite number"))?,
+        ),
+        Literal::Str(s) => Node::Const(Value::String(s.clone())),
+        Literal::Date { year, month, day } => {
+            Node::Time(time::date_ms(i64::from(*year), *month, *day))
+        }
+    })
+}
+
+fn param(position: u32, up: u32) -> Result<Node> {
+    if position != 1 {
+        return Err(compile_err(format!(
+            "`${position}` is not bound: a profile expression has one input"
+        )));
+    }
+    Ok(Node::Scope(up as usize))
 }
 
 fn builtin(name: &str) -> Option<Builtin> {

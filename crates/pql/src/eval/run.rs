@@ -168,6 +168,14 @@ impl<'a> Env<'a> {
                     _ => Val::Null,
                 },
             },
+            Node::Or(a, b) => match self.eval(a).truth() {
+                Some(true) => Val::Bool(true),
+                left => match (left, self.eval(b).truth()) {
+                    (_, Some(true)) => Val::Bool(true),
+                    (Some(false), Some(false)) => Val::Bool(false),
+                    _ => Val::Null,
+                },
+            },
             Node::Occurs(ts, spec) => match self.eval(ts) {
                 Val::Time(t) => boolean(self.occurs(t, spec)),
                 other => self.occurs_value(&other, spec),
@@ -194,19 +202,20 @@ impl<'a> Env<'a> {
         }
     }
 
+    /// The other node kinds: a dispatcher too, the larger cases in their own functions.
     #[inline(never)]
     fn eval_rest(&mut self, node: &'a Node) -> Val<'a> {
         match node {
-            Node::ScopeField(_) => self.eval(node),
-            Node::Const(v) => Val::from_json(v),
+            Node::Const(_)
+            | Node::ScopeField(_)
+            | Node::Var(_)
+            | Node::Field(..)
+            | Node::Cmp(..)
+            | Node::And(..)
+            | Node::Or(..) => self.eval(node),
             Node::Time(ms) => Val::Time(*ms),
-            Node::Array(items) => Val::list(items.iter().map(|n| self.eval(n)).collect()),
-            Node::Object(fields) => Val::Map(Rc::new(
-                fields
-                    .iter()
-                    .map(|(k, n)| (k.clone(), self.eval(n)))
-                    .collect(),
-            )),
+            Node::Array(items) => self.array(items),
+            Node::Object(fields) => self.object(fields),
             Node::Scope(up) => self
                 .scopes
                 .len()
@@ -214,15 +223,6 @@ impl<'a> Env<'a> {
                 .and_then(|i| self.scopes.get(i))
                 .cloned()
                 .unwrap_or(Val::Null),
-            Node::Var(slot) => self.vars.get(*slot).cloned().unwrap_or(Val::Null),
-            Node::Field(object, name) => {
-                let o = self.eval(object);
-                self.field(&o, name)
-            }
-            Node::Cmp(op, a, b) => {
-                let (a, b) = (self.eval(a), self.eval(b));
-                cmp_op(*op, &a, &b)
-            }
             Node::Arith(op, a, b) => {
                 let (a, b) = (self.eval(a), self.eval(b));
                 arith(*op, &a, &b)
@@ -232,91 +232,24 @@ impl<'a> Env<'a> {
                 Val::Num(f) => Val::Num(-f),
                 _ => Val::Null,
             },
-            Node::And(a, b) => match self.eval(a).truth() {
-                Some(false) => Val::Bool(false),
-                left => match (left, self.eval(b).truth()) {
-                    (_, Some(false)) => Val::Bool(false),
-                    (Some(true), Some(true)) => Val::Bool(true),
-                    _ => Val::Null,
-                },
-            },
-            Node::Or(a, b) => match self.eval(a).truth() {
-                Some(true) => Val::Bool(true),
-                left => match (left, self.eval(b).truth()) {
-                    (_, Some(true)) => Val::Bool(true),
-                    (Some(false), Some(false)) => Val::Bool(false),
-                    _ => Val::Null,
-                },
-            },
             Node::Not(a) => boolean(self.eval(a).truth().map(|b| !b)),
             Node::In {
                 value,
                 list,
                 negated,
-            } => {
-                let (v, l) = (self.eval(value), self.eval(list));
-                // Both `in` and `notIn` are false when either side is null (documented: notIn
-                // is not the exact negation of in).
-                let Some(items) = l.items().filter(|_| !v.is_null()) else {
-                    return Val::Bool(false);
-                };
-                let mut found = false;
-                for item in items {
-                    if equals(&v, &item) == Some(true) {
-                        found = true;
-                        break;
-                    }
-                }
-                Val::Bool(found != *negated)
-            }
+            } => self.membership(value, list, *negated),
             Node::Regex(text, re) => match self.eval(text) {
                 Val::Str(s) => Val::Bool(re.is_match(&s)),
                 _ => Val::Null,
             },
-            Node::LikeDyn(text, pattern) => {
-                let (t, p) = (self.eval(text), self.eval(pattern));
-                match (t.as_str(), p.as_str().and_then(|p| like_regex(p).ok())) {
-                    (Some(t), Some(re)) => Val::Bool(re.is_match(t)),
-                    _ => Val::Null,
-                }
-            }
-            Node::MatchesDyn(text, pattern) => {
-                let (t, p) = (self.eval(text), self.eval(pattern));
-                match (
-                    t.as_str(),
-                    p.as_str().and_then(|p| regex::Regex::new(p).ok()),
-                ) {
-                    (Some(t), Some(re)) => Val::Bool(re.is_match(t)),
-                    _ => Val::Null,
-                }
-            }
+            Node::LikeDyn(text, pattern) => self.dynamic_regex(text, pattern, true),
+            Node::MatchesDyn(text, pattern) => self.dynamic_regex(text, pattern, false),
             Node::RegexGroup {
                 text,
                 regex,
                 pattern,
                 group,
-            } => {
-                let t = self.eval(text);
-                let g = self.eval(group);
-                let dynamic;
-                let re = match regex {
-                    Some(re) => re,
-                    None => match self.eval(pattern).as_str().map(regex::Regex::new) {
-                        Some(Ok(re)) => {
-                            dynamic = re;
-                            &dynamic
-                        }
-                        _ => return Val::Null,
-                    },
-                };
-                match (t.as_str(), g) {
-                    (Some(t), Val::Int(g)) => usize::try_from(g)
-                        .ok()
-                        .and_then(|g| re.captures(t)?.get(g))
-                        .map_or(Val::Null, |m| Val::Str(Cow::Owned(m.as_str().to_owned()))),
-                    _ => Val::Null,
-                }
-            }
+            } => self.regex_group(text, regex.as_ref(), pattern, group),
             Node::Call(b, args) => self.builtin(*b, args),
             Node::PerElement {
                 func,
@@ -335,42 +268,8 @@ impl<'a> Env<'a> {
                 Val::Str(s) => Val::Bool(self.segments.is_member(&s)),
                 _ => Val::Null,
             },
-            Node::Filter {
-                array,
-                cond,
-                window,
-                rest,
-            } => {
-                let mut out = Vec::new();
-                let done =
-                    self.filter_each(array, cond, window.as_deref(), rest.as_deref(), &mut |v| {
-                        out.push(v)
-                    });
-                if done {
-                    Val::list(out)
-                } else {
-                    Val::Null
-                }
-            }
-            Node::CountFilter(filter) => {
-                let Node::Filter {
-                    array,
-                    cond,
-                    window,
-                    rest,
-                } = &**filter
-                else {
-                    return Val::Null;
-                };
-                let mut n = 0i64;
-                if self.filter_each(array, cond, window.as_deref(), rest.as_deref(), &mut |_| {
-                    n += 1
-                }) {
-                    Val::Int(n)
-                } else {
-                    Val::Int(0)
-                }
-            }
+            Node::Filter { .. } => self.filter(node),
+            Node::CountFilter(filter) => self.count_filter(filter),
             Node::Let { slot, value, body } => {
                 let v = self.eval(value);
                 self.set(*slot, v);
@@ -382,24 +281,7 @@ impl<'a> Env<'a> {
                 value,
                 source,
                 cond,
-            } => {
-                let src = self.eval(source);
-                let Some(items) = src.items() else {
-                    return Val::Int(0);
-                };
-                let mut acc = Sum::default();
-                for item in items {
-                    self.set(*slot, item);
-                    if let Some(c) = cond {
-                        if self.eval(c).truth() != Some(true) {
-                            continue;
-                        }
-                    }
-                    let v = self.eval(value);
-                    acc.add(&v);
-                }
-                acc.total()
-            }
+            } => self.sum_over(*slot, value, source, cond.as_deref()),
             Node::Occurs(ts, spec) => {
                 let v = self.eval(ts);
                 self.occurs_value(&v, spec)
@@ -408,54 +290,190 @@ impl<'a> Env<'a> {
                 events,
                 timestamp,
                 steps,
-            } => {
-                let evs = self.eval(events);
-                if let (Val::Events(sorted), [field]) = (&evs, timestamp.as_slice()) {
-                    if field == "timestamp" {
-                        return Val::Bool(self.chain_sorted(sorted, steps));
-                    }
+            } => self.chain(events, timestamp, steps),
+        }
+    }
+
+    fn array(&mut self, items: &'a [Node]) -> Val<'a> {
+        Val::list(items.iter().map(|n| self.eval(n)).collect())
+    }
+
+    fn object(&mut self, fields: &'a [(String, Node)]) -> Val<'a> {
+        Val::Map(Rc::new(
+            fields
+                .iter()
+                .map(|(k, n)| (k.clone(), self.eval(n)))
+                .collect(),
+        ))
+    }
+
+    fn membership(&mut self, value: &'a Node, list: &'a Node, negated: bool) -> Val<'a> {
+        let (v, l) = (self.eval(value), self.eval(list));
+        // Both `in` and `notIn` are false when either side is null (documented: notIn is not
+        // the exact negation of in).
+        let Some(mut items) = l.items().filter(|_| !v.is_null()) else {
+            return Val::Bool(false);
+        };
+        let found = items.any(|item| equals(&v, &item) == Some(true));
+        Val::Bool(found != negated)
+    }
+
+    fn dynamic_regex(&mut self, text: &'a Node, pattern: &'a Node, like: bool) -> Val<'a> {
+        let (t, p) = (self.eval(text), self.eval(pattern));
+        let re = p.as_str().and_then(|p| {
+            if like {
+                like_regex(p).ok()
+            } else {
+                regex::Regex::new(p).ok()
+            }
+        });
+        match (t.as_str(), re) {
+            (Some(t), Some(re)) => Val::Bool(re.is_match(t)),
+            _ => Val::Null,
+        }
+    }
+
+    fn regex_group(
+        &mut self,
+        text: &'a Node,
+        regex: Option<&'a regex::Regex>,
+        pattern: &'a Node,
+        group: &'a Node,
+    ) -> Val<'a> {
+        let t = self.eval(text);
+        let g = self.eval(group);
+        let dynamic;
+        let re = match regex {
+            Some(re) => re,
+            None => match self.eval(pattern).as_str().map(regex::Regex::new) {
+                Some(Ok(re)) => {
+                    dynamic = re;
+                    &dynamic
                 }
-                let Some(items) = evs.items() else {
-                    return Val::Bool(false);
-                };
-                let mut timed: Vec<(i64, Val<'a>)> = items
-                    .filter_map(|item| {
-                        let t = self.timestamp_of(&item, timestamp)?;
-                        Some((t, item))
-                    })
-                    .collect();
-                if !matches!(evs, Val::Events(_)) {
-                    timed.sort_by_key(|(t, _)| *t);
+                _ => return Val::Null,
+            },
+        };
+        match (t.as_str(), g) {
+            (Some(t), Val::Int(g)) => usize::try_from(g)
+                .ok()
+                .and_then(|g| re.captures(t)?.get(g))
+                .map_or(Val::Null, |m| Val::Str(Cow::Owned(m.as_str().to_owned()))),
+            _ => Val::Null,
+        }
+    }
+
+    fn filter(&mut self, node: &'a Node) -> Val<'a> {
+        let Node::Filter {
+            array,
+            cond,
+            window,
+            rest,
+        } = node
+        else {
+            return Val::Null;
+        };
+        let mut out = Vec::new();
+        let done = self.filter_each(array, cond, window.as_deref(), rest.as_deref(), &mut |v| {
+            out.push(v)
+        });
+        if done {
+            Val::list(out)
+        } else {
+            Val::Null
+        }
+    }
+
+    fn count_filter(&mut self, filter: &'a Node) -> Val<'a> {
+        let Node::Filter {
+            array,
+            cond,
+            window,
+            rest,
+        } = filter
+        else {
+            return Val::Null;
+        };
+        let mut n = 0i64;
+        self.filter_each(array, cond, window.as_deref(), rest.as_deref(), &mut |_| {
+            n += 1
+        });
+        Val::Int(n)
+    }
+
+    fn sum_over(
+        &mut self,
+        slot: usize,
+        value: &'a Node,
+        source: &'a Node,
+        cond: Option<&'a Node>,
+    ) -> Val<'a> {
+        let src = self.eval(source);
+        let Some(items) = src.items() else {
+            return Val::Int(0);
+        };
+        let mut acc = Sum::default();
+        for item in items {
+            self.set(slot, item);
+            if let Some(c) = cond {
+                if self.eval(c).truth() != Some(true) {
+                    continue;
                 }
-                // Greedy earliest match is complete: steps constrain single events only, so
-                // taking the earliest candidate for each step never blocks a later step.
-                let mut last: Option<i64> = None;
-                let mut pos = 0;
-                for step in steps {
-                    let mut matched = false;
-                    while let Some((t, item)) = timed.get(pos) {
-                        pos += 1;
-                        if last.is_some_and(|l| *t <= l) {
-                            continue;
-                        }
-                        if let Some(when) = &step.when {
-                            if self.occurs(*t, when) != Some(true) {
-                                continue;
-                            }
-                        }
-                        if condition(&self.scoped(item.clone(), &step.what)) == Some(true) {
-                            last = Some(*t);
-                            matched = true;
-                            break;
-                        }
-                    }
-                    if !matched {
-                        return Val::Bool(false);
-                    }
-                }
-                Val::Bool(true)
+            }
+            let v = self.eval(value);
+            acc.add(&v);
+        }
+        acc.total()
+    }
+
+    fn chain(
+        &mut self,
+        events: &'a Node,
+        timestamp: &'a [String],
+        steps: &'a [super::compile::CStep],
+    ) -> Val<'a> {
+        let evs = self.eval(events);
+        if let (Val::Events(sorted), [field]) = (&evs, timestamp) {
+            if field == "timestamp" {
+                return Val::Bool(self.chain_sorted(sorted, steps));
             }
         }
+        let Some(items) = evs.items() else {
+            return Val::Bool(false);
+        };
+        let mut timed: Vec<(i64, Val<'a>)> = items
+            .filter_map(|item| {
+                let t = self.timestamp_of(&item, timestamp)?;
+                Some((t, item))
+            })
+            .collect();
+        timed.sort_by_key(|(t, _)| *t);
+        // Greedy earliest match is complete: steps constrain single events only, so taking
+        // the earliest candidate for each step never blocks a later step.
+        let mut last: Option<i64> = None;
+        let mut pos = 0;
+        for step in steps {
+            let mut matched = false;
+            while let Some((t, item)) = timed.get(pos) {
+                pos += 1;
+                if last.is_some_and(|l| *t <= l) {
+                    continue;
+                }
+                if let Some(when) = &step.when {
+                    if self.occurs(*t, when) != Some(true) {
+                        continue;
+                    }
+                }
+                if condition(&self.scoped(item.clone(), &step.what)) == Some(true) {
+                    last = Some(*t);
+                    matched = true;
+                    break;
+                }
+            }
+            if !matched {
+                return Val::Bool(false);
+            }
+        }
+        Val::Bool(true)
     }
 
     /// CHAIN over the profile's sorted events: each step searches only the events inside its
