@@ -1,6 +1,11 @@
 //! Validation cost per record: a realistic CRM profile record and a web commerce event,
 //! each checked against a schema with the standard field groups (compiled once).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    missing_docs
+)]
 
 use std::sync::Arc;
 
