@@ -473,6 +473,35 @@ impl Expr {
         max
     }
 
+    /// The audience ids referenced by `inSegment("...")`, in order of appearance, without
+    /// repeats: an audience's `dependencies` (segment of segments).
+    pub fn segment_dependencies(&self) -> Vec<String> {
+        let mut ids: Vec<String> = Vec::new();
+        self.walk(&mut |e| {
+            if let Expr::Call { func, args } = e {
+                if let (true, Some(Expr::Lit(Literal::Str(id)))) =
+                    (func == "inSegment", args.first())
+                {
+                    if !ids.contains(id) {
+                        ids.push(id.clone());
+                    }
+                }
+            }
+        });
+        ids
+    }
+
+    /// Whether the expression reads experience events (`xEvent` or a CHAIN), i.e. whether an
+    /// evaluation needs the profile's events loaded.
+    pub fn uses_events(&self) -> bool {
+        let mut found = false;
+        self.walk(&mut |e| {
+            found |= matches!(e, Expr::Chain(_))
+                || matches!(e, Expr::Field { name, .. } if name == "xEvent");
+        });
+        found
+    }
+
     /// Visits this node and all its descendants, parents first.
     pub fn walk(&self, visit: &mut dyn FnMut(&Expr)) {
         visit(self);

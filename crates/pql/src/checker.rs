@@ -134,6 +134,11 @@ pub fn check(expr: &Expr, schema: &Schema) -> Result<Type, Vec<CheckIssue>> {
     }
 }
 
+/// [`check`] with the problems as the crate's [`crate::Error::Check`].
+pub fn check_expr(expr: &Expr, schema: &Schema) -> crate::Result<Type> {
+    check(expr, schema).map_err(crate::Error::Check)
+}
+
 struct Checker<'s> {
     schema: &'s Schema,
     scopes: Vec<Type>,

@@ -102,3 +102,27 @@ fn multi_line_documented_form() {
     assert_eq!(method(src), Method::Streaming);
     assert_eq!(parse(src).ok(), parse(doc(42)).ok());
 }
+
+#[test]
+fn dependencies_and_event_use() {
+    let deps = |n: u32| {
+        parse(doc(n))
+            .map(|e| e.segment_dependencies())
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        deps(43),
+        vec![
+            "7deb246a-49b4-4687-95f9-6316df049948".to_owned(),
+            "9e1646bb-57ff-4309-ba59-17d6c5bab6a1".to_owned()
+        ]
+    );
+    assert_eq!(
+        deps(42),
+        vec!["e3be6d7f-1727-401f-a41e-c296b45f607a".to_owned()]
+    );
+    assert!(deps(4).is_empty());
+    let events = |n: u32| parse(doc(n)).map(|e| e.uses_events()).unwrap_or_default();
+    assert!(events(39) && events(45) && events(54) && events(38));
+    assert!(!events(4) && !events(43) && !events(50));
+}
