@@ -196,16 +196,27 @@ impl CmpOp {
 /// Time units of relative times.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unit {
+    /// milliseconds
     Millisecond,
+    /// seconds
     Second,
+    /// minutes
     Minute,
+    /// hours
     Hour,
+    /// days
     Day,
+    /// weeks
     Week,
+    /// months
     Month,
+    /// years
     Year,
+    /// decades
     Decade,
+    /// centuries
     Century,
+    /// millennia
     Millennium,
 }
 

@@ -33,15 +33,21 @@ impl fmt::Display for CheckIssue {
 /// A static type.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Type {
+    /// boolean
     Bool,
+    /// integer
     Int,
+    /// number (double)
     Num,
+    /// string
     Str,
     /// A timestamp or date.
     Time,
+    /// An array of the element type.
     Array(Box<Type>),
     /// An object described by a schema node (or free-form when `None`).
     Object(Option<Value>),
+    /// A map from string keys to the value type.
     Map(Box<Type>),
     /// Unknown: anything goes (free-form schema parts, after an error).
     Any,

@@ -22,27 +22,47 @@ pub enum Tok {
     Param(u32),
     /// `^`, the filter up-operator.
     Caret,
+    /// `(`
     LParen,
+    /// `)`
     RParen,
+    /// `[`
     LBracket,
+    /// `]`
     RBracket,
+    /// `{`
     LBrace,
+    /// `}`
     RBrace,
+    /// `,`
     Comma,
+    /// `.`
     Dot,
+    /// `:`
     Colon,
     /// `=>` of the lambda form.
     Arrow,
+    /// `=` (or `==`)
     Eq,
+    /// `!=`
     Ne,
+    /// `<`
     Lt,
+    /// `<=`
     Le,
+    /// `>`
     Gt,
+    /// `>=`
     Ge,
+    /// `+`
     Plus,
+    /// `-`
     Minus,
+    /// `*`
     Star,
+    /// `/`
     Slash,
+    /// `%`
     Percent,
     /// `!`, the prefix negation.
     Bang,
@@ -97,8 +117,11 @@ impl Tok {
 /// A token and the byte range it covers.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Token {
+    /// The token.
     pub tok: Tok,
+    /// Byte offset of its first character.
     pub start: usize,
+    /// Byte offset just after it.
     pub end: usize,
 }
 

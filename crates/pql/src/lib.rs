@@ -19,6 +19,8 @@
 //! many times), [`classify`] (batch / streaming / edge), [`time`] (calendar arithmetic).
 //! See README.md for the language decisions where the docs are silent or inconsistent.
 
+#![deny(missing_docs)]
+
 pub mod ast;
 pub mod checker;
 pub mod classify;

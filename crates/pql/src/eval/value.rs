@@ -18,9 +18,13 @@ use crate::time;
 pub enum Val<'a> {
     /// Missing or null; also "unknown" in three-valued logic.
     Null,
+    /// A boolean.
     Bool(bool),
+    /// An integer.
     Int(i64),
+    /// A double.
     Num(f64),
+    /// A string, borrowed when it comes from the profile or a constant.
     Str(Cow<'a, str>),
     /// Epoch milliseconds, UTC.
     Time(i64),
@@ -151,8 +155,11 @@ impl<'a> Val<'a> {
 
 /// Iterator over the elements of an array value.
 pub enum Items<'a> {
+    /// Elements of a JSON array.
     Json(std::slice::Iter<'a, Value>),
+    /// The profile's events.
     Events(std::slice::Iter<'a, Event>),
+    /// A computed list and the next index.
     List(Rc<Vec<Val<'a>>>, usize),
 }
 
