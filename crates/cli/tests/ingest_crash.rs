@@ -173,9 +173,19 @@ fn batch_processing_resumes_after_kill_9() {
     let dir = tempfile::tempdir().unwrap();
     let server = Tessera::start(dir.path(), &[]);
     setup(&server.addr);
-    let (_, datasets) = call(&server.addr, "GET", "/data/foundation/catalog/dataSets", None);
+    let (_, datasets) = call(
+        &server.addr,
+        "GET",
+        "/data/foundation/catalog/dataSets",
+        None,
+    );
     let dataset = datasets.as_object().unwrap().keys().next().unwrap().clone();
-    let (status, batch) = call(&server.addr, "POST", "/data/foundation/import/batches", Some(json!({"datasetId": dataset})));
+    let (status, batch) = call(
+        &server.addr,
+        "POST",
+        "/data/foundation/import/batches",
+        Some(json!({"datasetId": dataset})),
+    );
     assert_eq!(status, 201, "{batch}");
     let batch = batch["id"].as_str().unwrap().to_owned();
     let rows = 20_000;
@@ -190,16 +200,41 @@ fn batch_processing_resumes_after_kill_9() {
                 + "\n"
         })
         .collect();
-    let headers = [("x-gw-ims-org-id", ORG), ("x-sandbox-name", "prod"), ("content-type", "application/octet-stream")];
-    let (status, body) = http(&server.addr, "PUT", &format!("/data/foundation/import/batches/{batch}/datasets/{dataset}/files/rows.json"), &headers, Some(&file));
+    let headers = [
+        ("x-gw-ims-org-id", ORG),
+        ("x-sandbox-name", "prod"),
+        ("content-type", "application/octet-stream"),
+    ];
+    let (status, body) = http(
+        &server.addr,
+        "PUT",
+        &format!("/data/foundation/import/batches/{batch}/datasets/{dataset}/files/rows.json"),
+        &headers,
+        Some(&file),
+    );
     assert_eq!(status, 200, "{body}");
-    let (status, body) = call(&server.addr, "POST", &format!("/data/foundation/import/batches/{batch}?action=COMPLETE"), None);
+    let (status, body) = call(
+        &server.addr,
+        "POST",
+        &format!("/data/foundation/import/batches/{batch}?action=COMPLETE"),
+        None,
+    );
     assert_eq!(status, 200, "{body}");
     // Kill once some, but not all, rows are in.
     loop {
-        let (_, record) = call(&server.addr, "GET", &format!("/data/foundation/catalog/batches/{batch}"), None);
-        let read = record[&batch]["metrics"]["recordsRead"].as_u64().unwrap_or(0);
-        assert_ne!(record[&batch]["status"], "success", "processing finished before the kill; make the batch larger");
+        let (_, record) = call(
+            &server.addr,
+            "GET",
+            &format!("/data/foundation/catalog/batches/{batch}"),
+            None,
+        );
+        let read = record[&batch]["metrics"]["recordsRead"]
+            .as_u64()
+            .unwrap_or(0);
+        assert_ne!(
+            record[&batch]["status"], "success",
+            "processing finished before the kill; make the batch larger"
+        );
         if read > 0 {
             break;
         }
@@ -209,7 +244,12 @@ fn batch_processing_resumes_after_kill_9() {
 
     let restarted = Tessera::start(dir.path(), &[]);
     let record = loop {
-        let (_, record) = call(&restarted.addr, "GET", &format!("/data/foundation/catalog/batches/{batch}"), None);
+        let (_, record) = call(
+            &restarted.addr,
+            "GET",
+            &format!("/data/foundation/catalog/batches/{batch}"),
+            None,
+        );
         let record = record[&batch].clone();
         if record["status"] != "processing" {
             break record;
@@ -218,14 +258,25 @@ fn batch_processing_resumes_after_kill_9() {
     };
     assert_eq!(record["status"], "success", "{record}");
     let metrics = &record["metrics"];
-    let applied = metrics["recordsWritten"].as_u64().unwrap() + metrics["duplicateRecordCount"].as_u64().unwrap();
+    let applied = metrics["recordsWritten"].as_u64().unwrap()
+        + metrics["duplicateRecordCount"].as_u64().unwrap();
     assert_eq!(applied, rows, "{metrics}");
     assert_eq!(metrics["failedRecordCount"], 0);
-    let (_, feed) = call(&restarted.addr, "GET", "/data/core/ups/system/changefeed?limit=10000", None);
+    let (_, feed) = call(
+        &restarted.addr,
+        "GET",
+        "/data/core/ups/system/changefeed?limit=10000",
+        None,
+    );
     let mut seen = feed["entries"].as_array().unwrap().len();
     let mut after = feed["next"].as_u64().unwrap();
     loop {
-        let (_, page) = call(&restarted.addr, "GET", &format!("/data/core/ups/system/changefeed?limit=10000&after={after}"), None);
+        let (_, page) = call(
+            &restarted.addr,
+            "GET",
+            &format!("/data/core/ups/system/changefeed?limit=10000&after={after}"),
+            None,
+        );
         let entries = page["entries"].as_array().unwrap();
         if entries.is_empty() {
             break;

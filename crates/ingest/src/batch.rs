@@ -581,10 +581,8 @@ impl BatchService {
                 Err(rejection) => Err(rejection),
             };
             group.push((row_number, prepared));
-            if group.len() >= GROUP_ROWS {
-                if !self.flush_group(tenant, record, name, &mut group)? {
-                    return Ok(FileOutcome::Aborted);
-                }
+            if group.len() >= GROUP_ROWS && !self.flush_group(tenant, record, name, &mut group)? {
+                return Ok(FileOutcome::Aborted);
             }
         }
         if !self.flush_group(tenant, record, name, &mut group)? {
@@ -725,7 +723,9 @@ fn open_rows(
 fn coerce_strings(value: &mut Value, schema: &Value) {
     match value {
         Value::Object(fields) => {
-            let Some(properties) = schema.get("properties").and_then(Value::as_object) else { return };
+            let Some(properties) = schema.get("properties").and_then(Value::as_object) else {
+                return;
+            };
             for (name, field) in fields.iter_mut() {
                 if let Some(field_schema) = properties.get(name) {
                     coerce_strings(field, field_schema);
@@ -735,7 +735,12 @@ fn coerce_strings(value: &mut Value, schema: &Value) {
         Value::String(text) => {
             let coerced = match schema.get("type").and_then(Value::as_str) {
                 Some("integer") => text.trim().parse::<i64>().ok().map(Value::from),
-                Some("number") => text.trim().parse::<f64>().ok().and_then(|n| serde_json::Number::from_f64(n)).map(Value::Number),
+                Some("number") => text
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+                    .and_then(serde_json::Number::from_f64)
+                    .map(Value::Number),
                 Some("boolean") => match text.trim() {
                     "true" | "TRUE" | "True" => Some(Value::Bool(true)),
                     "false" | "FALSE" | "False" => Some(Value::Bool(false)),
@@ -813,7 +818,10 @@ mod tests {
         }});
         let mut row = json!({"person": {"birthYear": "1969"}, "loyalty": {"points": "12.5", "member": "true"}, "zip": "01234"});
         coerce_strings(&mut row, &schema);
-        assert_eq!(row, json!({"person": {"birthYear": 1969}, "loyalty": {"points": 12.5, "member": true}, "zip": "01234"}));
+        assert_eq!(
+            row,
+            json!({"person": {"birthYear": 1969}, "loyalty": {"points": 12.5, "member": true}, "zip": "01234"})
+        );
         let mut bad = json!({"person": {"birthYear": "nineteen"}});
         coerce_strings(&mut bad, &schema);
         assert_eq!(bad, json!({"person": {"birthYear": "nineteen"}}));

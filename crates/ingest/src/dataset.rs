@@ -116,13 +116,24 @@ fn encode(dataset: &Dataset) -> Result<Vec<u8>> {
 pub fn uses_schema(store: &dyn Store, tenant: &Tenant, schema_id: &str) -> Result<bool> {
     let prefix = Key::scope_prefix(&Scope::Tenant(tenant.clone()));
     // AEP caps a sandbox at a few hundred datasets; a full scan is cheap and rare.
-    let rows = store.scan(Table::Datasets, &ScanRange::prefix(prefix), Direction::Forward, 100_000)?;
+    let rows = store.scan(
+        Table::Datasets,
+        &ScanRange::prefix(prefix),
+        Direction::Forward,
+        100_000,
+    )?;
     for row in rows {
-        let doc = serde_json::from_slice::<Map<String, Value>>(&row.value).map_err(|e| Error::Corrupt {
-            what: "dataset",
-            reason: e.to_string(),
+        let doc = serde_json::from_slice::<Map<String, Value>>(&row.value).map_err(|e| {
+            Error::Corrupt {
+                what: "dataset",
+                reason: e.to_string(),
+            }
         })?;
-        let used = doc.get("schemaRef").and_then(|r| r.get("id")).and_then(Value::as_str) == Some(schema_id);
+        let used = doc
+            .get("schemaRef")
+            .and_then(|r| r.get("id"))
+            .and_then(Value::as_str)
+            == Some(schema_id);
         if used {
             return Ok(true);
         }

@@ -250,7 +250,7 @@ impl From<tessera_ingest::Error> for ApiError {
         match error {
             E::Store(store) => store.into(),
             E::Profile(tessera_profile::Error::Store(store)) => store.into(),
-            E::Schema(schema) => Self::problem(ErrorCode::InvalidField, schema.to_string()),
+            E::Schema(schema) => schema.into(),
             E::DatasetNotFound { .. } | E::BatchNotFound { .. } | E::InletNotFound { .. } => {
                 Self::problem(ErrorCode::NotFound, error.to_string())
             }
@@ -345,6 +345,58 @@ impl IntoResponse for ApiError {
 
 /// Result alias for handlers.
 pub type ApiResult<T> = std::result::Result<T, ApiError>;
+
+/// Schema registry errors: 404 for unknown resources; 400 (`InvalidField`) for documents
+/// that are wrong in themselves, with the JSON pointer in `report.path`; 409 for changes
+/// the current state forbids (`InvalidState`: union conflicts naming both schemas, a schema
+/// still used by a dataset, the immutable `union` tag) and for existing titles or fields.
+impl From<tessera_schema::Error> for ApiError {
+    fn from(error: tessera_schema::Error) -> Self {
+        use tessera_schema::Error as E;
+        let detail = error.to_string();
+        let (code, report) = match error {
+            E::NotFound { kind, id } => (ErrorCode::NotFound, json!({"kind": kind, "id": id})),
+            E::AlreadyExists { kind, id } => {
+                (ErrorCode::AlreadyExists, json!({"kind": kind, "id": id}))
+            }
+            E::InvalidSchema { path, .. } | E::InvalidDescriptor { path, .. } => {
+                (ErrorCode::InvalidField, json!({"path": path}))
+            }
+            E::InvalidPatch {
+                index, op, path, ..
+            } => (
+                ErrorCode::InvalidField,
+                json!({"operation": index, "op": op, "path": path}),
+            ),
+            E::FieldConflict {
+                path,
+                first,
+                first_type,
+                second,
+                second_type,
+            } => (
+                ErrorCode::InvalidField,
+                json!({"path": path, "definedBy": [
+                    {"id": first, "type": first_type}, {"id": second, "type": second_type}]}),
+            ),
+            E::UnionConflict(conflict) => (
+                ErrorCode::InvalidState,
+                json!({"class": conflict.class, "path": conflict.path, "schemas": [
+                    {"$id": conflict.existing, "type": conflict.existing_type},
+                    {"$id": conflict.incoming, "type": conflict.incoming_type}]}),
+            ),
+            E::InUse { id } => (ErrorCode::InvalidState, json!({"$id": id})),
+            E::InvalidState(_) => (ErrorCode::InvalidState, Value::Null),
+            E::Store(store) => return Self::from(store),
+            corrupt @ E::Corrupt { .. } => return Self::internal(&corrupt),
+        };
+        ApiError::Problem {
+            code,
+            detail,
+            report: (!report.is_null()).then_some(report),
+        }
+    }
+}
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]

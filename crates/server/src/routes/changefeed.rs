@@ -72,7 +72,9 @@ async fn entries(
         .filter(|(_, e)| e.org == org && e.sandbox == sandbox)
         .map(|(seq, e)| {
             let mut entry = serde_json::to_value(&e).unwrap_or(Value::Null);
-            entry["seq"] = json!(seq);
+            if let Some(object) = entry.as_object_mut() {
+                object.insert("seq".to_owned(), json!(seq));
+            }
             entry
         })
         .collect();

@@ -53,9 +53,9 @@ async fn open_inlet(state: &AppState, id: String, headers: &HeaderMap) -> ApiRes
             headers.get(API_KEY_HEADER).and_then(|v| v.to_str().ok()),
             headers.get("authorization").and_then(|v| v.to_str().ok()),
         )?;
-        if !caller
+        if caller
             .role_in(&org, &sandbox)
-            .is_some_and(|role| role >= Role::Write)
+            .is_none_or(|role| role < Role::Write)
         {
             return Err(ApiError::problem(
                 ErrorCode::Forbidden,
@@ -143,20 +143,19 @@ async fn collect_one(
         .next();
     match outcome {
         Some(Ok(receipt)) => {
-            let mut reply = json!({
-                "inletId": inlet_id,
-                "xactionId": receipt.xaction_id,
-                "receivedTimeMs": received,
-            });
+            let mut reply = serde_json::Map::new();
+            reply.insert("inletId".into(), json!(inlet_id));
+            reply.insert("xactionId".into(), json!(receipt.xaction_id));
+            reply.insert("receivedTimeMs".into(), json!(received));
             if validate_only {
-                reply["synchronousValidation"] = json!({ "status": "pass" });
+                reply.insert("synchronousValidation".into(), json!({ "status": "pass" }));
             } else {
-                reply["syncValidation"] = json!({ "skipped": true });
+                reply.insert("syncValidation".into(), json!({ "skipped": true }));
             }
             if receipt.duplicate {
-                reply["duplicate"] = json!(true);
+                reply.insert("duplicate".into(), json!(true));
             }
-            Ok(Json(reply))
+            Ok(Json(Value::Object(reply)))
         }
         Some(Err(rejection)) => Err(ApiError::Rejected {
             inlet_id,

@@ -9,6 +9,7 @@ pub mod collection;
 pub mod inlets;
 pub mod ops;
 pub mod sandboxes;
+pub mod schemas;
 
 use std::sync::Arc;
 
@@ -23,6 +24,7 @@ pub fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .merge(ops::routes())
         .merge(sandboxes::routes())
+        .merge(schemas::routes())
         .merge(catalog::routes())
         .merge(inlets::routes())
         .merge(collection::routes())

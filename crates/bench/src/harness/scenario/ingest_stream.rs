@@ -104,7 +104,9 @@ fn template(entity: &Value, marker: &str) -> Result<Template> {
         .unwrap_or_default()
         .to_owned();
     let mut with_marker = entity.clone();
-    with_marker["_id"] = Value::String(marker.to_owned());
+    if let Some(object) = with_marker.as_object_mut() {
+        object.insert("_id".to_owned(), Value::String(marker.to_owned()));
+    }
     let envelope = json!({ "header": {}, "body": { "xdmEntity": with_marker } }).to_string();
     let (before, after) = envelope
         .split_once(marker)
