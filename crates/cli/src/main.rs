@@ -9,6 +9,7 @@
 //! - `TESSERA_LOG_FORMAT` — `text` (default) or `json`
 //! - `RUST_LOG` — log filter (default `info`)
 
+mod demo;
 mod keys;
 mod serve;
 

@@ -24,6 +24,16 @@ pub struct ServeArgs {
     /// When writes are acknowledged: after fsync (`sync`) or after the OS has them (`relaxed`).
     #[arg(long, env = "TESSERA_DURABILITY", value_enum)]
     durability: Option<DurabilityArg>,
+    /// Load a generated demo customer base (schemas, datasets, profiles, events) into the
+    /// demo organisation's `prod` sandbox at start, unless it is already there.
+    #[arg(long)]
+    demo: bool,
+    /// Organisation the demo data goes to.
+    #[arg(long, default_value = "DEMO@AdobeOrg", requires = "demo")]
+    demo_org: String,
+    /// People in the demo data set.
+    #[arg(long, default_value_t = 500, requires = "demo")]
+    demo_people: u64,
     /// Log format.
     #[arg(long, env = "TESSERA_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -81,6 +91,14 @@ async fn shutdown_signal() {
     tracing::info!("shutdown requested; finishing in-flight requests");
 }
 
+/// Writes a line for whoever started us. A closed stdout (the starter stopped reading) must
+/// not take the server down, so write errors are ignored — `println!` would panic.
+fn say(line: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
+}
+
 /// Runs the server until SIGTERM or Ctrl-C.
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     init_logging(args.log_format);
@@ -109,7 +127,24 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         let addr = server.local_addr()?;
         tracing::info!(%addr, data_dir, ?durability, auth = %mode, "tessera listening");
         // Machine-readable line for scripts and tests that start the server on port 0.
-        println!("tessera listening on http://{addr}");
+        say(&format!("tessera listening on http://{addr}"));
+        if args.demo {
+            let tenant = tessera_model::Tenant::parse(&args.demo_org, "prod")?;
+            let state = server.state().clone();
+            let people = args.demo_people;
+            let loaded = tokio::task::spawn_blocking(move || crate::demo::load(&state, &tenant, people, 42)).await??;
+            if loaded.already_loaded {
+                tracing::info!(org = %args.demo_org, "demo data already loaded");
+            } else {
+                for (name, dataset, batch) in &loaded.datasets {
+                    tracing::info!(%name, %dataset, %batch, "demo dataset queued for ingestion");
+                }
+            }
+            say(&format!(
+                "demo data: organization {} sandbox prod (try: curl -H 'x-gw-ims-org-id: {}' -H 'x-sandbox-name: prod' http://{addr}/data/foundation/catalog/batches)",
+                args.demo_org, args.demo_org
+            ));
+        }
         server.serve(shutdown_signal()).await?;
         Ok(())
     })

@@ -117,6 +117,11 @@ impl Server {
         })
     }
 
+    /// The application state (stores and services), for in-process tools such as demo loading.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
     /// The bound address.
     pub fn local_addr(&self) -> Result<SocketAddr, ServeError> {
         Ok(self.listener.local_addr()?)

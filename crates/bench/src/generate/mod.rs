@@ -183,7 +183,7 @@ fn build_manifest(
                 identity_map,
                 "https://ns.adobe.com/xdm/context/profile-person-details",
                 "https://ns.adobe.com/xdm/context/profile-personal-details",
-                "https://ns.adobe.com/xdm/context/profile-loyalty-details",
+                "https://ns.adobe.com/xdm/mixins/profile/profile-loyalty-details",
             ],
             NS_CRMID,
         ),
@@ -193,7 +193,7 @@ fn build_manifest(
             &[
                 identity_map,
                 "https://ns.adobe.com/xdm/context/profile-personal-details",
-                "https://ns.adobe.com/xdm/context/profile-loyalty-details",
+                "https://ns.adobe.com/xdm/mixins/profile/profile-loyalty-details",
             ],
             NS_LOYALTY,
         ),

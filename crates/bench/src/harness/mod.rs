@@ -315,7 +315,7 @@ mod tests {
     #[test]
     fn unavailable_scenarios_say_so() {
         for s in Scenario::ALL {
-            let expected = s == Scenario::Health;
+            let expected = matches!(s, Scenario::Health | Scenario::IngestStream);
             assert_eq!(
                 s.availability() == Availability::Available,
                 expected,
