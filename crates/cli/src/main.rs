@@ -8,8 +8,13 @@
 //! - `TESSERA_DURABILITY` — `sync` or `relaxed` (`serve --durability`)
 //! - `TESSERA_LOG_FORMAT` — `text` (default) or `json`
 //! - `RUST_LOG` — log filter (default `info`)
+//! - `TESSERA_SERVER`, `TESSERA_ORG`, `TESSERA_SANDBOX`, `TESSERA_API_KEY`, `TESSERA_SECRET` —
+//!   server URL, tenant and credentials of the admin commands (`inlet`, `import`)
 
+mod client;
 mod demo;
+mod import;
+mod inlet;
 mod keys;
 mod serve;
 
@@ -29,6 +34,11 @@ enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Streaming connections on a running server.
+    #[command(subcommand)]
+    Inlet(inlet::InletCommand),
+    /// Ingest files into a dataset of a running server (batch ingestion).
+    Import(import::ImportArgs),
     /// Write a deterministic synthetic customer base (XDM JSON lines + manifest).
     Generate(tessera_bench::GenerateArgs),
     /// Run a benchmark scenario against a running or spawned server.
@@ -46,6 +56,8 @@ fn main() -> std::process::ExitCode {
     let outcome = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Keys(command) => keys::run(command),
+        Command::Inlet(command) => inlet::run(command),
+        Command::Import(args) => import::run(args),
         Command::Generate(args) => tessera_bench::run_generate(&args),
         Command::Bench(args) => tessera_bench::run_bench(&args),
         Command::Pql { args } => {
