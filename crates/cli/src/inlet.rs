@@ -36,20 +36,27 @@ pub fn run(command: InletCommand) -> anyhow::Result<()> {
     match command {
         InletCommand::Create(args) => {
             let api = Api::new(args.client)?;
-            let mut params = json!({ "dataType": "xdm", "name": args.name });
+            let mut params = serde_json::Map::new();
+            params.insert("dataType".into(), json!("xdm"));
+            params.insert("name".into(), json!(args.name));
             if let Some(dataset) = &args.dataset {
-                params["datasetId"] = json!(dataset);
+                params.insert("datasetId".into(), json!(dataset));
             }
             if args.open {
-                params["authenticationRequired"] = json!(false);
+                params.insert("authenticationRequired".into(), json!(false));
             }
-            let mut body = json!({
-                "name": args.name,
-                "connectionSpec": { "id": "bc7b00d6-623a-4dfc-9fdb-f1240aeadaeb", "version": "1.0" },
-                "auth": { "specName": "Streaming Connection", "params": params },
-            });
+            let mut body = serde_json::Map::new();
+            body.insert("name".into(), json!(args.name));
+            body.insert(
+                "connectionSpec".into(),
+                json!({ "id": "bc7b00d6-623a-4dfc-9fdb-f1240aeadaeb", "version": "1.0" }),
+            );
+            body.insert(
+                "auth".into(),
+                json!({ "specName": "Streaming Connection", "params": params }),
+            );
             if let Some(id) = &args.id {
-                body["id"] = json!(id);
+                body.insert("id".into(), json!(id));
             }
             let created = api.send(
                 api.request(
