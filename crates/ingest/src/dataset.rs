@@ -90,8 +90,21 @@ impl Dataset {
     }
 }
 
-fn key(tenant: &Tenant, id: &str) -> Key {
+/// Datasets and their labels share the table under different leading elements, so a scan of
+/// datasets never meets a label record.
+fn datasets_prefix(tenant: &Tenant) -> Key {
     Key::builder(&Scope::Tenant(tenant.clone()))
+        .str("d")
+        .finish()
+}
+
+fn key(tenant: &Tenant, id: &str) -> Key {
+    Key::extend(&datasets_prefix(tenant)).str(id).finish()
+}
+
+fn labels_key(tenant: &Tenant, id: &str) -> Key {
+    Key::builder(&Scope::Tenant(tenant.clone()))
+        .str("l")
         .str(id)
         .finish()
 }
@@ -114,7 +127,7 @@ fn encode(dataset: &Dataset) -> Result<Vec<u8>> {
 /// Whether any dataset of `tenant` is built on `schema_id` (schemas in use cannot be
 /// deleted). Works on the store alone so the schema registry can call it.
 pub fn uses_schema(store: &dyn Store, tenant: &Tenant, schema_id: &str) -> Result<bool> {
-    let prefix = Key::scope_prefix(&Scope::Tenant(tenant.clone()));
+    let prefix = datasets_prefix(tenant);
     // AEP caps a sandbox at a few hundred datasets; a full scan is cheap and rare.
     let rows = store.scan(
         Table::Datasets,
@@ -164,7 +177,7 @@ impl Catalog {
 
     /// Datasets in creation order, skipping `start`, at most `limit`.
     pub fn list(&self, tenant: &Tenant, start: usize, limit: usize) -> Result<Vec<Dataset>> {
-        let prefix = Key::scope_prefix(&Scope::Tenant(tenant.clone()));
+        let prefix = datasets_prefix(tenant);
         let prefix_len = prefix.as_bytes().len();
         let rows = self.store.scan(
             Table::Datasets,
@@ -333,8 +346,134 @@ impl Catalog {
         let mut batch = WriteBatch::new();
         batch
             .expect(Table::Datasets, &key, Some(stored))
-            .delete(Table::Datasets, &key);
+            .delete(Table::Datasets, &key)
+            .delete(Table::Datasets, &labels_key(tenant, id));
         self.store.commit(batch)?;
+        Ok(())
+    }
+
+    /// The dataset's data usage labels (empty when none were set).
+    pub fn labels(&self, tenant: &Tenant, id: &str) -> Result<Labels> {
+        self.get(tenant, id)?;
+        match self.store.get(Table::Datasets, &labels_key(tenant, id))? {
+            Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| Error::Corrupt {
+                what: "dataset labels",
+                reason: e.to_string(),
+            }),
+            None => Ok(Labels::default()),
+        }
+    }
+
+    /// Sets the labels: `create` refuses when labels exist already (AEP's POST), otherwise
+    /// they are replaced (PUT).
+    pub fn set_labels(
+        &self,
+        tenant: &Tenant,
+        id: &str,
+        labels: Labels,
+        create: bool,
+    ) -> Result<Labels> {
+        self.get(tenant, id)?;
+        labels.check()?;
+        let key = labels_key(tenant, id);
+        let current = self.store.get(Table::Datasets, &key)?;
+        if create && current.is_some() {
+            return Err(Error::AlreadyExists {
+                what: "labels of dataset",
+                id: id.to_owned(),
+            });
+        }
+        let bytes = serde_json::to_vec(&labels).map_err(|e| Error::Corrupt {
+            what: "dataset labels",
+            reason: e.to_string(),
+        })?;
+        let mut batch = WriteBatch::new();
+        batch
+            .expect(Table::Datasets, &key, current)
+            .put(Table::Datasets, &key, bytes);
+        self.store.commit(batch)?;
+        Ok(labels)
+    }
+
+    /// Removes the labels.
+    pub fn delete_labels(&self, tenant: &Tenant, id: &str) -> Result<()> {
+        self.get(tenant, id)?;
+        let mut batch = WriteBatch::new();
+        batch.delete(Table::Datasets, &labels_key(tenant, id));
+        self.store.commit(batch)?;
+        Ok(())
+    }
+}
+
+/// Data usage labels of a dataset (AEP Catalog's shape); activation checks them against
+/// marketing actions.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Labels {
+    /// Labels on the whole dataset, e.g. `C1`, `I1`, `S2`.
+    #[serde(default)]
+    pub labels: Vec<String>,
+    /// Labels on optional fields or schemas of the dataset.
+    #[serde(default)]
+    pub optional_labels: Vec<OptionalLabels>,
+}
+
+/// Labels on one field of the dataset's schema.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptionalLabels {
+    /// Which schema and field.
+    pub option: LabelOption,
+    /// Its labels.
+    pub labels: Vec<String>,
+}
+
+/// The field an optional label applies to.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LabelOption {
+    /// Schema `$id`.
+    pub id: String,
+    /// Schema content type.
+    #[serde(default)]
+    pub content_type: String,
+    /// Path of the field in the schema (`/properties/...`).
+    pub schema_path: String,
+}
+
+fn check_label(label: &str, field: &str) -> Result<()> {
+    let ok = !label.is_empty()
+        && label.len() <= 64
+        && label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            field,
+            format!("label {label:?} must be 1-64 letters, digits, '_' or '-'"),
+        ))
+    }
+}
+
+impl Labels {
+    fn check(&self) -> Result<()> {
+        for label in &self.labels {
+            check_label(label, "labels")?;
+        }
+        for (index, optional) in self.optional_labels.iter().enumerate() {
+            let field = format!("optionalLabels[{index}]");
+            if optional.option.id.is_empty() || !optional.option.schema_path.starts_with('/') {
+                return Err(Error::invalid(
+                    format!("{field}.option"),
+                    "needs the schema id and a schemaPath starting with '/'",
+                ));
+            }
+            for label in &optional.labels {
+                check_label(label, &format!("{field}.labels"))?;
+            }
+        }
         Ok(())
     }
 }

@@ -21,7 +21,7 @@ pub mod record;
 pub mod streaming;
 
 pub use batch::{BatchService, BatchStatus, InputFormat};
-pub use dataset::{Catalog, Dataset};
+pub use dataset::{Catalog, Dataset, Labels};
 pub use error::{Error, FieldProblem, Rejection, RejectionCode, Result};
 pub use inlet::{Inlet, NewInlet};
 pub use pipeline::Limits;

@@ -151,3 +151,88 @@ async fn dataset_lifecycle_in_catalog_shapes() {
     assert_eq!(gone.status, StatusCode::NOT_FOUND);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn dataset_labels_follow_the_catalog_labels_api() {
+    let server = TestServer::start(None).await;
+    let base = server.url("");
+    let setup = setup(&base).await;
+    let path = format!(
+        "/data/foundation/catalog/dataSets/{}/labels",
+        setup.profile_dataset
+    );
+    let empty = get(&base, &path).await;
+    assert_eq!(empty.status, StatusCode::OK);
+    let key = format!("AEP:dataset:{}", setup.profile_dataset);
+    assert_eq!(empty.json()[&key]["labels"], json!([]));
+
+    let body = json!({
+        "labels": ["C1", "C2", "I1"],
+        "optionalLabels": [{"option": {"id": setup.profile_schema, "contentType": "application/vnd.adobe.xed-full+json;version=1", "schemaPath": "/properties/personalEmail"}, "labels": ["S1"]}]
+    });
+    let created = post(&base, &path, body.clone()).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    assert_eq!(created.json()["labels"], json!(["C1", "C2", "I1"]));
+    assert_eq!(post(&base, &path, body).await.status, StatusCode::CONFLICT);
+    let read = get(&base, &path).await.json();
+    assert_eq!(read[&key]["imsOrg"], "INGEST@AdobeOrg");
+    assert_eq!(
+        read[&key]["optionalLabels"][0]["option"]["schemaPath"],
+        "/properties/personalEmail"
+    );
+
+    let replaced = send(
+        Method::PUT,
+        &format!("{base}{path}"),
+        &TENANT,
+        Some(json!({"labels": ["C2"]})),
+    )
+    .await;
+    assert_eq!(replaced.status, StatusCode::OK);
+    assert_eq!(
+        get(&base, &path).await.json()[&key]["labels"],
+        json!(["C2"])
+    );
+    assert_eq!(
+        get(&base, &path).await.json()[&key]["optionalLabels"],
+        json!([])
+    );
+
+    let bad = send(
+        Method::PUT,
+        &format!("{base}{path}"),
+        &TENANT,
+        Some(json!({"labels": ["C 1"]})),
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    let unknown_field = send(
+        Method::PUT,
+        &format!("{base}{path}"),
+        &TENANT,
+        Some(json!({"lables": ["C1"]})),
+    )
+    .await;
+    assert_eq!(unknown_field.status, StatusCode::BAD_REQUEST);
+
+    // Labels do not show up as datasets, and go away with their dataset.
+    assert_eq!(
+        get(&base, "/data/foundation/catalog/dataSets")
+            .await
+            .json()
+            .as_object()
+            .unwrap()
+            .len(),
+        2
+    );
+    let deleted = send(Method::DELETE, &format!("{base}{path}"), &TENANT, None).await;
+    assert_eq!(deleted.status, StatusCode::OK);
+    assert_eq!(get(&base, &path).await.json()[&key]["labels"], json!([]));
+    let missing = get(
+        &base,
+        "/data/foundation/catalog/dataSets/000000000000000000000000/labels",
+    )
+    .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    server.stop().await;
+}

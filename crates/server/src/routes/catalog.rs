@@ -20,6 +20,94 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_datasets, create_dataset))
         .routes(routes!(get_dataset, patch_dataset, delete_dataset))
+        .routes(routes!(
+            get_labels,
+            create_labels,
+            replace_labels,
+            delete_labels
+        ))
+}
+
+fn labels_body(body: Result<Json<Value>, JsonRejection>) -> ApiResult<tessera_ingest::Labels> {
+    let Json(value) = body?;
+    serde_json::from_value(value)
+        .map_err(|e| ApiError::problem(ErrorCode::InvalidField, format!("labels body: {e}")))
+}
+
+/// Data usage labels of a dataset, keyed `AEP:dataset:{id}`.
+#[utoipa::path(get, path = "/data/foundation/catalog/dataSets/{id}/labels", tag = "catalog",
+    params(("id" = String, Path, description = "dataset id")),
+    responses((status = 200, description = "`{\"AEP:dataset:{id}\": {imsOrg, labels, optionalLabels}}`"),
+        (status = 404, description = "unknown dataset")))]
+async fn get_labels(
+    State(state): State<AppState>,
+    context: SandboxContext,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let tenant = context.tenant.clone();
+    let key = format!("AEP:dataset:{id}");
+    let labels = on_ingest(&state, move |ingest| ingest.catalog().labels(&tenant, &id)).await?;
+    Ok(Json(serde_json::json!({ key: {
+        "imsOrg": context.tenant.org.as_str(),
+        "labels": labels.labels,
+        "optionalLabels": labels.optional_labels,
+    }})))
+}
+
+/// Create the labels of a dataset (409 when it has some: use PUT).
+#[utoipa::path(post, path = "/data/foundation/catalog/dataSets/{id}/labels", tag = "catalog",
+    params(("id" = String, Path, description = "dataset id")),
+    responses((status = 201, description = "the labels"), (status = 409, description = "labels exist")))]
+async fn create_labels(
+    State(state): State<AppState>,
+    context: SandboxContext,
+    Path(id): Path<String>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<tessera_ingest::Labels>)> {
+    let labels = labels_body(body)?;
+    let tenant = context.tenant.clone();
+    let saved = on_ingest(&state, move |ingest| {
+        ingest.catalog().set_labels(&tenant, &id, labels, true)
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(saved)))
+}
+
+/// Overwrite the labels of a dataset.
+#[utoipa::path(put, path = "/data/foundation/catalog/dataSets/{id}/labels", tag = "catalog",
+    params(("id" = String, Path, description = "dataset id")),
+    responses((status = 200, description = "the labels")))]
+async fn replace_labels(
+    State(state): State<AppState>,
+    context: SandboxContext,
+    Path(id): Path<String>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> ApiResult<Json<tessera_ingest::Labels>> {
+    let labels = labels_body(body)?;
+    let tenant = context.tenant.clone();
+    Ok(Json(
+        on_ingest(&state, move |ingest| {
+            ingest.catalog().set_labels(&tenant, &id, labels, false)
+        })
+        .await?,
+    ))
+}
+
+/// Remove the labels of a dataset.
+#[utoipa::path(delete, path = "/data/foundation/catalog/dataSets/{id}/labels", tag = "catalog",
+    params(("id" = String, Path, description = "dataset id")),
+    responses((status = 200, description = "removed")))]
+async fn delete_labels(
+    State(state): State<AppState>,
+    context: SandboxContext,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let tenant = context.tenant.clone();
+    on_ingest(&state, move |ingest| {
+        ingest.catalog().delete_labels(&tenant, &id)
+    })
+    .await?;
+    Ok(StatusCode::OK)
 }
 
 /// Query of dataset reads.
