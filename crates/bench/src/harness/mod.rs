@@ -74,6 +74,10 @@ pub struct BenchArgs {
     /// Worker threads of the load generator's runtime (the server shares the machine).
     #[arg(long, default_value_t = 1)]
     pub client_threads: usize,
+    /// Records per request for scenarios that send records (`ingest-stream` uses the
+    /// multi-message inlet `/collection/batch/{id}` when above 1).
+    #[arg(long, default_value_t = 1)]
+    pub records_per_request: usize,
     /// Extra request header `name: value` (repeatable), e.g. authorization for keyed servers.
     #[arg(long = "header", value_parser = parse_header)]
     pub headers: Vec<(String, String)>,
@@ -181,6 +185,7 @@ async fn bench(args: &BenchArgs, plan: LoadPlan) -> anyhow::Result<()> {
         target: Arc::clone(&target),
         people: args.people,
         seed: args.seed,
+        records_per_request: args.records_per_request.max(1),
     };
     let measured = async {
         let source = args
@@ -220,6 +225,7 @@ async fn bench(args: &BenchArgs, plan: LoadPlan) -> anyhow::Result<()> {
             server: target.url(),
             spawned: args.spawn,
             client_threads: args.client_threads.max(1),
+            records_per_request: args.records_per_request.max(1),
         },
         figures: Figures::of(&outcome, &plan.mode),
     };

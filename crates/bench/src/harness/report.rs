@@ -127,6 +127,8 @@ pub struct Parameters {
     pub spawned: bool,
     /// Client runtime worker threads.
     pub client_threads: usize,
+    /// Records per request (records/s = requests/s × this).
+    pub records_per_request: usize,
 }
 
 /// The JSON report of one run.

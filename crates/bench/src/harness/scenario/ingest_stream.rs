@@ -41,33 +41,48 @@ pub(crate) struct IngestStream {
     path: String,
     templates: Vec<Template>,
     next: AtomicU64,
+    per_request: usize,
 }
 
-impl RequestSource for IngestStream {
-    fn next_request(&self, _rng: &mut ChaCha8Rng) -> RequestSpec {
+impl IngestStream {
+    /// Appends the next event's envelope (a fresh `_id` every time) to `body`.
+    fn push_next(&self, body: &mut Vec<u8>) {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         let count = self.templates.len().max(1) as u64;
         let index = usize::try_from(n % count).unwrap_or(0);
         let pass = n / count;
-        let body = match self.templates.get(index) {
-            Some(t) => {
-                let id = if pass == 0 {
-                    t.id.clone()
-                } else {
-                    format!("{}-p{pass}", t.id)
-                };
-                let mut body = Vec::with_capacity(t.before_id.len() + id.len() + t.after_id.len());
-                body.extend_from_slice(&t.before_id);
-                body.extend_from_slice(id.as_bytes());
-                body.extend_from_slice(&t.after_id);
-                Bytes::from(body)
+        if let Some(t) = self.templates.get(index) {
+            let id = if pass == 0 {
+                t.id.clone()
+            } else {
+                format!("{}-p{pass}", t.id)
+            };
+            body.extend_from_slice(&t.before_id);
+            body.extend_from_slice(id.as_bytes());
+            body.extend_from_slice(&t.after_id);
+        }
+    }
+}
+
+impl RequestSource for IngestStream {
+    fn next_request(&self, _rng: &mut ChaCha8Rng) -> RequestSpec {
+        let mut body = Vec::with_capacity(self.per_request * 600);
+        if self.per_request == 1 {
+            self.push_next(&mut body);
+        } else {
+            body.extend_from_slice(b"{\"messages\":[");
+            for i in 0..self.per_request {
+                if i > 0 {
+                    body.push(b',');
+                }
+                self.push_next(&mut body);
             }
-            None => Bytes::new(),
-        };
+            body.extend_from_slice(b"]}");
+        }
         RequestSpec {
             method: Method::POST,
             path: self.path.clone(),
-            body: Some(body),
+            body: Some(Bytes::from(body)),
         }
     }
 }
@@ -206,9 +221,74 @@ pub(crate) async fn prepare(context: &ScenarioContext) -> Result<IngestStream> {
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned();
+    let per_request = context.records_per_request.max(1);
+    let path = if per_request == 1 {
+        format!("/collection/{inlet_id}")
+    } else {
+        format!("/collection/batch/{inlet_id}")
+    };
     Ok(IngestStream {
-        path: format!("/collection/{inlet_id}"),
+        path,
         templates,
         next: AtomicU64::new(0),
+        per_request,
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use rand::SeedableRng;
+
+    use super::*;
+
+    fn source(per_request: usize) -> IngestStream {
+        let events = [
+            json!({"_id": "a", "timestamp": "t"}),
+            json!({"_id": "b", "timestamp": "t"}),
+        ];
+        let templates = events
+            .iter()
+            .map(|e| template(e, "__M__").unwrap())
+            .collect();
+        IngestStream {
+            path: "/p".into(),
+            templates,
+            next: AtomicU64::new(0),
+            per_request,
+        }
+    }
+
+    fn ids(body: &Value) -> Vec<String> {
+        body["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["body"]["xdmEntity"]["_id"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn every_request_carries_new_event_ids() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let single = source(1);
+        let first: Value =
+            serde_json::from_slice(single.next_request(&mut rng).body.as_ref().unwrap()).unwrap();
+        assert_eq!(first["body"]["xdmEntity"]["_id"], "a");
+        single.next_request(&mut rng);
+        let third: Value =
+            serde_json::from_slice(single.next_request(&mut rng).body.as_ref().unwrap()).unwrap();
+        assert_eq!(
+            third["body"]["xdmEntity"]["_id"], "a-p1",
+            "second pass gets a pass suffix"
+        );
+
+        let batch = source(3);
+        let one: Value =
+            serde_json::from_slice(batch.next_request(&mut rng).body.as_ref().unwrap()).unwrap();
+        let two: Value =
+            serde_json::from_slice(batch.next_request(&mut rng).body.as_ref().unwrap()).unwrap();
+        assert_eq!(ids(&one), ["a", "b", "a-p1"]);
+        assert_eq!(ids(&two), ["b-p1", "a-p2", "b-p2"]);
+    }
 }

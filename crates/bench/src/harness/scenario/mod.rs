@@ -50,6 +50,8 @@ pub struct ScenarioContext {
     pub people: u64,
     /// Seed of the data set.
     pub seed: u64,
+    /// Records per request, for scenarios that send records.
+    pub records_per_request: usize,
 }
 
 impl Scenario {
