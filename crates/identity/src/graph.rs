@@ -1,0 +1,582 @@
+//! The identity graph.
+//!
+//! Stored in the tenant's scope:
+//! - `Table::Identities`: `namespace, id` → the graph id the identity belongs to (u64 BE).
+//! - `Table::Graphs`: `graph id` → the graph document: members (with first/last seen and the
+//!   datasets they came from) and links (which pair, when first and last made, by which
+//!   record), or a redirect to the graph that absorbed it.
+//!
+//! A [`GraphTxn`] reads through an overlay, so several records of one write batch see each
+//! other's links, and at the end emits every change into the caller's batch together with
+//! preconditions on everything it read: a concurrent writer on another thread or node makes
+//! the commit fail with a conflict instead of losing a merge.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use rand::RngCore;
+use tessera_model::Tenant;
+use tessera_store::{Key, Scope, Store, Table, WriteBatch};
+
+use crate::error::{Error, Result};
+use crate::key::IdentityKey;
+
+/// Longest redirect chain followed before giving up (merges rewrite members' pointers, so
+/// chains only serve readers holding old graph ids).
+const MAX_REDIRECTS: usize = 16;
+/// Datasets remembered per member.
+const MAX_MEMBER_DATASETS: usize = 10;
+
+/// Graph limits.
+#[derive(Debug, Clone)]
+pub struct GraphConfig {
+    /// Most identities in one graph (AEP: 50).
+    pub max_identities: usize,
+}
+
+impl Default for GraphConfig {
+    fn default() -> Self {
+        Self { max_identities: 50 }
+    }
+}
+
+/// One identity of a graph.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Member {
+    /// The identity.
+    pub identity: IdentityKey,
+    /// First time a record carried it (ms).
+    pub first_seen: i64,
+    /// Last time a record carried it (ms).
+    pub last_seen: i64,
+    /// Datasets it came from (most recent last, capped).
+    pub datasets: Vec<String>,
+}
+
+/// A link two identities share because a record carried both.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Link {
+    /// One end (the record's primary identity when it was made).
+    pub a: IdentityKey,
+    /// Other end.
+    pub b: IdentityKey,
+    /// First made (ms).
+    pub first_seen: i64,
+    /// Last confirmed (ms).
+    pub last_seen: i64,
+    /// Receipt of the record that made it first.
+    pub xaction_id: String,
+    /// Dataset of that record.
+    pub dataset: String,
+}
+
+impl Link {
+    fn joins(&self, x: &IdentityKey, y: &IdentityKey) -> bool {
+        (&self.a == x && &self.b == y) || (&self.a == y && &self.b == x)
+    }
+
+    fn touches(&self, x: &IdentityKey) -> bool {
+        &self.a == x || &self.b == x
+    }
+}
+
+/// A live graph.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Graph {
+    /// Graph id.
+    pub id: u64,
+    /// Creation time (ms); on a merge the oldest graph survives.
+    pub created: i64,
+    /// Last change (ms).
+    pub updated: i64,
+    /// Its identities.
+    pub members: Vec<Member>,
+    /// Its links.
+    pub links: Vec<Link>,
+}
+
+impl Graph {
+    /// Whether `identity` belongs to the graph.
+    pub fn contains(&self, identity: &IdentityKey) -> bool {
+        self.members.iter().any(|m| &m.identity == identity)
+    }
+
+    /// Member identities.
+    pub fn identities(&self) -> impl Iterator<Item = &IdentityKey> {
+        self.members.iter().map(|m| &m.identity)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+enum GraphDoc {
+    Live(Graph),
+    Redirect { to: u64, at: i64 },
+}
+
+fn identity_key(tenant: &Tenant, identity: &IdentityKey) -> Key {
+    Key::builder(&Scope::Tenant(tenant.clone()))
+        .str(&identity.namespace)
+        .str(&identity.id)
+        .finish()
+}
+
+fn graph_key(tenant: &Tenant, id: u64) -> Key {
+    Key::builder(&Scope::Tenant(tenant.clone()))
+        .u64(id)
+        .finish()
+}
+
+fn decode_pointer(bytes: &[u8]) -> Result<u64> {
+    <[u8; 8]>::try_from(bytes)
+        .map(u64::from_be_bytes)
+        .map_err(|_| Error::Corrupt {
+            what: "identity",
+            reason: format!("{} bytes instead of 8", bytes.len()),
+        })
+}
+
+fn decode_graph(bytes: &[u8]) -> Result<GraphDoc> {
+    serde_json::from_slice(bytes).map_err(|e| Error::Corrupt {
+        what: "graph",
+        reason: e.to_string(),
+    })
+}
+
+fn encode_graph(doc: &GraphDoc) -> Result<Vec<u8>> {
+    serde_json::to_vec(doc).map_err(|e| Error::Corrupt {
+        what: "graph",
+        reason: e.to_string(),
+    })
+}
+
+/// The graph `identity` belongs to, if it was ever seen.
+pub fn resolve(
+    store: &dyn Store,
+    tenant: &Tenant,
+    identity: &IdentityKey,
+) -> Result<Option<Graph>> {
+    let Some(pointer) = store.get(Table::Identities, &identity_key(tenant, identity))? else {
+        return Ok(None);
+    };
+    let mut id = decode_pointer(&pointer)?;
+    for _ in 0..MAX_REDIRECTS {
+        match store.get(Table::Graphs, &graph_key(tenant, id))? {
+            Some(bytes) => match decode_graph(&bytes)? {
+                GraphDoc::Live(graph) => return Ok(Some(graph)),
+                GraphDoc::Redirect { to, .. } => id = to,
+            },
+            None => {
+                return Err(Error::Corrupt {
+                    what: "graph",
+                    reason: format!("identity {identity} points at missing graph {id}"),
+                })
+            }
+        }
+    }
+    Err(Error::Corrupt {
+        what: "graph",
+        reason: format!("redirect chain from {identity} is too long"),
+    })
+}
+
+/// A graph by id (following redirects), for readers holding an id.
+pub fn graph_by_id(store: &dyn Store, tenant: &Tenant, mut id: u64) -> Result<Option<Graph>> {
+    for _ in 0..MAX_REDIRECTS {
+        match store.get(Table::Graphs, &graph_key(tenant, id))? {
+            Some(bytes) => match decode_graph(&bytes)? {
+                GraphDoc::Live(graph) => return Ok(Some(graph)),
+                GraphDoc::Redirect { to, .. } => id = to,
+            },
+            None => return Ok(None),
+        }
+    }
+    Ok(None)
+}
+
+/// What one record's identities did to the graph.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkOutcome {
+    /// The graph the record's identities now belong to.
+    pub graph: u64,
+    /// Graphs merged into it by this record.
+    pub absorbed: Vec<u64>,
+    /// Identities removed to keep the graph within its limit.
+    pub evicted: Vec<IdentityKey>,
+    /// Graphs split off when an eviction disconnected the rest.
+    pub split_off: Vec<u64>,
+}
+
+/// A value read from the store, and its current value in the transaction.
+#[derive(Debug)]
+struct Slot<T> {
+    original: Option<Vec<u8>>,
+    current: Option<T>,
+    dirty: bool,
+}
+
+/// Graph changes of one atomic batch, for one tenant.
+pub struct GraphTxn<'a> {
+    store: &'a dyn Store,
+    tenant: Tenant,
+    config: GraphConfig,
+    /// Ranks a namespace for eviction: lower ranks go first.
+    eviction_rank: Box<dyn Fn(&str) -> u8 + 'a>,
+    identities: BTreeMap<IdentityKey, Slot<u64>>,
+    graphs: BTreeMap<u64, Slot<GraphDoc>>,
+}
+
+impl<'a> GraphTxn<'a> {
+    /// Starts a transaction. `eviction_rank` orders namespaces for eviction (lower first);
+    /// within a rank the least recently seen identity goes first.
+    pub fn new(
+        store: &'a dyn Store,
+        tenant: Tenant,
+        config: GraphConfig,
+        eviction_rank: impl Fn(&str) -> u8 + 'a,
+    ) -> Self {
+        Self {
+            store,
+            tenant,
+            config,
+            eviction_rank: Box::new(eviction_rank),
+            identities: BTreeMap::new(),
+            graphs: BTreeMap::new(),
+        }
+    }
+
+    fn pointer(&mut self, identity: &IdentityKey) -> Result<Option<u64>> {
+        if let Some(slot) = self.identities.get(identity) {
+            return Ok(slot.current);
+        }
+        let original = self
+            .store
+            .get(Table::Identities, &identity_key(&self.tenant, identity))?;
+        let current = original.as_deref().map(decode_pointer).transpose()?;
+        self.identities.insert(
+            identity.clone(),
+            Slot {
+                original,
+                current,
+                dirty: false,
+            },
+        );
+        Ok(current)
+    }
+
+    fn set_pointer(&mut self, identity: &IdentityKey, graph: Option<u64>) -> Result<()> {
+        self.pointer(identity)?;
+        if let Some(slot) = self.identities.get_mut(identity) {
+            if slot.current != graph {
+                slot.current = graph;
+                slot.dirty = true;
+            }
+        }
+        Ok(())
+    }
+
+    fn doc(&mut self, id: u64) -> Result<Option<GraphDoc>> {
+        if let Some(slot) = self.graphs.get(&id) {
+            return Ok(slot.current.clone());
+        }
+        let original = self
+            .store
+            .get(Table::Graphs, &graph_key(&self.tenant, id))?;
+        let current = original.as_deref().map(decode_graph).transpose()?;
+        self.graphs.insert(
+            id,
+            Slot {
+                original,
+                current: current.clone(),
+                dirty: false,
+            },
+        );
+        Ok(current)
+    }
+
+    fn set_doc(&mut self, id: u64, doc: GraphDoc) -> Result<()> {
+        self.doc(id)?;
+        if let Some(slot) = self.graphs.get_mut(&id) {
+            slot.current = Some(doc);
+            slot.dirty = true;
+        }
+        Ok(())
+    }
+
+    /// The live graph `identity` belongs to, as the transaction sees it.
+    pub fn graph_of(&mut self, identity: &IdentityKey) -> Result<Option<Graph>> {
+        let Some(mut id) = self.pointer(identity)? else {
+            return Ok(None);
+        };
+        for _ in 0..MAX_REDIRECTS {
+            match self.doc(id)? {
+                Some(GraphDoc::Live(graph)) => return Ok(Some(graph)),
+                Some(GraphDoc::Redirect { to, .. }) => id = to,
+                None => {
+                    return Err(Error::Corrupt {
+                        what: "graph",
+                        reason: format!("identity {identity} points at missing graph {id}"),
+                    })
+                }
+            }
+        }
+        Err(Error::Corrupt {
+            what: "graph",
+            reason: "redirect chain too long".into(),
+        })
+    }
+
+    fn fresh_id(&mut self) -> Result<u64> {
+        loop {
+            let id = rand::thread_rng().next_u64().max(1);
+            if self.doc(id)?.is_none() {
+                return Ok(id);
+            }
+        }
+    }
+
+    /// Applies one record's identities: `identities[0]` is the record's primary identity and
+    /// is linked to each of the others.
+    pub fn link(
+        &mut self,
+        identities: &[IdentityKey],
+        at: i64,
+        dataset: &str,
+        xaction_id: &str,
+    ) -> Result<Option<LinkOutcome>> {
+        let Some(primary) = identities.first().cloned() else {
+            return Ok(None);
+        };
+        let mut involved: Vec<Graph> = Vec::new();
+        for identity in identities {
+            if let Some(graph) = self.graph_of(identity)? {
+                if !involved.iter().any(|g| g.id == graph.id) {
+                    involved.push(graph);
+                }
+            }
+        }
+        // The oldest graph survives a merge (ties: lowest id), so ids held by readers stay
+        // valid for the largest, longest-lived part.
+        involved.sort_by_key(|g| (g.created, g.id));
+        let mut absorbed = Vec::new();
+        // Identities whose stored pointer may be wrong after this record: only those are
+        // rewritten (members that stay in the surviving graph already point at it).
+        let mut moved: BTreeSet<IdentityKey> = identities.iter().cloned().collect();
+        let mut graph = match involved.first() {
+            Some(oldest) => oldest.clone(),
+            None => Graph {
+                id: self.fresh_id()?,
+                created: at,
+                updated: at,
+                members: Vec::new(),
+                links: Vec::new(),
+            },
+        };
+        for other in involved.iter().skip(1) {
+            for member in &other.members {
+                moved.insert(member.identity.clone());
+                if !graph.contains(&member.identity) {
+                    graph.members.push(member.clone());
+                }
+            }
+            for link in &other.links {
+                if !graph.links.iter().any(|l| l.joins(&link.a, &link.b)) {
+                    graph.links.push(link.clone());
+                }
+            }
+            absorbed.push(other.id);
+        }
+        for identity in identities {
+            match graph.members.iter_mut().find(|m| &m.identity == identity) {
+                Some(member) => {
+                    member.last_seen = member.last_seen.max(at);
+                    member.first_seen = member.first_seen.min(at);
+                    if member.datasets.last().map(String::as_str) != Some(dataset) {
+                        member.datasets.retain(|d| d != dataset);
+                        member.datasets.push(dataset.to_owned());
+                        if member.datasets.len() > MAX_MEMBER_DATASETS {
+                            member.datasets.remove(0);
+                        }
+                    }
+                }
+                None => graph.members.push(Member {
+                    identity: identity.clone(),
+                    first_seen: at,
+                    last_seen: at,
+                    datasets: vec![dataset.to_owned()],
+                }),
+            }
+        }
+        for other in identities.iter().skip(1) {
+            if other == &primary {
+                continue;
+            }
+            match graph.links.iter_mut().find(|l| l.joins(&primary, other)) {
+                Some(link) => link.last_seen = link.last_seen.max(at),
+                None => graph.links.push(Link {
+                    a: primary.clone(),
+                    b: other.clone(),
+                    first_seen: at,
+                    last_seen: at,
+                    xaction_id: xaction_id.to_owned(),
+                    dataset: dataset.to_owned(),
+                }),
+            }
+        }
+        graph.updated = at;
+        let evicted = self.enforce_limit(&mut graph, identities);
+        let mut split_off = Vec::new();
+        let parts = components(&graph);
+        let (kept, others): (Vec<_>, Vec<_>) =
+            parts.into_iter().partition(|part| part.contains(&primary));
+        let survivor_members: BTreeSet<IdentityKey> = kept.into_iter().flatten().collect();
+        for part in others {
+            let id = self.fresh_id()?;
+            let piece = carve(&graph, &part, id, at);
+            for identity in piece.identities() {
+                self.set_pointer(identity, Some(id))?;
+            }
+            self.set_doc(id, GraphDoc::Live(piece))?;
+            split_off.push(id);
+        }
+        let graph = carve(&graph, &survivor_members, graph.id, at);
+        for identity in &evicted {
+            self.set_pointer(identity, None)?;
+        }
+        for identity in graph
+            .identities()
+            .filter(|i| moved.contains(*i))
+            .cloned()
+            .collect::<Vec<_>>()
+        {
+            self.set_pointer(&identity, Some(graph.id))?;
+        }
+        for id in &absorbed {
+            self.set_doc(*id, GraphDoc::Redirect { to: graph.id, at })?;
+        }
+        let id = graph.id;
+        self.set_doc(id, GraphDoc::Live(graph))?;
+        Ok(Some(LinkOutcome {
+            graph: id,
+            absorbed,
+            evicted,
+            split_off,
+        }))
+    }
+
+    /// Removes members beyond the limit: never the current record's identities; lowest
+    /// namespace rank first, then least recently seen, then oldest.
+    fn enforce_limit(&self, graph: &mut Graph, current: &[IdentityKey]) -> Vec<IdentityKey> {
+        let mut evicted = Vec::new();
+        while graph.members.len() > self.config.max_identities {
+            let candidate = graph
+                .members
+                .iter()
+                .filter(|m| !current.contains(&m.identity))
+                .min_by_key(|m| {
+                    (
+                        (self.eviction_rank)(&m.identity.namespace),
+                        m.last_seen,
+                        m.first_seen,
+                        m.identity.clone(),
+                    )
+                })
+                .map(|m| m.identity.clone());
+            let Some(victim) = candidate else { break };
+            graph.members.retain(|m| m.identity != victim);
+            graph.links.retain(|l| !l.touches(&victim));
+            evicted.push(victim);
+        }
+        evicted
+    }
+
+    /// Emits every change into `batch`, with preconditions on everything read.
+    pub fn finish(self, batch: &mut WriteBatch) -> Result<()> {
+        for (identity, slot) in self.identities {
+            let key = identity_key(&self.tenant, &identity);
+            batch.expect(Table::Identities, &key, slot.original.clone());
+            if slot.dirty {
+                match slot.current {
+                    Some(graph) => batch.put(Table::Identities, &key, graph.to_be_bytes().to_vec()),
+                    None => batch.delete(Table::Identities, &key),
+                };
+            }
+        }
+        for (id, slot) in self.graphs {
+            let key = graph_key(&self.tenant, id);
+            batch.expect(Table::Graphs, &key, slot.original.clone());
+            if slot.dirty {
+                match &slot.current {
+                    Some(doc) => batch.put(Table::Graphs, &key, encode_graph(doc)?),
+                    None => batch.delete(Table::Graphs, &key),
+                };
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Connected components of a graph's members over its links.
+pub fn components(graph: &Graph) -> Vec<BTreeSet<IdentityKey>> {
+    let index: HashMap<&IdentityKey, usize> = graph
+        .identities()
+        .enumerate()
+        .map(|(i, k)| (k, i))
+        .collect();
+    let mut parent: Vec<usize> = (0..graph.members.len()).collect();
+    fn find(parent: &mut [usize], mut x: usize) -> usize {
+        while let Some(&p) = parent.get(x) {
+            if p == x {
+                break;
+            }
+            let grand = parent.get(p).copied().unwrap_or(p);
+            if let Some(slot) = parent.get_mut(x) {
+                *slot = grand;
+            }
+            x = p;
+        }
+        x
+    }
+    for link in &graph.links {
+        if let (Some(&a), Some(&b)) = (index.get(&link.a), index.get(&link.b)) {
+            let (ra, rb) = (find(&mut parent, a), find(&mut parent, b));
+            if ra != rb {
+                if let Some(slot) = parent.get_mut(ra) {
+                    *slot = rb;
+                }
+            }
+        }
+    }
+    let mut groups: BTreeMap<usize, BTreeSet<IdentityKey>> = BTreeMap::new();
+    for (i, member) in graph.members.iter().enumerate() {
+        let root = find(&mut parent, i);
+        groups
+            .entry(root)
+            .or_default()
+            .insert(member.identity.clone());
+    }
+    groups.into_values().collect()
+}
+
+/// The part of `graph` made of `members`, as a graph with id `id`.
+fn carve(graph: &Graph, members: &BTreeSet<IdentityKey>, id: u64, at: i64) -> Graph {
+    Graph {
+        id,
+        created: if id == graph.id { graph.created } else { at },
+        updated: at,
+        members: graph
+            .members
+            .iter()
+            .filter(|m| members.contains(&m.identity))
+            .cloned()
+            .collect(),
+        links: graph
+            .links
+            .iter()
+            .filter(|l| members.contains(&l.a) && members.contains(&l.b))
+            .cloned()
+            .collect(),
+    }
+}

@@ -1,0 +1,263 @@
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+//! DESIGN.md invariant 2: the stored graph equals the connected components of the admitted
+//! links, and every member resolves to the same graph — whatever the arrival order, and
+//! whether records are applied one per batch or many per batch.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use proptest::prelude::*;
+use tessera_identity::{resolve, GraphConfig, GraphTxn, IdentityKey};
+use tessera_model::Tenant;
+use tessera_store::{EmbeddedStore, Store, StoreOptions, WriteBatch};
+
+fn key(n: u8) -> IdentityKey {
+    // Two namespaces over a small value space, so merges happen often.
+    IdentityKey::new(
+        if n.is_multiple_of(2) { "Email" } else { "ECID" },
+        format!("v{}", n / 2),
+    )
+}
+
+fn expected_components(records: &[Vec<u8>]) -> Vec<BTreeSet<IdentityKey>> {
+    let mut parent: BTreeMap<IdentityKey, IdentityKey> = BTreeMap::new();
+    fn find(parent: &mut BTreeMap<IdentityKey, IdentityKey>, x: &IdentityKey) -> IdentityKey {
+        let mut root = x.clone();
+        while let Some(p) = parent.get(&root) {
+            if p == &root {
+                break;
+            }
+            root = p.clone();
+        }
+        root
+    }
+    for record in records {
+        for n in record {
+            parent.entry(key(*n)).or_insert_with(|| key(*n));
+        }
+        if let Some(first) = record.first() {
+            for n in record.iter().skip(1) {
+                let a = find(&mut parent, &key(*first));
+                let b = find(&mut parent, &key(*n));
+                if a != b {
+                    parent.insert(a, b);
+                }
+            }
+        }
+    }
+    let mut groups: BTreeMap<IdentityKey, BTreeSet<IdentityKey>> = BTreeMap::new();
+    for identity in parent.keys().cloned().collect::<Vec<_>>() {
+        let root = find(&mut parent, &identity);
+        groups.entry(root).or_default().insert(identity);
+    }
+    groups.into_values().collect()
+}
+
+fn apply(store: &EmbeddedStore, tenant: &Tenant, records: &[Vec<u8>], per_batch: usize) {
+    for (chunk_index, chunk) in records.chunks(per_batch).enumerate() {
+        let mut txn = GraphTxn::new(
+            store,
+            tenant.clone(),
+            GraphConfig {
+                max_identities: 1000,
+            },
+            |_| 0,
+        );
+        for (i, record) in chunk.iter().enumerate() {
+            let mut identities: Vec<IdentityKey> = Vec::new();
+            for n in record {
+                if !identities.contains(&key(*n)) {
+                    identities.push(key(*n));
+                }
+            }
+            let at = (chunk_index * per_batch + i) as i64;
+            txn.link(&identities, at, "ds", "x").unwrap();
+        }
+        let mut batch = WriteBatch::new();
+        txn.finish(&mut batch).unwrap();
+        store.commit(batch).unwrap();
+    }
+}
+
+fn check(store: &EmbeddedStore, tenant: &Tenant, records: &[Vec<u8>]) -> Result<(), TestCaseError> {
+    for component in expected_components(records) {
+        let mut ids = BTreeSet::new();
+        for identity in &component {
+            let graph = resolve(store, tenant, identity)
+                .unwrap()
+                .expect("every seen identity resolves");
+            let members: BTreeSet<IdentityKey> = graph.identities().cloned().collect();
+            prop_assert_eq!(
+                &members,
+                &component,
+                "graph of {} differs from its component",
+                identity
+            );
+            ids.insert(graph.id);
+        }
+        prop_assert_eq!(
+            ids.len(),
+            1,
+            "members of one component resolve to several graphs"
+        );
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+    #[test]
+    fn graph_equals_connected_components(
+        records in proptest::collection::vec(proptest::collection::vec(0u8..16, 1..4), 1..40),
+        per_batch in prop_oneof![Just(1usize), Just(7usize), Just(100usize)],
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path(), StoreOptions { durability: tessera_store::Durability::Relaxed, ..StoreOptions::default() }).unwrap();
+        let tenant = Tenant::parse("P@AdobeOrg", "prod").unwrap();
+        apply(&store, &tenant, &records, per_batch);
+        check(&store, &tenant, &records)?;
+
+        // Arrival order does not change the components.
+        let dir2 = tempfile::tempdir().unwrap();
+        let store2 = EmbeddedStore::open(dir2.path(), StoreOptions { durability: tessera_store::Durability::Relaxed, ..StoreOptions::default() }).unwrap();
+        let mut reversed = records.clone();
+        reversed.reverse();
+        apply(&store2, &tenant, &reversed, per_batch);
+        check(&store2, &tenant, &records)?;
+    }
+}
+
+#[test]
+fn merge_keeps_the_oldest_graph_id_and_redirects_the_absorbed_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(dir.path(), StoreOptions::default()).unwrap();
+    let tenant = Tenant::parse("P@AdobeOrg", "prod").unwrap();
+    let link = |ids: &[IdentityKey], at: i64| {
+        let mut txn = GraphTxn::new(&store, tenant.clone(), GraphConfig::default(), |_| 0);
+        let outcome = txn.link(ids, at, "ds", &format!("x{at}")).unwrap().unwrap();
+        let mut batch = WriteBatch::new();
+        txn.finish(&mut batch).unwrap();
+        store.commit(batch).unwrap();
+        outcome
+    };
+    let email = IdentityKey::new("Email", "a@x.com");
+    let ecid = IdentityKey::new("ECID", "1".repeat(38));
+    let crm = IdentityKey::new("CRMID", "c1");
+    let older = link(std::slice::from_ref(&email), 1).graph;
+    let younger = link(std::slice::from_ref(&ecid), 2).graph;
+    assert_ne!(older, younger);
+    let merged = link(&[crm.clone(), email.clone(), ecid.clone()], 3);
+    assert_eq!(merged.graph, older);
+    assert_eq!(merged.absorbed, vec![younger]);
+    let via_old_id = tessera_identity::graph::graph_by_id(&store, &tenant, younger)
+        .unwrap()
+        .unwrap();
+    assert_eq!(via_old_id.id, older, "the absorbed id redirects");
+    let graph = resolve(&store, &tenant, &ecid).unwrap().unwrap();
+    assert_eq!(graph.members.len(), 3);
+    assert_eq!(
+        graph.links.len(),
+        2,
+        "the record's primary links to each other identity"
+    );
+    assert!(graph
+        .links
+        .iter()
+        .all(|l| l.a == crm && l.xaction_id == "x3"));
+}
+
+#[test]
+fn graph_over_the_limit_evicts_oldest_lowest_ranked_identities_never_the_current_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(dir.path(), StoreOptions::default()).unwrap();
+    let tenant = Tenant::parse("P@AdobeOrg", "prod").unwrap();
+    let crm = IdentityKey::new("CRMID", "c1");
+    // Cookies (rank 0) go before emails (rank 1); CRM ids (rank 9) last.
+    let rank = |ns: &str| match ns {
+        "ECID" => 0,
+        "Email" => 1,
+        _ => 9,
+    };
+    let mut at = 0;
+    let mut link = |ids: Vec<IdentityKey>| {
+        at += 1;
+        let mut txn = GraphTxn::new(
+            &store,
+            tenant.clone(),
+            GraphConfig { max_identities: 5 },
+            rank,
+        );
+        let outcome = txn.link(&ids, at, "ds", "x").unwrap().unwrap();
+        let mut batch = WriteBatch::new();
+        txn.finish(&mut batch).unwrap();
+        store.commit(batch).unwrap();
+        outcome
+    };
+    link(vec![crm.clone(), IdentityKey::new("Email", "e1")]);
+    link(vec![crm.clone(), IdentityKey::new("ECID", "old")]);
+    link(vec![crm.clone(), IdentityKey::new("ECID", "newer")]);
+    let full = link(vec![crm.clone(), IdentityKey::new("Email", "e2")]);
+    assert!(full.evicted.is_empty());
+    // A fifth identity: the least recently seen cookie goes, not the email, not the current ones.
+    let over = link(vec![crm.clone(), IdentityKey::new("Email", "e3")]);
+    assert_eq!(over.evicted, vec![IdentityKey::new("ECID", "old")]);
+    assert!(resolve(&store, &tenant, &IdentityKey::new("ECID", "old"))
+        .unwrap()
+        .is_none());
+    let graph = resolve(&store, &tenant, &crm).unwrap().unwrap();
+    assert_eq!(graph.members.len(), 5);
+    // The current record's identities are kept even when they rank lowest.
+    let cookie = link(vec![IdentityKey::new("ECID", "brand-new"), crm.clone()]);
+    assert_eq!(cookie.evicted, vec![IdentityKey::new("ECID", "newer")]);
+}
+
+#[test]
+fn evicting_a_hub_splits_what_it_held_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(dir.path(), StoreOptions::default()).unwrap();
+    let tenant = Tenant::parse("P@AdobeOrg", "prod").unwrap();
+    let rank = |ns: &str| if ns == "ECID" { 0 } else { 5 };
+    let device = IdentityKey::new("ECID", "shared");
+    let (a, c, d) = (
+        IdentityKey::new("Email", "a"),
+        IdentityKey::new("Email", "c"),
+        IdentityKey::new("Email", "d"),
+    );
+    let mut at = 0;
+    let mut link = |ids: Vec<IdentityKey>| {
+        at += 1;
+        let mut txn = GraphTxn::new(
+            &store,
+            tenant.clone(),
+            GraphConfig { max_identities: 3 },
+            rank,
+        );
+        let outcome = txn.link(&ids, at, "ds", "x").unwrap().unwrap();
+        let mut batch = WriteBatch::new();
+        txn.finish(&mut batch).unwrap();
+        store.commit(batch).unwrap();
+        outcome
+    };
+    link(vec![device.clone(), a.clone()]);
+    link(vec![device.clone(), c.clone()]);
+    let outcome = link(vec![a.clone(), d.clone()]);
+    assert_eq!(outcome.evicted, vec![device.clone()]);
+    assert_eq!(
+        outcome.split_off.len(),
+        1,
+        "c was held in the graph only through the device"
+    );
+    let left = resolve(&store, &tenant, &a).unwrap().unwrap();
+    let right = resolve(&store, &tenant, &c).unwrap().unwrap();
+    assert_ne!(left.id, right.id);
+    assert_eq!(
+        left.identities().cloned().collect::<BTreeSet<_>>(),
+        [a.clone(), d.clone()].into_iter().collect()
+    );
+    assert_eq!(
+        right.identities().cloned().collect::<Vec<_>>(),
+        vec![c.clone()]
+    );
+    assert_eq!(resolve(&store, &tenant, &d).unwrap().unwrap().id, left.id);
+    assert!(resolve(&store, &tenant, &device).unwrap().is_none());
+}
