@@ -63,6 +63,10 @@ pub struct ChangeEntry {
     /// The event's `timestamp` (ms) for events.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub event_ms: Option<i64>,
+    /// The identity graph the record's identities belong to after it was applied (absent
+    /// for datasets not enabled for identity).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub graph: Option<u64>,
 }
 
 impl ChangeEntry {

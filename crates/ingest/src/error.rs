@@ -12,6 +12,9 @@ pub enum Error {
     /// The profile store failed.
     #[error(transparent)]
     Profile(#[from] tessera_profile::Error),
+    /// The identity graph failed.
+    #[error(transparent)]
+    Identity(#[from] tessera_identity::Error),
     /// The schema registry failed or the schema is unknown.
     #[error(transparent)]
     Schema(#[from] tessera_schema::Error),

@@ -8,10 +8,11 @@
 //! the same fragment or event id, or a concurrent writer interferes; then it falls back to
 //! smaller rounds and per-record commits.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
+use tessera_identity::{eviction_rank, GraphConfig, GraphTxn};
 use tessera_model::Tenant;
 use tessera_profile::event::{self, NewEvent};
 use tessera_profile::fragment::{self, WriteMode};
@@ -78,6 +79,8 @@ pub struct Prepared {
     dataset_id: String,
     primary: IdentityKey,
     identities: Vec<IdentityKey>,
+    /// The dataset feeds the identity graph (`tags.unifiedIdentity`).
+    link: bool,
     xaction_id: String,
     write: Write,
 }
@@ -199,9 +202,67 @@ pub fn prepare(
         dataset_id: dataset.id.clone(),
         primary,
         identities,
+        link: dataset.identity_enabled(),
         xaction_id,
         write,
     })
+}
+
+/// Identity-graph changes of one atomic batch, one transaction per tenant.
+struct Linker<'a> {
+    store: &'a dyn Store,
+    txns: BTreeMap<Tenant, GraphTxn<'a>>,
+}
+
+impl<'a> Linker<'a> {
+    fn new(store: &'a dyn Store) -> Self {
+        Self {
+            store,
+            txns: BTreeMap::new(),
+        }
+    }
+
+    /// Links the record's identities (primary first); returns its graph id.
+    fn link(&mut self, item: &Prepared, at: i64) -> Result<Option<u64>> {
+        if !item.link {
+            return Ok(None);
+        }
+        let store = self.store;
+        let txn = self.txns.entry(item.tenant.clone()).or_insert_with(|| {
+            GraphTxn::new(
+                store,
+                item.tenant.clone(),
+                GraphConfig::default(),
+                eviction_rank,
+            )
+        });
+        let mut identities = Vec::with_capacity(item.identities.len());
+        identities.push(item.primary.clone());
+        identities.extend(
+            item.identities
+                .iter()
+                .filter(|i| **i != item.primary)
+                .cloned(),
+        );
+        let outcome = txn.link(&identities, at, &item.dataset_id, &item.xaction_id)?;
+        if let Some(outcome) = &outcome {
+            if !outcome.evicted.is_empty() {
+                tracing::info!(
+                    graph = outcome.graph,
+                    evicted = ?outcome.evicted,
+                    "identity graph at capacity; oldest identities removed"
+                );
+            }
+        }
+        Ok(outcome.map(|o| o.graph))
+    }
+
+    fn finish(self, batch: &mut WriteBatch) -> Result<()> {
+        for txn in self.txns.into_values() {
+            txn.finish(batch)?;
+        }
+        Ok(())
+    }
 }
 
 /// What happened to one prepared record.
@@ -224,9 +285,11 @@ pub enum Applied {
 fn add_to_batch(
     store: &dyn Store,
     batch: &mut WriteBatch,
+    linker: &mut Linker<'_>,
     item: &Prepared,
     applied_ms: i64,
 ) -> Result<()> {
+    let graph = linker.link(item, applied_ms)?;
     let (kind, event_ms) = match &item.write {
         Write::Record {
             mode,
@@ -279,6 +342,7 @@ fn add_to_batch(
             xaction_id: item.xaction_id.clone(),
             applied_ms,
             event_ms,
+            graph,
         },
     )
 }
@@ -305,7 +369,9 @@ fn apply_one(store: &dyn Store, item: &Prepared, applied_ms: i64) -> Result<Appl
             });
         }
         let mut batch = WriteBatch::new();
-        add_to_batch(store, &mut batch, item, applied_ms)?;
+        let mut linker = Linker::new(store);
+        add_to_batch(store, &mut batch, &mut linker, item, applied_ms)?;
+        linker.finish(&mut batch)?;
         match store.commit(batch) {
             Ok(committed) => {
                 return Ok(Applied::Written {
@@ -358,11 +424,13 @@ pub fn apply(store: &Arc<dyn Store>, items: &[Prepared], applied_ms: i64) -> Res
         });
         pending = rest;
         let mut batch = WriteBatch::new();
+        let mut linker = Linker::new(store);
         for &index in &round {
             if let Some(item) = items.get(index) {
-                add_to_batch(store, &mut batch, item, applied_ms)?;
+                add_to_batch(store, &mut batch, &mut linker, item, applied_ms)?;
             }
         }
+        linker.finish(&mut batch)?;
         match store.commit(batch) {
             Ok(committed) => {
                 for (&index, seq) in round.iter().zip(committed.appended) {

@@ -12,7 +12,7 @@ use tessera_model::Tenant;
 use tessera_store::{Direction, Key, ScanRange, Scope, Store, Table, WriteBatch};
 
 use crate::error::{Error, Result};
-use crate::identity::IdentityKey;
+use tessera_identity::IdentityKey;
 
 const FORMAT: u64 = 1;
 

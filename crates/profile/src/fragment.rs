@@ -11,8 +11,8 @@ use tessera_model::Tenant;
 use tessera_store::{Direction, Key, KeyReader, ScanRange, Scope, Store, Table, WriteBatch};
 
 use crate::error::{Error, Result};
-use crate::identity::IdentityKey;
 use crate::merge::deep_merge;
+use tessera_identity::IdentityKey;
 
 const FORMAT: u64 = 1;
 

@@ -13,8 +13,8 @@
 mod error;
 pub mod event;
 pub mod fragment;
-mod identity;
+
 pub mod merge;
 
 pub use error::{Error, Result};
-pub use identity::IdentityKey;
+pub use tessera_identity::IdentityKey;

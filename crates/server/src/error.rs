@@ -250,6 +250,7 @@ impl From<tessera_ingest::Error> for ApiError {
         match error {
             E::Store(store) => store.into(),
             E::Profile(tessera_profile::Error::Store(store)) => store.into(),
+            E::Identity(tessera_identity::Error::Store(store)) => store.into(),
             E::Schema(schema) => schema.into(),
             E::DatasetNotFound { .. } | E::BatchNotFound { .. } | E::InletNotFound { .. } => {
                 Self::problem(ErrorCode::NotFound, error.to_string())
@@ -261,7 +262,7 @@ impl From<tessera_ingest::Error> for ApiError {
             },
             E::AlreadyExists { .. } => Self::problem(ErrorCode::AlreadyExists, error.to_string()),
             E::InvalidState(detail) => Self::problem(ErrorCode::InvalidState, detail),
-            other @ (E::Corrupt { .. } | E::Profile(_)) => Self::internal(&other),
+            other @ (E::Corrupt { .. } | E::Profile(_) | E::Identity(_)) => Self::internal(&other),
         }
     }
 }
