@@ -64,6 +64,19 @@ pub fn load(
     if state.schemas.list_schemas(tenant)?.is_empty() {
         state.schemas.set_tenant_id(tenant, TENANT_ID)?;
     }
+    // The generator files loyalty profiles under a custom namespace.
+    let loyalty = tessera_identity::namespace::NamespaceRequest {
+        name: Some("Loyalty ID".into()),
+        code: Some("LoyaltyId".into()),
+        id_type: Some("CROSS_DEVICE".into()),
+        description: Some("Tessera Rewards member id (demo data)".into()),
+    };
+    let now = tessera_ingest::ids::now_ms();
+    if let Err(problem) =
+        tessera_identity::namespace::create(state.store.as_ref(), tenant, &loyalty, now)?
+    {
+        anyhow::bail!("cannot create the demo's LoyaltyId namespace: {problem:?}");
+    }
     let work = tempfile::tempdir().context("create a directory for the demo data")?;
     let config = GenerateConfig {
         people,

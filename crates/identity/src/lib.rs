@@ -16,9 +16,9 @@
 mod error;
 pub mod graph;
 mod key;
-mod rank;
+pub mod namespace;
 
 pub use error::{Error, Result};
 pub use graph::{resolve, Graph, GraphConfig, GraphTxn, LinkOutcome, Member};
 pub use key::{IdentityKey, Xid};
-pub use rank::eviction_rank;
+pub use namespace::{IdType, Namespace, Namespaces};

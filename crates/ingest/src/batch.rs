@@ -552,6 +552,7 @@ impl BatchService {
             Err(reason) => return Ok(FileOutcome::Unreadable(reason)),
         };
         let skip = record.progress.rows_done;
+        let namespaces = tessera_identity::Namespaces::load(self.store(), tenant)?;
         let mut group: Vec<(u64, std::result::Result<Prepared, Rejection>)> =
             Vec::with_capacity(GROUP_ROWS);
         for (index, row) in rows.enumerate() {
@@ -572,6 +573,7 @@ impl BatchService {
                     tenant,
                     &target.0,
                     &target.1,
+                    &namespaces,
                     entity,
                     Operation::Default,
                     received,

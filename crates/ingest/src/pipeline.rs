@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
-use tessera_identity::{eviction_rank, GraphConfig, GraphTxn};
+use tessera_identity::{GraphConfig, GraphTxn, Namespaces};
 use tessera_model::Tenant;
 use tessera_profile::event::{self, NewEvent};
 use tessera_profile::fragment::{self, WriteMode};
@@ -114,6 +114,7 @@ pub fn prepare(
     tenant: &Tenant,
     dataset: &Dataset,
     schema: &CompiledSchema,
+    namespaces: &Namespaces,
     entity: Value,
     operation: Operation,
     received_ms: i64,
@@ -162,6 +163,7 @@ pub fn prepare(
     let found = record::identities(
         &record,
         schema.identity_descriptors(),
+        namespaces,
         limits.max_identities,
     )?;
     let primary = record::primary(&found)?.clone();
@@ -228,14 +230,19 @@ impl<'a> Linker<'a> {
             return Ok(None);
         }
         let store = self.store;
-        let txn = self.txns.entry(item.tenant.clone()).or_insert_with(|| {
-            GraphTxn::new(
+        if !self.txns.contains_key(&item.tenant) {
+            let namespaces = Namespaces::load(store, &item.tenant)?;
+            let txn = GraphTxn::new(
                 store,
                 item.tenant.clone(),
                 GraphConfig::default(),
-                eviction_rank,
-            )
-        });
+                move |code| namespaces.eviction_rank(code),
+            );
+            self.txns.insert(item.tenant.clone(), txn);
+        }
+        let Some(txn) = self.txns.get_mut(&item.tenant) else {
+            return Ok(None);
+        };
         let mut identities = Vec::with_capacity(item.identities.len());
         identities.push(item.primary.clone());
         identities.extend(

@@ -2,11 +2,12 @@
 //! entries plus fields marked by identity descriptors), the primary one, and for events the
 //! `_id` and `timestamp`.
 //!
-//! Identity values are normalised here so the same person is always filed under the same
-//! key: surrounding white space trimmed everywhere, email lower-cased, phone reduced to its
-//! digits (and a leading `+`), ECID required to be 38 digits.
+//! Namespace codes must be registered in the sandbox and identity values are normalised per
+//! namespace type (`tessera_identity::Namespaces::normalize`), so the same person is always
+//! filed under the same key.
 
 use serde_json::{Map, Value};
+use tessera_identity::Namespaces;
 use tessera_profile::IdentityKey;
 use tessera_schema::IdentityDescriptor;
 
@@ -21,36 +22,6 @@ pub struct FoundIdentity {
     pub primary: bool,
 }
 
-/// Normalises an identity value for its namespace, or says why it is unusable.
-pub fn normalize(namespace: &str, value: &str) -> Result<String, String> {
-    let trimmed = value.trim();
-    if trimmed.is_empty() {
-        return Err("identity value is empty".into());
-    }
-    match namespace.to_ascii_lowercase().as_str() {
-        "email" => Ok(trimmed.to_lowercase()),
-        "phone" => {
-            let digits: String = trimmed.chars().filter(char::is_ascii_digit).collect();
-            if digits.len() < 4 {
-                return Err(format!("phone {trimmed:?} has too few digits"));
-            }
-            Ok(if trimmed.starts_with('+') {
-                format!("+{digits}")
-            } else {
-                digits
-            })
-        }
-        "ecid" => {
-            if trimmed.len() == 38 && trimmed.bytes().all(|b| b.is_ascii_digit()) {
-                Ok(trimmed.to_owned())
-            } else {
-                Err(format!("ECID {trimmed:?} is not 38 digits"))
-            }
-        }
-        _ => Ok(trimmed.to_owned()),
-    }
-}
-
 fn pointer_to_path(pointer: &str) -> String {
     if pointer.starts_with('/') {
         pointer.to_owned()
@@ -63,15 +34,16 @@ fn pointer_to_path(pointer: &str) -> String {
 pub fn identities(
     record: &Map<String, Value>,
     descriptors: &[IdentityDescriptor],
+    namespaces: &Namespaces,
     max: usize,
 ) -> Result<Vec<FoundIdentity>, Rejection> {
     let mut found: Vec<FoundIdentity> = Vec::new();
     let mut push =
         |namespace: &str, raw: &str, primary: bool, path: String| -> Result<(), Rejection> {
-            let id = normalize(namespace, raw).map_err(|reason| {
+            let (code, id) = namespaces.normalize(namespace, raw).map_err(|reason| {
                 Rejection::field(RejectionCode::InvalidIdentity, &path, reason)
             })?;
-            let key = IdentityKey::new(namespace, id);
+            let key = IdentityKey::new(code, id);
             match found.iter_mut().find(|f| f.key == key) {
                 Some(existing) => existing.primary |= primary,
                 None => found.push(FoundIdentity { key, primary }),
@@ -228,20 +200,14 @@ mod tests {
         v.as_object().unwrap().clone()
     }
 
-    #[test]
-    fn normalisation_per_namespace() {
-        assert_eq!(
-            normalize("Email", " Jane@Example.COM ").unwrap(),
-            "jane@example.com"
-        );
-        assert_eq!(
-            normalize("Phone", "+1 (555) 010-2030").unwrap(),
-            "+15550102030"
-        );
-        assert_eq!(normalize("ECID", &"7".repeat(38)).unwrap(), "7".repeat(38));
-        assert!(normalize("ECID", "123").is_err());
-        assert!(normalize("CRMID", "   ").is_err());
-        assert_eq!(normalize("CRMID", " AbC ").unwrap(), "AbC");
+    fn namespaces() -> Namespaces {
+        let dir = tempfile::tempdir().unwrap();
+        let store = tessera_store::EmbeddedStore::open(dir.path(), Default::default()).unwrap();
+        Namespaces::load(
+            &store,
+            &tessera_model::Tenant::parse("T@AdobeOrg", "prod").unwrap(),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -259,11 +225,11 @@ mod tests {
             },
             IdentityDescriptor {
                 source_property: "/loyalty/loyaltyID".into(),
-                namespace: "LoyaltyId".into(),
+                namespace: "CRMID".into(),
                 is_primary: false,
             },
         ];
-        let found = identities(&rec, &descriptors, 20).unwrap();
+        let found = identities(&rec, &descriptors, &namespaces(), 20).unwrap();
         assert_eq!(
             found.len(),
             3,
@@ -280,6 +246,7 @@ mod tests {
         let one = identities(
             &record(json!({"identityMap": {"CRMID": [{"id": "c1"}]}})),
             &[],
+            &namespaces(),
             20,
         )
         .unwrap();
@@ -287,6 +254,7 @@ mod tests {
         let two = identities(
             &record(json!({"identityMap": {"CRMID": [{"id": "c1"}, {"id": "c2"}]}})),
             &[],
+            &namespaces(),
             20,
         )
         .unwrap();
@@ -294,7 +262,7 @@ mod tests {
             primary(&two).unwrap_err().code,
             RejectionCode::MissingPrimaryIdentity
         );
-        let none = identities(&record(json!({"a": 1})), &[], 20).unwrap();
+        let none = identities(&record(json!({"a": 1})), &[], &namespaces(), 20).unwrap();
         assert_eq!(
             primary(&none).unwrap_err().code,
             RejectionCode::MissingPrimaryIdentity
@@ -306,15 +274,34 @@ mod tests {
         let bad = identities(
             &record(json!({"identityMap": {"ECID": [{"id": "12"}]}})),
             &[],
+            &namespaces(),
             20,
         )
         .unwrap_err();
         assert_eq!(bad.code, RejectionCode::InvalidIdentity);
         assert_eq!(bad.problems[0].path, "/identityMap/ECID/0/id");
         let many: Vec<Value> = (0..21).map(|i| json!({"id": format!("c{i}")})).collect();
-        let too_many =
-            identities(&record(json!({"identityMap": {"CRMID": many}})), &[], 20).unwrap_err();
+        let too_many = identities(
+            &record(json!({"identityMap": {"CRMID": many}})),
+            &[],
+            &namespaces(),
+            20,
+        )
+        .unwrap_err();
         assert_eq!(too_many.code, RejectionCode::TooManyIdentities);
+        let unknown = identities(
+            &record(json!({"identityMap": {"Loyalty": [{"id": "L1"}]}})),
+            &[],
+            &namespaces(),
+            20,
+        )
+        .unwrap_err();
+        assert_eq!(unknown.code, RejectionCode::InvalidIdentity);
+        assert!(
+            unknown.message.contains("not registered"),
+            "{}",
+            unknown.message
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde_json::Value;
+use tessera_identity::Namespaces;
 use tessera_model::Tenant;
 use tessera_schema::{CompiledSchema, SchemaRegistry};
 use tessera_store::Store;
@@ -112,6 +113,15 @@ fn parse_envelope(message: Value) -> std::result::Result<Envelope, Rejection> {
         operation,
         entity,
     })
+}
+
+/// What the messages of one request share: tenant, arrival time, namespaces, and the
+/// dataset lookups already made.
+struct RequestScope {
+    tenant: Tenant,
+    received_ms: i64,
+    namespaces: Namespaces,
+    targets: HashMap<String, std::result::Result<(Dataset, Arc<CompiledSchema>), Rejection>>,
 }
 
 /// The receipt of an accepted message.
@@ -223,10 +233,12 @@ impl Ingestor {
     ) -> Result<Vec<MessageOutcome>> {
         let tenant = inlet.tenant()?;
         let received_ms = ids::now_ms();
-        let mut targets: HashMap<
-            String,
-            std::result::Result<(Dataset, Arc<CompiledSchema>), Rejection>,
-        > = HashMap::new();
+        let mut scope = RequestScope {
+            namespaces: Namespaces::load(self.store.as_ref(), &tenant)?,
+            targets: HashMap::new(),
+            tenant,
+            received_ms,
+        };
         let mut outcomes: Vec<Option<MessageOutcome>> = Vec::with_capacity(messages.len());
         let mut prepared: Vec<(usize, Prepared)> = Vec::new();
         for (index, message) in messages.into_iter().enumerate() {
@@ -234,14 +246,7 @@ impl Ingestor {
                 Some(batch) => format!("{batch}:{index}"),
                 None => self.receipt_id(received_ms),
             };
-            match self.prepare_message(
-                &tenant,
-                inlet,
-                message,
-                received_ms,
-                xaction_id,
-                &mut targets,
-            )? {
+            match self.prepare_message(&mut scope, inlet, message, xaction_id)? {
                 Ok(item) => {
                     prepared.push((index, item));
                     outcomes.push(None);
@@ -283,16 +288,15 @@ impl Ingestor {
 
     fn prepare_message(
         &self,
-        tenant: &Tenant,
+        scope: &mut RequestScope,
         inlet: &Inlet,
         message: Value,
-        received_ms: i64,
         xaction_id: String,
-        targets: &mut HashMap<
-            String,
-            std::result::Result<(Dataset, Arc<CompiledSchema>), Rejection>,
-        >,
     ) -> Result<std::result::Result<Prepared, Rejection>> {
+        let tenant = &scope.tenant;
+        let received_ms = scope.received_ms;
+        let namespaces = &scope.namespaces;
+        let targets = &mut scope.targets;
         let envelope = match parse_envelope(message) {
             Ok(envelope) => envelope,
             Err(rejection) => return Ok(Err(rejection)),
@@ -338,6 +342,7 @@ impl Ingestor {
             tenant,
             dataset,
             schema,
+            namespaces,
             envelope.entity,
             envelope.operation,
             received_ms,
