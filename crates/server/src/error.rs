@@ -159,6 +159,25 @@ pub enum ApiError {
         /// Why.
         rejection: tessera_ingest::Rejection,
     },
+    /// The namespace API's own problem shape
+    /// (`{timestamp, type, status, error, title, description, report: {code}}`).
+    Namespace {
+        /// HTTP status.
+        status: StatusCode,
+        /// AEP's error name, e.g. `NAMESPACE_NOT_FOUND`.
+        error: &'static str,
+        /// Explanation.
+        description: String,
+    },
+    /// The identity API's problem shape (`{title, status, detail}`), e.g. `InvalidInput`.
+    Identity {
+        /// HTTP status.
+        status: StatusCode,
+        /// AEP's title, e.g. `InvalidInput`.
+        title: &'static str,
+        /// Explanation.
+        detail: String,
+    },
     /// Rendered as problem details.
     Problem {
         /// Stable code (decides the status).
@@ -185,6 +204,7 @@ impl ApiError {
         match self {
             ApiError::Gateway(gateway) => gateway.parts().0,
             ApiError::Rejected { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Namespace { status, .. } | ApiError::Identity { status, .. } => *status,
             ApiError::Problem { code, .. } => code.status(),
         }
     }
@@ -244,13 +264,52 @@ impl From<axum::extract::rejection::JsonRejection> for ApiError {
     }
 }
 
+impl From<tessera_identity::namespace::NamespaceProblem> for ApiError {
+    fn from(problem: tessera_identity::namespace::NamespaceProblem) -> Self {
+        use tessera_identity::namespace::NamespaceProblem as P;
+        let (status, error, description) = match problem {
+            P::Invalid(detail) => (StatusCode::BAD_REQUEST, "INVALID_REQUEST_PARAMS", detail),
+            P::Conflict(detail) => (StatusCode::CONFLICT, "NAMESPACE_CODE_CONFLICT", detail),
+            P::NotFound(id) => (
+                StatusCode::NOT_FOUND,
+                "NAMESPACE_NOT_FOUND",
+                format!("Namespace id {id} not found for this sandbox"),
+            ),
+            P::Standard(id) => (
+                StatusCode::BAD_REQUEST,
+                "INVALID_REQUEST_PARAMS",
+                format!("namespace {id} is a standard namespace and cannot be changed"),
+            ),
+        };
+        ApiError::Namespace {
+            status,
+            error,
+            description,
+        }
+    }
+}
+
+impl From<tessera_identity::Error> for ApiError {
+    fn from(error: tessera_identity::Error) -> Self {
+        match error {
+            tessera_identity::Error::Store(store) => store.into(),
+            tessera_identity::Error::InvalidXid(xid) => ApiError::Identity {
+                status: StatusCode::BAD_REQUEST,
+                title: "InvalidInput",
+                detail: format!("The provided xid={xid} is invalid. Please provide a valid xid in your request."),
+            },
+            other @ tessera_identity::Error::Corrupt { .. } => Self::internal(&other),
+        }
+    }
+}
+
 impl From<tessera_ingest::Error> for ApiError {
     fn from(error: tessera_ingest::Error) -> Self {
         use tessera_ingest::Error as E;
         match error {
             E::Store(store) => store.into(),
             E::Profile(tessera_profile::Error::Store(store)) => store.into(),
-            E::Identity(tessera_identity::Error::Store(store)) => store.into(),
+            E::Identity(identity) => identity.into(),
             E::Schema(schema) => schema.into(),
             E::DatasetNotFound { .. } | E::BatchNotFound { .. } | E::InletNotFound { .. } => {
                 Self::problem(ErrorCode::NotFound, error.to_string())
@@ -262,7 +321,7 @@ impl From<tessera_ingest::Error> for ApiError {
             },
             E::AlreadyExists { .. } => Self::problem(ErrorCode::AlreadyExists, error.to_string()),
             E::InvalidState(detail) => Self::problem(ErrorCode::InvalidState, detail),
-            other @ (E::Corrupt { .. } | E::Profile(_) | E::Identity(_)) => Self::internal(&other),
+            other @ (E::Corrupt { .. } | E::Profile(_)) => Self::internal(&other),
         }
     }
 }
@@ -306,6 +365,33 @@ impl IntoResponse for ApiError {
                 )
                     .into_response()
             }
+            ApiError::Namespace {
+                status,
+                error,
+                description,
+            } => {
+                let body = json!({
+                    "timestamp": time::OffsetDateTime::now_utc()
+                        .format(&time::format_description::well_known::Rfc3339)
+                        .unwrap_or_default(),
+                    "type": "http://ns.adobe.com/adobecloud/problem/namespacevalidation",
+                    "status": status.as_u16(),
+                    "error": error,
+                    "title": "Namespace validation",
+                    "description": description,
+                    "report": { "code": error },
+                });
+                (status, Json(body)).into_response()
+            }
+            ApiError::Identity {
+                status,
+                title,
+                detail,
+            } => (
+                status,
+                Json(json!({ "title": title, "status": status.as_u16(), "detail": detail })),
+            )
+                .into_response(),
             ApiError::Rejected {
                 inlet_id,
                 org,

@@ -6,6 +6,7 @@ pub mod batches;
 pub mod catalog;
 pub mod changefeed;
 pub mod collection;
+pub mod identity;
 pub mod inlets;
 pub mod ops;
 pub mod sandboxes;
@@ -30,6 +31,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(collection::routes())
         .merge(changefeed::routes())
         .merge(batches::routes())
+        .merge(identity::routes())
 }
 
 /// Runs store work on the blocking pool: commits wait for fsync, and scans can take longer

@@ -1,0 +1,258 @@
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+//! Namespaces and identity-graph lookups over HTTP, in AEP's shapes, on graphs built by
+//! streaming ingestion.
+
+mod common;
+
+use common::ingest::{get, post, setup, TENANT};
+use common::{send, TestServer};
+use hyper::{Method, StatusCode};
+use serde_json::{json, Value};
+
+const ECID: &str = "11111111111111111111111111111111111111";
+
+#[tokio::test]
+async fn namespaces_standard_and_custom() {
+    let server = TestServer::start(None).await;
+    let base = server.url("");
+    let list = get(&base, "/data/core/idnamespace/identities").await;
+    assert_eq!(list.status, StatusCode::OK);
+    let all = list.json();
+    let ecid = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["code"] == "ECID")
+        .unwrap();
+    assert_eq!(
+        (
+            ecid["id"].as_i64(),
+            ecid["idType"].as_str(),
+            ecid["custom"].as_bool()
+        ),
+        (Some(4), Some("COOKIE"), Some(false))
+    );
+
+    let body = json!({"name": "Loyalty Member", "code": "Loyalty", "description": "Loyalty Program Member ID", "idType": "Cross_device"});
+    let created = post(&base, "/data/core/idnamespace/identities", body.clone()).await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.text);
+    let ns = created.json();
+    assert_eq!(
+        (
+            ns["code"].as_str(),
+            ns["idType"].as_str(),
+            ns["custom"].as_bool()
+        ),
+        (Some("Loyalty"), Some("CROSS_DEVICE"), Some(true))
+    );
+    let id = ns["id"].as_i64().unwrap();
+
+    let duplicate = post(
+        &base,
+        "/data/core/idnamespace/identities",
+        json!({"name": "Other", "code": "loyalty", "idType": "COOKIE"}),
+    )
+    .await;
+    assert_eq!(duplicate.status, StatusCode::CONFLICT);
+    assert_eq!(
+        duplicate.json()["type"],
+        "http://ns.adobe.com/adobecloud/problem/namespacevalidation"
+    );
+    assert_eq!(duplicate.json()["error"], "NAMESPACE_CODE_CONFLICT");
+    let bad_type = post(
+        &base,
+        "/data/core/idnamespace/identities",
+        json!({"name": "X", "code": "X1", "idType": "Person"}),
+    )
+    .await;
+    assert_eq!(bad_type.status, StatusCode::BAD_REQUEST);
+    assert_eq!(bad_type.json()["report"]["code"], "INVALID_REQUEST_PARAMS");
+    let bad_code = post(
+        &base,
+        "/data/core/idnamespace/identities",
+        json!({"name": "Y", "code": "has space", "idType": "COOKIE"}),
+    )
+    .await;
+    assert_eq!(bad_code.status, StatusCode::BAD_REQUEST);
+
+    let path = format!("/data/core/idnamespace/identities/{id}");
+    assert_eq!(get(&base, &path).await.json()["name"], "Loyalty Member");
+    let renamed = send(Method::PUT, &format!("{base}{path}"), &TENANT,
+        Some(json!({"name": "Loyalty Members", "code": "Loyalty", "idType": "CROSS_DEVICE", "description": "d"}))).await;
+    assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.text);
+    assert_eq!(renamed.json()["name"], "Loyalty Members");
+    let recoded = send(
+        Method::PUT,
+        &format!("{base}{path}"),
+        &TENANT,
+        Some(json!({"name": "Loyalty Members", "code": "Loyal", "idType": "CROSS_DEVICE"})),
+    )
+    .await;
+    assert_eq!(recoded.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        recoded.json()["description"],
+        "code and idType are non editable fields"
+    );
+    assert_eq!(
+        get(&base, "/data/core/idnamespace/identities/999")
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let standard = send(
+        Method::PUT,
+        &format!("{base}/data/core/idnamespace/identities/4"),
+        &TENANT,
+        Some(json!({"name": "x", "code": "ECID", "idType": "COOKIE"})),
+    )
+    .await;
+    assert_eq!(standard.status, StatusCode::BAD_REQUEST);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn graphs_built_by_ingestion_answer_lookups_by_any_member() {
+    let server = TestServer::start(None).await;
+    let setup = setup(&server.url("")).await;
+    let base = setup.base.clone();
+
+    // An unregistered namespace is refused until it exists.
+    let loyalty = json!({"identityMap": {"Email": [{"id": "Jane@Example.com", "primary": true}], "Loyalty": [{"id": "L-1"}]}});
+    let refused = setup.stream(setup.profile_message(loyalty.clone())).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert_eq!(refused.json()["code"], "invalid_identity");
+    post(
+        &base,
+        "/data/core/idnamespace/identities",
+        json!({"name": "Loyalty", "code": "Loyalty", "idType": "CROSS_DEVICE"}),
+    )
+    .await;
+    assert_eq!(
+        setup.stream(setup.profile_message(loyalty)).await.status,
+        StatusCode::OK
+    );
+
+    // The web visitor logs in: ECID and CRMID link, then the CRM record links CRMID and email.
+    let login = json!({"_id": "e1", "timestamp": "2025-01-01T00:00:00Z",
+        "identityMap": {"ECID": [{"id": ECID, "primary": true}], "CRMID": [{"id": "crm-7"}]}});
+    assert_eq!(
+        setup.stream(setup.event_message(login)).await.status,
+        StatusCode::OK
+    );
+    let crm = json!({"identityMap": {"CRMID": [{"id": "crm-7", "primary": true}], "Email": [{"id": "jane@example.com"}]}});
+    assert_eq!(
+        setup.stream(setup.profile_message(crm)).await.status,
+        StatusCode::OK
+    );
+
+    let xid = get(
+        &base,
+        "/data/core/identity/identity?namespace=email&id=JANE@example.com",
+    )
+    .await;
+    assert_eq!(xid.status, StatusCode::OK, "{}", xid.text);
+    let xid = xid.json()["xid"].as_str().unwrap().to_owned();
+    let unknown = get(
+        &base,
+        "/data/core/identity/identity?namespace=Email&id=nobody@example.com",
+    )
+    .await;
+    assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
+    assert_eq!(unknown.json()["title"], "InvalidInput");
+
+    let by_xid = get(
+        &base,
+        &format!("/data/core/identity/cluster/members?xid={xid}"),
+    )
+    .await
+    .json();
+    assert_eq!(by_xid["version"], "1.1.0");
+    assert_eq!(by_xid["clusters"][0]["xid"], xid.as_str());
+    assert_eq!(
+        by_xid["clusters"][0]["members"].as_array().unwrap().len(),
+        4,
+        "Email, Loyalty, ECID, CRMID"
+    );
+
+    let by_code = get(
+        &base,
+        &format!("/data/core/identity/cluster/members?namespace=ECID&id={ECID}"),
+    )
+    .await
+    .json();
+    let mut members: Vec<String> = by_code["clusters"][0]["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            format!(
+                "{}:{}",
+                m["namespace"].as_str().unwrap(),
+                m["id"].as_str().unwrap()
+            )
+        })
+        .collect();
+    members.sort();
+    assert_eq!(
+        members,
+        [
+            "CRMID:crm-7",
+            format!("ECID:{ECID}").as_str(),
+            "Email:jane@example.com",
+            "Loyalty:L-1"
+        ]
+    );
+
+    let by_nsid = get(
+        &base,
+        "/data/core/identity/cluster/members?nsid=6&id=jane@example.com",
+    )
+    .await
+    .json();
+    assert!(by_nsid["clusters"][0]["members"]
+        .as_array()
+        .unwrap()
+        .contains(&json!({"nsid": 4, "id": ECID})));
+
+    let batch = post(&base, "/data/core/identity/clusters/members",
+        json!({"compositeXidsWithNamespace": [{"namespace": "CRMID", "id": "crm-7"}, {"namespace": "CRMID", "id": "nobody"}]})).await.json();
+    let clusters = batch["clusters"].as_array().unwrap();
+    assert_eq!(clusters.len(), 2, "one entry per requested identity");
+    assert_eq!(clusters[0]["members"].as_array().unwrap().len(), 4);
+    assert_eq!(clusters[1]["members"], json!([]));
+    let too_many: Vec<Value> = (0..1001).map(|i| json!(format!("x{i}"))).collect();
+    let over = post(
+        &base,
+        "/data/core/identity/clusters/members",
+        json!({"xids": too_many}),
+    )
+    .await;
+    assert_eq!(over.status, StatusCode::BAD_REQUEST);
+    let missing = get(&base, "/data/core/identity/cluster/members").await;
+    assert_eq!(missing.status, StatusCode::BAD_REQUEST);
+
+    // Another tenant sees none of it.
+    let other = send(
+        Method::GET,
+        &format!("{base}/data/core/identity/cluster/members?xid={xid}"),
+        &[
+            ("x-gw-ims-org-id", "OTHER@AdobeOrg"),
+            ("x-sandbox-name", "prod"),
+        ],
+        None,
+    )
+    .await
+    .json();
+    assert_eq!(other["clusters"][0]["members"], json!([]));
+
+    // The change feed carries the graph id of each applied record.
+    let feed = setup.feed().await;
+    let graphs: std::collections::BTreeSet<u64> =
+        feed.iter().filter_map(|e| e["graph"].as_u64()).collect();
+    assert_eq!(
+        graphs.len(),
+        2,
+        "the first two records started two graphs, merged by the third"
+    );
+    server.stop().await;
+}
