@@ -110,7 +110,6 @@ impl Graph {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(tag = "kind", rename_all = "camelCase")]
 enum GraphDoc {
     Live(Graph),
     Redirect { to: u64, at: i64 },
@@ -138,18 +137,35 @@ fn decode_pointer(bytes: &[u8]) -> Result<u64> {
         })
 }
 
+/// Leading byte of a stored graph document: its format. Graph documents are read on every
+/// profile lookup and rewritten on every linking record, so they use a compact binary
+/// encoding (bincode) rather than JSON.
+const GRAPH_FORMAT_V1: u8 = 1;
+
 fn decode_graph(bytes: &[u8]) -> Result<GraphDoc> {
-    serde_json::from_slice(bytes).map_err(|e| Error::Corrupt {
-        what: "graph",
-        reason: e.to_string(),
-    })
+    match bytes.split_first() {
+        Some((&GRAPH_FORMAT_V1, body)) => bincode::deserialize(body).map_err(|e| Error::Corrupt {
+            what: "graph",
+            reason: e.to_string(),
+        }),
+        Some((format, _)) => Err(Error::Corrupt {
+            what: "graph",
+            reason: format!("unknown graph format {format}"),
+        }),
+        None => Err(Error::Corrupt {
+            what: "graph",
+            reason: "empty graph document".into(),
+        }),
+    }
 }
 
 fn encode_graph(doc: &GraphDoc) -> Result<Vec<u8>> {
-    serde_json::to_vec(doc).map_err(|e| Error::Corrupt {
+    let mut bytes = vec![GRAPH_FORMAT_V1];
+    bincode::serialize_into(&mut bytes, doc).map_err(|e| Error::Corrupt {
         what: "graph",
         reason: e.to_string(),
-    })
+    })?;
+    Ok(bytes)
 }
 
 /// The graph `identity` belongs to, if it was ever seen.
@@ -428,20 +444,23 @@ impl<'a> GraphTxn<'a> {
         graph.updated = at;
         let evicted = self.enforce_limit(&mut graph, identities);
         let mut split_off = Vec::new();
-        let parts = components(&graph);
-        let (kept, others): (Vec<_>, Vec<_>) =
-            parts.into_iter().partition(|part| part.contains(&primary));
-        let survivor_members: BTreeSet<IdentityKey> = kept.into_iter().flatten().collect();
-        for part in others {
-            let id = self.fresh_id()?;
-            let piece = carve(&graph, &part, id, at);
-            for identity in piece.identities() {
-                self.set_pointer(identity, Some(id))?;
+        // Links only disappear with evicted identities, so only an eviction can disconnect.
+        if !evicted.is_empty() {
+            let parts = components(&graph);
+            let (kept, others): (Vec<_>, Vec<_>) =
+                parts.into_iter().partition(|part| part.contains(&primary));
+            let survivor_members: BTreeSet<IdentityKey> = kept.into_iter().flatten().collect();
+            for part in others {
+                let id = self.fresh_id()?;
+                let piece = carve(&graph, &part, id, at);
+                for identity in piece.identities() {
+                    self.set_pointer(identity, Some(id))?;
+                }
+                self.set_doc(id, GraphDoc::Live(piece))?;
+                split_off.push(id);
             }
-            self.set_doc(id, GraphDoc::Live(piece))?;
-            split_off.push(id);
+            graph = carve(&graph, &survivor_members, graph.id, at);
         }
-        let graph = carve(&graph, &survivor_members, graph.id, at);
         for identity in &evicted {
             self.set_pointer(identity, None)?;
         }

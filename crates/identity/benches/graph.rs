@@ -1,0 +1,130 @@
+//! Identity-graph benchmark (issue 5's figures), run with `cargo bench -p tessera-identity`.
+//!
+//! 1. Linking: `TESSERA_BENCH_RECORDS` records (default 1,000,000) of 2–4 identities each,
+//!    drawn from people of 6 identities, so a person's identities meet piecemeal and records
+//!    often join two of that person's partial graphs; applied in batches of 500 records per
+//!    graph transaction and store commit (the ingestion path's group size), relaxed
+//!    durability so the figure is the graph work, not fsync. Reports records/s and the share
+//!    of records that merged graphs.
+//! 2. Resolving: 200,000 lookups of random identities, each timed; p50/p99/p999 from an HDR
+//!    histogram.
+//!
+//! Timings are printed, never asserted.
+
+use std::time::Instant;
+
+use hdrhistogram::Histogram;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use tessera_identity::{resolve, GraphConfig, GraphTxn, IdentityKey};
+use tessera_model::Tenant;
+use tessera_store::{Durability, EmbeddedStore, Store, StoreOptions, WriteBatch};
+
+const NAMESPACES: [&str; 6] = ["CRMID", "Email", "Email", "Phone", "ECID", "ECID"];
+const BATCH: usize = 500;
+
+fn identity(person: u64, slot: usize) -> IdentityKey {
+    let namespace = NAMESPACES.get(slot).copied().unwrap_or("CRMID");
+    IdentityKey::new(namespace, format!("{person:012}-{slot}"))
+}
+
+fn main() {
+    let records: u64 = std::env::var("TESSERA_BENCH_RECORDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let people = (records / 5).max(1);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = EmbeddedStore::open(
+        dir.path(),
+        StoreOptions {
+            durability: Durability::Relaxed,
+            cache_bytes: std::env::var("TESSERA_BENCH_CACHE_MB")
+                .ok()
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(64)
+                * 1024
+                * 1024,
+            ..StoreOptions::default()
+        },
+    )
+    .expect("open store");
+    let tenant = Tenant::parse("BENCH@AdobeOrg", "prod").expect("tenant");
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+
+    let started = Instant::now();
+    let mut merges = 0u64;
+    let mut extended = 0u64;
+    let mut done = 0u64;
+    while done < records {
+        let mut txn = GraphTxn::new(&store, tenant.clone(), GraphConfig::default(), |_| 2);
+        let n = BATCH.min(usize::try_from(records - done).unwrap_or(BATCH));
+        for i in 0..n {
+            let person = rng.gen_range(0..people);
+            let count = rng.gen_range(2..=4);
+            let mut slots: Vec<usize> = (0..NAMESPACES.len()).collect();
+            for k in 0..count {
+                let j = rng.gen_range(k..slots.len());
+                slots.swap(k, j);
+            }
+            let ids: Vec<IdentityKey> = slots
+                .iter()
+                .take(count)
+                .map(|s| identity(person, *s))
+                .collect();
+            let at = i64::try_from(done).unwrap_or(0) + i64::try_from(i).unwrap_or(0);
+            let known = ids
+                .iter()
+                .filter(|id| txn.graph_of(id).ok().flatten().is_some())
+                .count();
+            if let Some(outcome) = txn.link(&ids, at, "bench", "x").expect("link") {
+                if !outcome.absorbed.is_empty() {
+                    merges += 1;
+                } else if known > 0 && known < ids.len() {
+                    extended += 1;
+                }
+            }
+        }
+        let mut batch = WriteBatch::new();
+        txn.finish(&mut batch).expect("finish");
+        store.commit(batch).expect("commit");
+        done += n as u64;
+    }
+    let elapsed = started.elapsed();
+    println!(
+        "link: {records} records ({people} people) in {:.2} s = {:.0} records/s; {:.1}% merged two graphs, {:.1}% added identities to one",
+        elapsed.as_secs_f64(),
+        records as f64 / elapsed.as_secs_f64(),
+        100.0 * merges as f64 / records as f64,
+        100.0 * extended as f64 / records as f64
+    );
+
+    let mut histogram = Histogram::<u64>::new_with_bounds(1, 10_000_000, 3).expect("histogram");
+    let lookups = 200_000;
+    let started = Instant::now();
+    let mut found = 0u64;
+    for _ in 0..lookups {
+        let key = identity(rng.gen_range(0..people), rng.gen_range(0..NAMESPACES.len()));
+        let t = Instant::now();
+        if resolve(&store, &tenant, &key).expect("resolve").is_some() {
+            found += 1;
+        }
+        histogram
+            .record(
+                u64::try_from(t.elapsed().as_nanos())
+                    .unwrap_or(u64::MAX)
+                    .max(1),
+            )
+            .expect("record");
+    }
+    let elapsed = started.elapsed();
+    println!(
+        "resolve: {lookups} lookups ({found} found) {:.0}/s; p50 {:.1} us, p99 {:.1} us, p99.9 {:.1} us, max {:.1} us",
+        lookups as f64 / elapsed.as_secs_f64(),
+        histogram.value_at_quantile(0.5) as f64 / 1000.0,
+        histogram.value_at_quantile(0.99) as f64 / 1000.0,
+        histogram.value_at_quantile(0.999) as f64 / 1000.0,
+        histogram.max() as f64 / 1000.0
+    );
+    store.flush().expect("flush");
+}
