@@ -101,7 +101,10 @@ fn main() {
 
     // Let background flushes and compactions of the write phase settle, so the lookups
     // measure reads rather than reads competing with compaction for the two cores.
-    let settle: u64 = std::env::var("TESSERA_BENCH_SETTLE_S").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+    let settle: u64 = std::env::var("TESSERA_BENCH_SETTLE_S")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     std::thread::sleep(std::time::Duration::from_secs(settle));
     let mut histogram = Histogram::<u64>::new_with_bounds(1, 10_000_000, 3).expect("histogram");
     let lookups = 200_000;
