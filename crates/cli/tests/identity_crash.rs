@@ -1,0 +1,175 @@
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+//! No half-merged graph survives a crash: records that join graphs are streamed from several
+//! clients over a small identity pool (so merges collide), the server is SIGKILLed mid-stream,
+//! and after restart every identity's graph is consistent — each member of a graph resolves
+//! to that same graph, and every acknowledged record's identities share one graph.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use common::{http, try_http, Tessera};
+use serde_json::{json, Value};
+
+const ORG: &str = "GRAPH@AdobeOrg";
+
+fn call(addr: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let headers = [("x-gw-ims-org-id", ORG), ("x-sandbox-name", "prod")];
+    let text = body.map(|b| b.to_string());
+    let (status, reply) = http(addr, method, path, &headers, text.as_deref());
+    (status, serde_json::from_str(&reply).unwrap_or(Value::Null))
+}
+
+fn setup(addr: &str) -> String {
+    let (status, schema) = call(
+        addr,
+        "POST",
+        "/data/foundation/schemaregistry/tenant/schemas",
+        Some(json!({
+            "type": "object", "title": "People", "meta:immutableTags": ["union"],
+            "allOf": [{"$ref": "https://ns.adobe.com/xdm/context/profile"}, {"$ref": "https://ns.adobe.com/xdm/context/identitymap"}]
+        })),
+    );
+    assert_eq!(status, 201, "{schema}");
+    let (status, dataset) = call(
+        addr,
+        "POST",
+        "/data/foundation/catalog/dataSets",
+        Some(json!({
+            "name": "people", "schemaRef": {"id": schema["$id"]},
+            "tags": {"unifiedProfile": ["enabled:true"], "unifiedIdentity": ["enabled:true"]}
+        })),
+    );
+    assert_eq!(status, 201, "{dataset}");
+    let dataset_id = dataset[0]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("@/dataSets/")
+        .to_owned();
+    let (status, inlet) = call(
+        addr,
+        "POST",
+        "/data/foundation/flowservice/connections",
+        Some(json!({
+            "id": "graph-inlet", "name": "graph", "auth": {"params": {"datasetId": dataset_id, "authenticationRequired": false}}
+        })),
+    );
+    assert_eq!(status, 201, "{inlet}");
+    "graph-inlet".to_owned()
+}
+
+/// A record linking 2–3 identities of a 40-value pool (under the 50-identity limit, so no eviction); deterministic per (client, n).
+fn record(client: usize, n: usize) -> (Vec<String>, String) {
+    let pick = |salt: usize| (client * 7919 + n * 104_729 + salt * 31) % 40;
+    let mut ids: Vec<String> = vec![format!("c{}", pick(1)), format!("c{}", pick(2))];
+    if n % 3 == 0 {
+        ids.push(format!("c{}", pick(3)));
+    }
+    ids.dedup();
+    let entries: Vec<Value> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| json!({"id": id, "primary": i == 0}))
+        .collect();
+    let body = json!({"header": {}, "body": {"xdmEntity": {"identityMap": {"CRMID": entries}}}})
+        .to_string();
+    (ids, body)
+}
+
+#[test]
+fn graphs_are_consistent_after_kill_9_during_merges() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Tessera::start(dir.path(), &[]);
+    let inlet = setup(&server.addr);
+    let acknowledged = Arc::new(Mutex::new(Vec::<Vec<String>>::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..4)
+        .map(|client| {
+            let addr = server.addr.clone();
+            let path = format!("/collection/{inlet}");
+            let acknowledged = Arc::clone(&acknowledged);
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                for n in 0.. {
+                    if stop.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    let (ids, body) = record(client, n);
+                    match try_http(
+                        &addr,
+                        "POST",
+                        &path,
+                        &[("content-type", "application/json")],
+                        Some(&body),
+                    ) {
+                        Ok((200, _)) => acknowledged.lock().unwrap().push(ids),
+                        _ => return,
+                    }
+                }
+            })
+        })
+        .collect();
+    while acknowledged.lock().unwrap().len() < 150 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    server.kill_9();
+    stop.store(true, Ordering::Relaxed);
+    for client in clients {
+        let _ = client.join();
+    }
+
+    let restarted = Tessera::start(dir.path(), &[]);
+    let pool: Vec<Value> = (0..40)
+        .map(|i| json!({"namespace": "CRMID", "id": format!("c{i}")}))
+        .collect();
+    let (status, reply) = call(
+        &restarted.addr,
+        "POST",
+        "/data/core/identity/clusters/members",
+        Some(json!({"compositeXidsWithNamespace": pool})),
+    );
+    assert_eq!(status, 200, "{reply}");
+    let graph_of: BTreeMap<String, BTreeSet<String>> = reply["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let me = c["compositeXid"]["id"].as_str().unwrap().to_owned();
+            let members = c["members"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["id"].as_str().unwrap().to_owned())
+                .collect();
+            (me, members)
+        })
+        .collect();
+    for (identity, members) in &graph_of {
+        if members.is_empty() {
+            continue;
+        }
+        assert!(
+            members.contains(identity),
+            "{identity} is not a member of its own graph {members:?}"
+        );
+        for member in members {
+            assert_eq!(
+                &graph_of[member], members,
+                "{member} and {identity} disagree on their graph"
+            );
+        }
+    }
+    for ids in acknowledged.lock().unwrap().iter() {
+        let first = &graph_of[&ids[0]];
+        assert!(!first.is_empty(), "acknowledged identity {} lost", ids[0]);
+        for id in ids {
+            assert_eq!(
+                &graph_of[id], first,
+                "acknowledged record {ids:?} is split across graphs"
+            );
+        }
+    }
+    restarted.kill_9();
+}
