@@ -64,7 +64,7 @@ fn setup(addr: &str) -> String {
 fn record(client: usize, n: usize) -> (Vec<String>, String) {
     let pick = |salt: usize| (client * 7919 + n * 104_729 + salt * 31) % 40;
     let mut ids: Vec<String> = vec![format!("c{}", pick(1)), format!("c{}", pick(2))];
-    if n % 3 == 0 {
+    if n.is_multiple_of(3) {
         ids.push(format!("c{}", pick(3)));
     }
     ids.dedup();
