@@ -242,6 +242,51 @@ pub struct GraphTxn<'a> {
     eviction_rank: Box<dyn Fn(&str) -> u8 + 'a>,
     identities: BTreeMap<IdentityKey, Slot<u64>>,
     graphs: BTreeMap<u64, Slot<GraphDoc>>,
+    history: Vec<(u64, HistoryEntry)>,
+}
+
+/// One change in a graph's life, kept in its history log.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryEntry {
+    /// When (ms).
+    pub at: i64,
+    /// What happened: `created`, `merged`, `evicted`, `split`, `unlinked-identity`, `unlinked-link`.
+    pub event: String,
+    /// Graphs involved besides this one (absorbed, split off).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub graphs: Vec<u64>,
+    /// Identities involved (evicted, removed, the two ends of a removed link).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub identities: Vec<IdentityKey>,
+    /// Receipt of the record that caused it, when a record did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xaction_id: Option<String>,
+}
+
+fn history_prefix(tenant: &Tenant, graph: u64) -> Key {
+    Key::builder(&Scope::Tenant(tenant.clone()))
+        .str("history")
+        .u64(graph)
+        .finish()
+}
+
+/// A graph's history, oldest first.
+pub fn history(store: &dyn Store, tenant: &Tenant, graph: u64) -> Result<Vec<HistoryEntry>> {
+    let rows = store.scan(
+        Table::Graphs,
+        &tessera_store::ScanRange::prefix(history_prefix(tenant, graph)),
+        tessera_store::Direction::Forward,
+        10_000,
+    )?;
+    rows.iter()
+        .map(|row| {
+            serde_json::from_slice(&row.value).map_err(|e| Error::Corrupt {
+                what: "graph history",
+                reason: e.to_string(),
+            })
+        })
+        .collect()
 }
 
 impl<'a> GraphTxn<'a> {
@@ -260,6 +305,7 @@ impl<'a> GraphTxn<'a> {
             eviction_rank: Box::new(eviction_rank),
             identities: BTreeMap::new(),
             graphs: BTreeMap::new(),
+            history: Vec::new(),
         }
     }
 
@@ -316,6 +362,15 @@ impl<'a> GraphTxn<'a> {
         self.doc(id)?;
         if let Some(slot) = self.graphs.get_mut(&id) {
             slot.current = Some(doc);
+            slot.dirty = true;
+        }
+        Ok(())
+    }
+
+    fn clear_doc(&mut self, id: u64) -> Result<()> {
+        self.doc(id)?;
+        if let Some(slot) = self.graphs.get_mut(&id) {
+            slot.current = None;
             slot.dirty = true;
         }
         Ok(())
@@ -476,13 +531,153 @@ impl<'a> GraphTxn<'a> {
             self.set_doc(*id, GraphDoc::Redirect { to: graph.id, at })?;
         }
         let id = graph.id;
+        let created = involved.is_empty();
         self.set_doc(id, GraphDoc::Live(graph))?;
+        let note = |event: &str, graphs: Vec<u64>, identities: Vec<IdentityKey>| HistoryEntry {
+            at,
+            event: event.to_owned(),
+            graphs,
+            identities,
+            xaction_id: Some(xaction_id.to_owned()),
+        };
+        if created {
+            self.history
+                .push((id, note("created", Vec::new(), identities.to_vec())));
+        }
+        if !absorbed.is_empty() {
+            self.history
+                .push((id, note("merged", absorbed.clone(), Vec::new())));
+        }
+        if !evicted.is_empty() {
+            self.history
+                .push((id, note("evicted", Vec::new(), evicted.clone())));
+        }
+        if !split_off.is_empty() {
+            self.history
+                .push((id, note("split", split_off.clone(), Vec::new())));
+        }
         Ok(Some(LinkOutcome {
             graph: id,
             absorbed,
             evicted,
             split_off,
         }))
+    }
+
+    /// Removes `identity` from its graph (with its links); the rest splits into the parts
+    /// that remain connected. Returns the graphs that exist afterwards, or `None` when the
+    /// identity belongs to no graph.
+    pub fn unlink_identity(&mut self, identity: &IdentityKey, at: i64) -> Result<Option<Vec<u64>>> {
+        let Some(mut graph) = self.graph_of(identity)? else {
+            return Ok(None);
+        };
+        graph.members.retain(|m| &m.identity != identity);
+        graph.links.retain(|l| !l.touches(identity));
+        self.set_pointer(identity, None)?;
+        let id = graph.id;
+        self.history.push((
+            id,
+            HistoryEntry {
+                at,
+                event: "unlinked-identity".into(),
+                graphs: Vec::new(),
+                identities: vec![identity.clone()],
+                xaction_id: None,
+            },
+        ));
+        self.settle(graph, at).map(Some)
+    }
+
+    /// Removes the link between `a` and `b`; if nothing else connects them the graph splits.
+    /// Returns the graphs that exist afterwards, or `None` when no such link exists.
+    pub fn unlink(
+        &mut self,
+        a: &IdentityKey,
+        b: &IdentityKey,
+        at: i64,
+    ) -> Result<Option<Vec<u64>>> {
+        let Some(mut graph) = self.graph_of(a)? else {
+            return Ok(None);
+        };
+        let before = graph.links.len();
+        graph.links.retain(|l| !l.joins(a, b));
+        if graph.links.len() == before {
+            return Ok(None);
+        }
+        self.history.push((
+            graph.id,
+            HistoryEntry {
+                at,
+                event: "unlinked-link".into(),
+                graphs: Vec::new(),
+                identities: vec![a.clone(), b.clone()],
+                xaction_id: None,
+            },
+        ));
+        self.settle(graph, at).map(Some)
+    }
+
+    /// Stores a graph that lost members or links: the part holding its oldest member keeps
+    /// the id, every other connected part becomes a new graph.
+    fn settle(&mut self, graph: Graph, at: i64) -> Result<Vec<u64>> {
+        let parts = components(&graph);
+        let oldest = graph
+            .members
+            .iter()
+            .min_by_key(|m| (m.first_seen, m.identity.clone()))
+            .map(|m| m.identity.clone());
+        let mut ids = vec![graph.id];
+        let mut split_off = Vec::new();
+        for part in &parts {
+            if oldest.as_ref().is_some_and(|o| part.contains(o)) {
+                continue;
+            }
+            let id = self.fresh_id()?;
+            let piece = carve(&graph, part, id, at);
+            for identity in piece.identities() {
+                self.set_pointer(identity, Some(id))?;
+            }
+            self.set_doc(id, GraphDoc::Live(piece))?;
+            self.history.push((
+                id,
+                HistoryEntry {
+                    at,
+                    event: "created".into(),
+                    graphs: vec![graph.id],
+                    identities: Vec::new(),
+                    xaction_id: None,
+                },
+            ));
+            split_off.push(id);
+            ids.push(id);
+        }
+        let kept: BTreeSet<IdentityKey> = parts
+            .into_iter()
+            .find(|part| oldest.as_ref().is_some_and(|o| part.contains(o)))
+            .unwrap_or_default();
+        let remaining = carve(&graph, &kept, graph.id, at);
+        if !split_off.is_empty() {
+            self.history.push((
+                graph.id,
+                HistoryEntry {
+                    at,
+                    event: "split".into(),
+                    graphs: split_off,
+                    identities: Vec::new(),
+                    xaction_id: None,
+                },
+            ));
+        }
+        if remaining.members.is_empty() {
+            ids.retain(|id| *id != graph.id);
+            match ids.first() {
+                Some(&to) => self.set_doc(graph.id, GraphDoc::Redirect { to, at })?,
+                None => self.clear_doc(graph.id)?,
+            }
+        } else {
+            self.set_doc(graph.id, GraphDoc::Live(remaining))?;
+        }
+        Ok(ids)
     }
 
     /// Removes members beyond the limit: never the current record's identities; lowest
@@ -513,6 +708,13 @@ impl<'a> GraphTxn<'a> {
 
     /// Emits every change into `batch`, with preconditions on everything read.
     pub fn finish(self, batch: &mut WriteBatch) -> Result<()> {
+        for (graph, entry) in &self.history {
+            let bytes = serde_json::to_vec(entry).map_err(|e| Error::Corrupt {
+                what: "graph history",
+                reason: e.to_string(),
+            })?;
+            batch.append(Table::Graphs, &history_prefix(&self.tenant, *graph), bytes);
+        }
         for (identity, slot) in self.identities {
             let key = identity_key(&self.tenant, &identity);
             batch.expect(Table::Identities, &key, slot.original.clone());

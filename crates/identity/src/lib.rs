@@ -13,12 +13,15 @@
 //! Invariant 2: the graph equals the connected components of admitted links; lookups by any
 //! member resolve to the same graph (property-tested in `tests/components.rs`).
 
+pub mod blocklist;
 mod error;
 pub mod graph;
 mod key;
 pub mod namespace;
 
 pub use error::{Error, Result};
-pub use graph::{resolve, Graph, GraphConfig, GraphTxn, LinkOutcome, Member};
+pub use graph::{
+    history, resolve, Graph, GraphConfig, GraphTxn, HistoryEntry, LinkOutcome, Member,
+};
 pub use key::{IdentityKey, Xid};
 pub use namespace::{IdType, Namespace, Namespaces};

@@ -149,6 +149,16 @@ fn merge_keeps_the_oldest_graph_id_and_redirects_the_absorbed_one() {
     let merged = link(&[crm.clone(), email.clone(), ecid.clone()], 3);
     assert_eq!(merged.graph, older);
     assert_eq!(merged.absorbed, vec![younger]);
+    let merged_history = tessera_identity::history(&store, &tenant, older).unwrap();
+    let last = merged_history.last().unwrap();
+    assert_eq!(
+        (
+            last.event.as_str(),
+            last.graphs.clone(),
+            last.xaction_id.as_deref()
+        ),
+        ("merged", vec![younger], Some("x3"))
+    );
     let via_old_id = tessera_identity::graph::graph_by_id(&store, &tenant, younger)
         .unwrap()
         .unwrap();

@@ -213,7 +213,7 @@ pub fn prepare(
 /// Identity-graph changes of one atomic batch, one transaction per tenant.
 struct Linker<'a> {
     store: &'a dyn Store,
-    txns: BTreeMap<Tenant, GraphTxn<'a>>,
+    txns: BTreeMap<Tenant, (GraphTxn<'a>, HashSet<IdentityKey>)>,
 }
 
 impl<'a> Linker<'a> {
@@ -232,17 +232,19 @@ impl<'a> Linker<'a> {
         let store = self.store;
         if !self.txns.contains_key(&item.tenant) {
             let namespaces = Namespaces::load(store, &item.tenant)?;
+            let blocked = tessera_identity::blocklist::load(store, &item.tenant)?;
             let txn = GraphTxn::new(
                 store,
                 item.tenant.clone(),
                 GraphConfig::default(),
                 move |code| namespaces.eviction_rank(code),
             );
-            self.txns.insert(item.tenant.clone(), txn);
+            self.txns.insert(item.tenant.clone(), (txn, blocked));
         }
-        let Some(txn) = self.txns.get_mut(&item.tenant) else {
+        let Some((txn, blocked)) = self.txns.get_mut(&item.tenant) else {
             return Ok(None);
         };
+        // Blocked identities never link; the record's other identities still do.
         let mut identities = Vec::with_capacity(item.identities.len());
         identities.push(item.primary.clone());
         identities.extend(
@@ -251,6 +253,7 @@ impl<'a> Linker<'a> {
                 .filter(|i| **i != item.primary)
                 .cloned(),
         );
+        identities.retain(|i| !blocked.contains(i));
         let outcome = txn.link(&identities, at, &item.dataset_id, &item.xaction_id)?;
         if let Some(outcome) = &outcome {
             if !outcome.evicted.is_empty() {
@@ -265,7 +268,7 @@ impl<'a> Linker<'a> {
     }
 
     fn finish(self, batch: &mut WriteBatch) -> Result<()> {
-        for txn in self.txns.into_values() {
+        for (txn, _) in self.txns.into_values() {
             txn.finish(batch)?;
         }
         Ok(())

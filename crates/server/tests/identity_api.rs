@@ -256,3 +256,188 @@ async fn graphs_built_by_ingestion_answer_lookups_by_any_member() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn unlink_blocklist_and_history_over_http() {
+    let server = TestServer::start(None).await;
+    let setup = setup(&server.url("")).await;
+    let base = setup.base.clone();
+    let device = "22222222222222222222222222222222222222";
+    let visit = |id: &str, crm: &str| {
+        json!({"_id": id, "timestamp": "2025-01-01T00:00:00Z",
+            "identityMap": {"ECID": [{"id": device, "primary": true}], "CRMID": [{"id": crm}]}})
+    };
+    assert_eq!(
+        setup
+            .stream(setup.event_message(visit("v1", "alice")))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        setup
+            .stream(setup.event_message(visit("v2", "bob")))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let members = |reply: Value| reply["clusters"][0]["members"].as_array().unwrap().len();
+    assert_eq!(
+        members(
+            get(
+                &base,
+                "/data/core/identity/cluster/members?namespace=CRMID&id=bob"
+            )
+            .await
+            .json()
+        ),
+        3
+    );
+
+    let unlinked = post(
+        &base,
+        "/data/core/identity/unlink",
+        json!({"identity": {"namespace": "ECID", "id": device}}),
+    )
+    .await;
+    assert_eq!(unlinked.status, StatusCode::OK, "{}", unlinked.text);
+    assert_eq!(
+        unlinked.json()["graphs"].as_array().unwrap().len(),
+        2,
+        "alice and bob apart"
+    );
+    assert_eq!(
+        members(
+            get(
+                &base,
+                "/data/core/identity/cluster/members?namespace=CRMID&id=bob"
+            )
+            .await
+            .json()
+        ),
+        1
+    );
+    let history = get(
+        &base,
+        "/data/core/identity/graph/history?namespace=CRMID&id=alice",
+    )
+    .await
+    .json();
+    let events: Vec<&str> = history["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["event"].as_str().unwrap())
+        .collect();
+    assert!(
+        events.contains(&"unlinked-identity") && events.contains(&"split"),
+        "{history}"
+    );
+    let again = post(
+        &base,
+        "/data/core/identity/unlink",
+        json!({"identity": {"namespace": "ECID", "id": device}}),
+    )
+    .await;
+    assert_eq!(again.status, StatusCode::NOT_FOUND);
+
+    // Block the device: new visits no longer link people through it.
+    let blocked = post(
+        &base,
+        "/data/core/identity/blocklist",
+        json!({"namespace": "ECID", "id": device, "reason": "kiosk"}),
+    )
+    .await;
+    assert_eq!(blocked.status, StatusCode::CREATED, "{}", blocked.text);
+    assert_eq!(
+        setup
+            .stream(setup.event_message(visit("v3", "carol")))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        setup
+            .stream(setup.event_message(visit("v4", "alice")))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        members(
+            get(
+                &base,
+                "/data/core/identity/cluster/members?namespace=CRMID&id=carol"
+            )
+            .await
+            .json()
+        ),
+        1
+    );
+    assert_eq!(
+        members(
+            get(
+                &base,
+                "/data/core/identity/cluster/members?namespace=CRMID&id=alice"
+            )
+            .await
+            .json()
+        ),
+        1
+    );
+    assert_eq!(
+        get(&base, "/data/core/identity/blocklist").await.json()["blocked"][0]["reason"],
+        "kiosk"
+    );
+
+    // Unblocked, the next visit links again.
+    let unblocked = send(
+        Method::DELETE,
+        &format!("{base}/data/core/identity/blocklist?namespace=ECID&id={device}"),
+        &TENANT,
+        None,
+    )
+    .await;
+    assert_eq!(unblocked.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        setup
+            .stream(setup.event_message(visit("v5", "dave")))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        members(
+            get(
+                &base,
+                "/data/core/identity/cluster/members?namespace=CRMID&id=dave"
+            )
+            .await
+            .json()
+        ),
+        2
+    );
+
+    // Removing one link.
+    let link = post(&base, "/data/core/identity/unlink", json!({"link": [{"namespace": "ECID", "id": device}, {"namespace": "CRMID", "id": "dave"}]})).await;
+    assert_eq!(link.status, StatusCode::OK, "{}", link.text);
+    assert_eq!(
+        members(
+            get(
+                &base,
+                "/data/core/identity/cluster/members?namespace=CRMID&id=dave"
+            )
+            .await
+            .json()
+        ),
+        1
+    );
+    let bad = post(
+        &base,
+        "/data/core/identity/unlink",
+        json!({"link": [{"namespace": "CRMID", "id": "dave"}]}),
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    server.stop().await;
+}

@@ -358,3 +358,217 @@ async fn clusters_members(
     .await?;
     Ok(clusters_reply(clusters))
 }
+
+/// Routes that change the graph by hand: unlink, blocklist, and a graph's history.
+pub(crate) fn graph_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(unlink))
+        .routes(routes!(list_blocked, block_identity, unblock_identity))
+        .routes(routes!(graph_history))
+}
+
+/// An identity in a request body.
+#[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
+pub struct IdentityBody {
+    /// Namespace code.
+    namespace: String,
+    /// Value (normalised as ingestion does).
+    id: String,
+}
+
+/// What to unlink: one identity (removed from its graph with its links), or one link.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UnlinkRequest {
+    /// Remove this identity from its graph.
+    identity: Option<IdentityBody>,
+    /// Remove the link between these two identities.
+    link: Option<Vec<IdentityBody>>,
+}
+
+fn normalized(namespaces: &Namespaces, body: &IdentityBody) -> ApiResult<IdentityKey> {
+    namespaces
+        .normalize(&body.namespace, &body.id)
+        .map(|(code, id)| IdentityKey::new(code, id))
+        .map_err(invalid_input)
+}
+
+fn not_found(detail: String) -> ApiError {
+    ApiError::Identity {
+        status: StatusCode::NOT_FOUND,
+        title: "NotFound",
+        detail,
+    }
+}
+
+/// Unlink an identity or a link (Tessera extension): the graph splits into the parts that
+/// stay connected; history records it. Re-ingesting a record re-creates its links unless an
+/// identity is on the blocklist.
+#[utoipa::path(post, path = "/data/core/identity/unlink", tag = "identity", request_body = UnlinkRequest,
+    responses((status = 200, description = "`{graphs: [ids that exist afterwards]}`"), (status = 404, description = "no such identity or link")))]
+async fn unlink(
+    State(state): State<AppState>,
+    context: SandboxContext,
+    body: Result<Json<UnlinkRequest>, JsonRejection>,
+) -> ApiResult<Json<Value>> {
+    let Json(request) = body?;
+    let tenant = context.tenant.clone();
+    let graphs = blocking(&state, move |store| {
+        let namespaces = Namespaces::load(store, &tenant)?;
+        let now = now_ms();
+        let mut txn = tessera_identity::GraphTxn::new(
+            store,
+            tenant.clone(),
+            tessera_identity::GraphConfig::default(),
+            |_| 2,
+        );
+        let outcome = match (&request.identity, &request.link) {
+            (Some(identity), None) => {
+                let key = normalized(&namespaces, identity)?;
+                txn.unlink_identity(&key, now)?
+                    .ok_or_else(|| not_found(format!("identity {key} belongs to no graph")))?
+            }
+            (None, Some(pair)) => {
+                let [a, b] = pair.as_slice() else {
+                    return Err(invalid_input("link must name exactly two identities"));
+                };
+                let (a, b) = (normalized(&namespaces, a)?, normalized(&namespaces, b)?);
+                txn.unlink(&a, &b, now)?
+                    .ok_or_else(|| not_found(format!("no link between {a} and {b}")))?
+            }
+            _ => return Err(invalid_input("give either identity or link")),
+        };
+        let mut batch = tessera_store::WriteBatch::new();
+        txn.finish(&mut batch)?;
+        store.commit(batch)?;
+        Ok(outcome)
+    })
+    .await?;
+    tracing::info!(?graphs, "identity graph unlinked by request");
+    Ok(Json(json!({ "graphs": graphs })))
+}
+
+/// The blocklist: identities that never link.
+#[utoipa::path(get, path = "/data/core/identity/blocklist", tag = "identity",
+    responses((status = 200, description = "`{blocked: [{namespace, id, reason, created}]}`")))]
+async fn list_blocked(
+    State(state): State<AppState>,
+    context: SandboxContext,
+) -> ApiResult<Json<Value>> {
+    let tenant = context.tenant.clone();
+    let blocked = blocking(&state, move |store| {
+        Ok(tessera_identity::blocklist::list(store, &tenant)?)
+    })
+    .await?;
+    Ok(Json(json!({ "blocked": blocked })))
+}
+
+/// Block an identity from linking (Tessera extension).
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+pub struct BlockRequest {
+    /// Namespace code.
+    namespace: String,
+    /// Value.
+    id: String,
+    /// Why.
+    reason: Option<String>,
+}
+
+/// Add an identity to the blocklist.
+#[utoipa::path(post, path = "/data/core/identity/blocklist", tag = "identity", request_body = BlockRequest,
+    responses((status = 201, description = "the entry")))]
+async fn block_identity(
+    State(state): State<AppState>,
+    context: SandboxContext,
+    body: Result<Json<BlockRequest>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let Json(request) = body?;
+    let tenant = context.tenant.clone();
+    let entry = blocking(&state, move |store| {
+        let namespaces = Namespaces::load(store, &tenant)?;
+        let key = normalized(
+            &namespaces,
+            &IdentityBody {
+                namespace: request.namespace,
+                id: request.id,
+            },
+        )?;
+        Ok(tessera_identity::blocklist::block(
+            store,
+            &tenant,
+            &key,
+            request.reason.as_deref().unwrap_or(""),
+            now_ms(),
+        )?)
+    })
+    .await?;
+    Ok((StatusCode::CREATED, Json(json!(entry))))
+}
+
+/// Query naming one identity by code.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+pub struct CodeQuery {
+    /// Namespace code.
+    namespace: String,
+    /// Value.
+    id: String,
+}
+
+/// Remove an identity from the blocklist.
+#[utoipa::path(delete, path = "/data/core/identity/blocklist", tag = "identity", params(CodeQuery),
+    responses((status = 204, description = "removed"), (status = 404, description = "not blocked")))]
+async fn unblock_identity(
+    State(state): State<AppState>,
+    context: SandboxContext,
+    Query(query): Query<CodeQuery>,
+) -> ApiResult<StatusCode> {
+    let tenant = context.tenant.clone();
+    let removed = blocking(&state, move |store| {
+        let namespaces = Namespaces::load(store, &tenant)?;
+        let key = normalized(
+            &namespaces,
+            &IdentityBody {
+                namespace: query.namespace,
+                id: query.id,
+            },
+        )?;
+        Ok(tessera_identity::blocklist::unblock(store, &tenant, &key)?)
+    })
+    .await?;
+    if removed {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(not_found("the identity is not blocked".into()))
+    }
+}
+
+/// The history of the graph an identity belongs to (Tessera extension): created, merged,
+/// evicted, split, unlinked — with times and the records that caused them.
+#[utoipa::path(get, path = "/data/core/identity/graph/history", tag = "identity", params(CodeQuery),
+    responses((status = 200, description = "`{graph, history: [...]}`"), (status = 404, description = "identity in no graph")))]
+async fn graph_history(
+    State(state): State<AppState>,
+    context: SandboxContext,
+    Query(query): Query<CodeQuery>,
+) -> ApiResult<Json<Value>> {
+    let tenant = context.tenant.clone();
+    let found = blocking(&state, move |store| {
+        let namespaces = Namespaces::load(store, &tenant)?;
+        let key = normalized(
+            &namespaces,
+            &IdentityBody {
+                namespace: query.namespace,
+                id: query.id,
+            },
+        )?;
+        let Some(graph) = tessera_identity::resolve(store, &tenant, &key)? else {
+            return Err(not_found(format!("identity {key} belongs to no graph")));
+        };
+        Ok((
+            graph.id,
+            tessera_identity::history(store, &tenant, graph.id)?,
+        ))
+    })
+    .await?;
+    Ok(Json(json!({ "graph": found.0, "history": found.1 })))
+}

@@ -32,6 +32,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(changefeed::routes())
         .merge(batches::routes())
         .merge(identity::routes())
+        .merge(identity::graph_routes())
 }
 
 /// Runs store work on the blocking pool: commits wait for fsync, and scans can take longer
