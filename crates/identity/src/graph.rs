@@ -19,6 +19,7 @@ use tessera_store::{Key, Scope, Store, Table, WriteBatch};
 
 use crate::error::{Error, Result};
 use crate::key::IdentityKey;
+use crate::rules::LinkingRules;
 
 /// Longest redirect chain followed before giving up (merges rewrite members' pointers, so
 /// chains only serve readers holding old graph ids).
@@ -243,6 +244,7 @@ pub struct GraphTxn<'a> {
     identities: BTreeMap<IdentityKey, Slot<u64>>,
     graphs: BTreeMap<u64, Slot<GraphDoc>>,
     history: Vec<(u64, HistoryEntry)>,
+    rules: LinkingRules,
 }
 
 /// One change in a graph's life, kept in its history log.
@@ -306,7 +308,14 @@ impl<'a> GraphTxn<'a> {
             identities: BTreeMap::new(),
             graphs: BTreeMap::new(),
             history: Vec::new(),
+            rules: LinkingRules::default(),
         }
+    }
+
+    /// Applies the sandbox's linking rules (unique namespaces, priority) to every link.
+    pub fn with_rules(mut self, rules: LinkingRules) -> Self {
+        self.rules = rules;
+        self
     }
 
     fn pointer(&mut self, identity: &IdentityKey) -> Result<Option<u64>> {
@@ -420,6 +429,11 @@ impl<'a> GraphTxn<'a> {
         let Some(primary) = identities.first().cloned() else {
             return Ok(None);
         };
+        // A record naming two values of one unique namespace is refused by the graph (AEP:
+        // "rejected from Identity Service"); the record itself is still stored.
+        if self.rules.is_active() && unique_overflow(identities.iter(), &self.rules).is_some() {
+            return Ok(None);
+        }
         let mut involved: Vec<Graph> = Vec::new();
         for identity in identities {
             if let Some(graph) = self.graph_of(identity)? {
@@ -480,33 +494,65 @@ impl<'a> GraphTxn<'a> {
                 }),
             }
         }
-        for other in identities.iter().skip(1) {
-            if other == &primary {
-                continue;
-            }
-            match graph.links.iter_mut().find(|l| l.joins(&primary, other)) {
-                Some(link) => link.last_seen = link.last_seen.max(at),
-                None => graph.links.push(Link {
-                    a: primary.clone(),
-                    b: other.clone(),
-                    first_seen: at,
-                    last_seen: at,
-                    xaction_id: xaction_id.to_owned(),
-                    dataset: dataset.to_owned(),
-                }),
+        // A record links every pair of its identities.
+        for (index, x) in identities.iter().enumerate() {
+            for y in identities.iter().skip(index + 1) {
+                if x == y {
+                    continue;
+                }
+                match graph.links.iter_mut().find(|l| l.joins(x, y)) {
+                    Some(link) => link.last_seen = link.last_seen.max(at),
+                    None => graph.links.push(Link {
+                        a: x.clone(),
+                        b: y.clone(),
+                        first_seen: at,
+                        last_seen: at,
+                        xaction_id: xaction_id.to_owned(),
+                        dataset: dataset.to_owned(),
+                    }),
+                }
             }
         }
         graph.updated = at;
+        let mut removed_by_rules = Vec::new();
+        if self.rules.is_active() && unique_overflow(graph.identities(), &self.rules).is_some() {
+            let (kept, removed) = replay(&graph, identities, &self.rules);
+            graph.links = kept;
+            removed_by_rules = removed;
+        }
         let evicted = self.enforce_limit(&mut graph, identities);
         let mut split_off = Vec::new();
-        // Links only disappear with evicted identities, so only an eviction can disconnect.
-        if !evicted.is_empty() {
+        // Links only disappear through eviction or the rules, so only they can disconnect.
+        if !evicted.is_empty() || !removed_by_rules.is_empty() {
+            let origin: HashMap<IdentityKey, u64> = involved
+                .iter()
+                .flat_map(|g| g.identities().map(move |i| (i.clone(), g.id)))
+                .collect();
             let parts = components(&graph);
             let (kept, others): (Vec<_>, Vec<_>) =
                 parts.into_iter().partition(|part| part.contains(&primary));
             let survivor_members: BTreeSet<IdentityKey> = kept.into_iter().flatten().collect();
             for part in others {
-                let id = self.fresh_id()?;
+                // A part made of a graph this record absorbed keeps that graph's id, so a
+                // person pushed out by the rules keeps the id readers know them by.
+                let mut votes: BTreeMap<u64, usize> = BTreeMap::new();
+                for identity in &part {
+                    if let Some(id) = origin.get(identity) {
+                        *votes.entry(*id).or_default() += 1;
+                    }
+                }
+                let reusable = votes
+                    .into_iter()
+                    .filter(|(id, _)| absorbed.contains(id) && !split_off.contains(id))
+                    .max_by_key(|(id, count)| (*count, std::cmp::Reverse(*id)))
+                    .map(|(id, _)| id);
+                let id = match reusable {
+                    Some(id) => {
+                        absorbed.retain(|a| *a != id);
+                        id
+                    }
+                    None => self.fresh_id()?,
+                };
                 let piece = carve(&graph, &part, id, at);
                 for identity in piece.identities() {
                     self.set_pointer(identity, Some(id))?;
@@ -551,6 +597,14 @@ impl<'a> GraphTxn<'a> {
         if !evicted.is_empty() {
             self.history
                 .push((id, note("evicted", Vec::new(), evicted.clone())));
+        }
+        if !removed_by_rules.is_empty() {
+            let ends = removed_by_rules
+                .iter()
+                .flat_map(|l| [l.a.clone(), l.b.clone()])
+                .collect();
+            self.history
+                .push((id, note("links-removed-by-rules", split_off.clone(), ends)));
         }
         if !split_off.is_empty() {
             self.history
@@ -800,4 +854,96 @@ fn carve(graph: &Graph, members: &BTreeSet<IdentityKey>, id: u64, at: i64) -> Gr
             .cloned()
             .collect(),
     }
+}
+
+/// The first unique namespace with two or more identities among `identities`, if any.
+fn unique_overflow<'i>(
+    identities: impl Iterator<Item = &'i IdentityKey>,
+    rules: &LinkingRules,
+) -> Option<String> {
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for identity in identities {
+        if rules.is_unique(&identity.namespace) {
+            let count = seen
+                .entry(identity.namespace.to_ascii_lowercase())
+                .or_default();
+            *count += 1;
+            if *count >= 2 {
+                return Some(identity.namespace.clone());
+            }
+        }
+    }
+    None
+}
+
+/// Rebuilds a graph's links under the unique-namespace rule: the incoming record's links
+/// first, then the rest by the sum of their ends' priorities (lower first), newest first;
+/// a link that would put two identities of a unique namespace into one component is
+/// removed. Returns the kept and the removed links.
+fn replay(graph: &Graph, record: &[IdentityKey], rules: &LinkingRules) -> (Vec<Link>, Vec<Link>) {
+    let in_record = |l: &Link| record.contains(&l.a) && record.contains(&l.b);
+    let mut order: Vec<&Link> = graph.links.iter().collect();
+    order.sort_by_key(|l| {
+        (
+            !in_record(l),
+            rules.priority(&l.a.namespace) + rules.priority(&l.b.namespace),
+            std::cmp::Reverse(l.last_seen),
+            l.a.clone(),
+            l.b.clone(),
+        )
+    });
+    let index: HashMap<&IdentityKey, usize> = graph
+        .identities()
+        .enumerate()
+        .map(|(i, k)| (k, i))
+        .collect();
+    let mut parent: Vec<usize> = (0..graph.members.len()).collect();
+    // Unique-namespace identities per component root.
+    let mut unique: Vec<BTreeSet<String>> = graph
+        .members
+        .iter()
+        .map(|m| {
+            let mut set = BTreeSet::new();
+            if rules.is_unique(&m.identity.namespace) {
+                set.insert(m.identity.namespace.to_ascii_lowercase());
+            }
+            set
+        })
+        .collect();
+    fn root(parent: &[usize], mut x: usize) -> usize {
+        while let Some(&p) = parent.get(x) {
+            if p == x {
+                break;
+            }
+            x = p;
+        }
+        x
+    }
+    let (mut kept, mut removed) = (Vec::new(), Vec::new());
+    for link in order {
+        let (Some(&a), Some(&b)) = (index.get(&link.a), index.get(&link.b)) else {
+            continue;
+        };
+        let (ra, rb) = (root(&parent, a), root(&parent, b));
+        if ra == rb {
+            kept.push(link.clone());
+            continue;
+        }
+        let (ua, ub) = (
+            unique.get(ra).cloned().unwrap_or_default(),
+            unique.get(rb).cloned().unwrap_or_default(),
+        );
+        if ua.intersection(&ub).next().is_some() {
+            removed.push(link.clone());
+            continue;
+        }
+        if let Some(slot) = parent.get_mut(ra) {
+            *slot = rb;
+        }
+        if let Some(target) = unique.get_mut(rb) {
+            target.extend(ua);
+        }
+        kept.push(link.clone());
+    }
+    (kept, removed)
 }

@@ -18,6 +18,7 @@ mod error;
 pub mod graph;
 mod key;
 pub mod namespace;
+pub mod rules;
 
 pub use error::{Error, Result};
 pub use graph::{
@@ -25,3 +26,4 @@ pub use graph::{
 };
 pub use key::{IdentityKey, Xid};
 pub use namespace::{IdType, Namespace, Namespaces};
+pub use rules::LinkingRules;

@@ -276,6 +276,7 @@ fn decode(bytes: &[u8]) -> Result<Namespace> {
 pub struct Namespaces {
     all: Vec<Namespace>,
     by_code: HashMap<String, usize>,
+    rules: crate::rules::LinkingRules,
 }
 
 impl Namespaces {
@@ -296,7 +297,17 @@ impl Namespaces {
             .enumerate()
             .map(|(i, n)| (n.code.to_ascii_lowercase(), i))
             .collect();
-        Ok(Self { all, by_code })
+        let rules = crate::rules::load(store, tenant)?;
+        Ok(Self {
+            all,
+            by_code,
+            rules,
+        })
+    }
+
+    /// The sandbox's linking rules (unique namespaces, priority).
+    pub fn rules(&self) -> &crate::rules::LinkingRules {
+        &self.rules
     }
 
     /// Every namespace, standard first.
@@ -553,7 +564,11 @@ mod tests {
             .enumerate()
             .map(|(i, n)| (n.code.to_ascii_lowercase(), i))
             .collect();
-        Namespaces { all, by_code }
+        Namespaces {
+            all,
+            by_code,
+            rules: Default::default(),
+        }
     }
 
     #[test]

@@ -166,7 +166,14 @@ pub fn prepare(
         namespaces,
         limits.max_identities,
     )?;
-    let primary = record::primary(&found)?.clone();
+    let rules = namespaces.rules();
+    let primary = if matches!(schema.class(), XdmClass::ExperienceEvent)
+        && !rules.namespace_priority.is_empty()
+    {
+        record::primary_by_priority(&found, rules)?.clone()
+    } else {
+        record::primary(&found)?.clone()
+    };
     let identities = found.into_iter().map(|f| f.key).collect();
     let write = match (schema.class(), operation) {
         (XdmClass::Profile, operation) => Write::Record {
@@ -233,12 +240,14 @@ impl<'a> Linker<'a> {
         if !self.txns.contains_key(&item.tenant) {
             let namespaces = Namespaces::load(store, &item.tenant)?;
             let blocked = tessera_identity::blocklist::load(store, &item.tenant)?;
+            let rules = namespaces.rules().clone();
             let txn = GraphTxn::new(
                 store,
                 item.tenant.clone(),
                 GraphConfig::default(),
                 move |code| namespaces.eviction_rank(code),
-            );
+            )
+            .with_rules(rules);
             self.txns.insert(item.tenant.clone(), (txn, blocked));
         }
         let Some((txn, blocked)) = self.txns.get_mut(&item.tenant) else {

@@ -140,6 +140,47 @@ pub fn primary(identities: &[FoundIdentity]) -> Result<&IdentityKey, Rejection> 
     }
 }
 
+/// The primary identity of an experience event under a namespace priority: the identity of
+/// the highest-priority namespace present (identityMap `primary` flags are ignored, as AEP's
+/// Profile does once priorities are set). Two identities of that namespace make the event
+/// ambiguous, and it is refused.
+pub fn primary_by_priority<'f>(
+    identities: &'f [FoundIdentity],
+    rules: &tessera_identity::LinkingRules,
+) -> Result<&'f IdentityKey, Rejection> {
+    let best = identities
+        .iter()
+        .map(|f| rules.priority(&f.key.namespace))
+        .min()
+        .ok_or_else(|| {
+            Rejection::new(
+                RejectionCode::MissingPrimaryIdentity,
+                "the event carries no identity",
+            )
+        })?;
+    let top: Vec<&FoundIdentity> = identities
+        .iter()
+        .filter(|f| rules.priority(&f.key.namespace) == best)
+        .collect();
+    let namespaces: std::collections::BTreeSet<String> = top
+        .iter()
+        .map(|f| f.key.namespace.to_ascii_lowercase())
+        .collect();
+    match top.as_slice() {
+        [only] => Ok(&only.key),
+        _ if namespaces.len() == 1 => Err(Rejection::new(
+            RejectionCode::InvalidIdentity,
+            format!(
+                "the event carries {} identities of its highest-priority namespace {}; exactly one is allowed",
+                top.len(),
+                top.first().map(|f| f.key.namespace.as_str()).unwrap_or_default()
+            ),
+        )),
+        // Several unlisted namespaces share the lowest rank: fall back to the marked primary.
+        _ => primary(identities),
+    }
+}
+
 /// The `_id` and `timestamp` (ms) of an experience event.
 pub fn event_id_and_time(event: &Map<String, Value>) -> Result<(String, i64), Rejection> {
     let id = match event.get("_id") {

@@ -441,3 +441,118 @@ async fn unlink_blocklist_and_history_over_http() {
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn identity_settings_keep_strangers_apart_and_pick_event_primaries() {
+    let server = TestServer::start(None).await;
+    let setup = setup(&server.url("")).await;
+    let base = setup.base.clone();
+    let put = |body: Value| {
+        let base = base.clone();
+        async move {
+            send(
+                Method::PUT,
+                &format!("{base}/data/core/identity/settings"),
+                &TENANT,
+                Some(body),
+            )
+            .await
+        }
+    };
+    // AEP's constraints: no device/cookie namespace unique or above a person namespace.
+    assert_eq!(
+        put(json!({"uniqueNamespaces": ["ECID"]})).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        put(json!({"namespacePriority": ["ECID", "CRMID"]}))
+            .await
+            .status,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        put(json!({"uniqueNamespaces": ["Nope"]})).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    let saved = put(
+        json!({"uniqueNamespaces": ["crmid"], "namespacePriority": ["CRMID", "Email", "ECID"]}),
+    )
+    .await;
+    assert_eq!(saved.status, StatusCode::OK, "{}", saved.text);
+    assert_eq!(
+        saved.json()["uniqueNamespaces"],
+        json!(["CRMID"]),
+        "codes come back in their registered spelling"
+    );
+    assert_eq!(
+        get(&base, "/data/core/identity/settings").await.json()["namespacePriority"],
+        json!(["CRMID", "Email", "ECID"])
+    );
+
+    // A shared laptop: the last person to log in keeps the cookie.
+    let laptop = "33333333333333333333333333333333333333";
+    let login = |id: &str, crm: &str| {
+        json!({"_id": id, "timestamp": "2025-01-01T00:00:00Z",
+            "identityMap": {"ECID": [{"id": laptop, "primary": true}], "CRMID": [{"id": crm}]}})
+    };
+    assert_eq!(
+        setup
+            .stream(setup.event_message(login("l1", "kevin")))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        setup
+            .stream(setup.event_message(login("l2", "nora")))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let members = |reply: Value| -> Vec<String> {
+        let mut m: Vec<String> = reply["clusters"][0]["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap().to_owned())
+            .collect();
+        m.sort();
+        m
+    };
+    assert_eq!(
+        members(
+            get(
+                &base,
+                "/data/core/identity/cluster/members?namespace=CRMID&id=nora"
+            )
+            .await
+            .json()
+        ),
+        [laptop, "nora"]
+    );
+    assert_eq!(
+        members(
+            get(
+                &base,
+                "/data/core/identity/cluster/members?namespace=CRMID&id=kevin"
+            )
+            .await
+            .json()
+        ),
+        ["kevin"]
+    );
+
+    // With a priority, an authenticated event is filed under the CRM id, not the flagged ECID.
+    let feed = setup.feed().await;
+    assert_eq!(
+        (feed[1]["namespace"].as_str(), feed[1]["id"].as_str()),
+        (Some("CRMID"), Some("nora"))
+    );
+    // An event with two identities of its highest-priority namespace is refused.
+    let ambiguous = json!({"_id": "x", "timestamp": "2025-01-01T00:00:00Z",
+        "identityMap": {"ECID": [{"id": laptop}], "CRMID": [{"id": "kevin"}, {"id": "nora"}]}});
+    let refused = setup.stream(setup.event_message(ambiguous)).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert_eq!(refused.json()["code"], "invalid_identity");
+    server.stop().await;
+}

@@ -365,6 +365,48 @@ pub(crate) fn graph_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(unlink))
         .routes(routes!(list_blocked, block_identity, unblock_identity))
         .routes(routes!(graph_history))
+        .routes(routes!(get_settings, put_settings))
+}
+
+/// The sandbox's identity settings: unique namespaces and namespace priority (AEP sets
+/// them in its UI only; Tessera offers this route).
+#[utoipa::path(get, path = "/data/core/identity/settings", tag = "identity",
+    responses((status = 200, description = "`{uniqueNamespaces, namespacePriority}`")))]
+async fn get_settings(
+    State(state): State<AppState>,
+    context: SandboxContext,
+) -> ApiResult<Json<tessera_identity::LinkingRules>> {
+    let tenant = context.tenant.clone();
+    Ok(Json(
+        blocking(&state, move |store| {
+            Ok(tessera_identity::rules::load(store, &tenant)?)
+        })
+        .await?,
+    ))
+}
+
+/// Replace the identity settings (admin). They apply to links made from now on; existing
+/// graphs are corrected when a record next touches them, as in AEP.
+#[utoipa::path(put, path = "/data/core/identity/settings", tag = "identity",
+    request_body = Object,
+    responses((status = 200, description = "the saved settings"), (status = 400, description = "InvalidInput")))]
+async fn put_settings(
+    State(state): State<AppState>,
+    context: SandboxContext,
+    body: Result<Json<tessera_identity::LinkingRules>, JsonRejection>,
+) -> ApiResult<Json<tessera_identity::LinkingRules>> {
+    context.require(crate::auth::Role::Admin)?;
+    let Json(rules) = body?;
+    let tenant = context.tenant.clone();
+    let saved = blocking(&state, move |store| {
+        let namespaces = Namespaces::load(store, &tenant)?;
+        let valid = rules.validated(&namespaces).map_err(invalid_input)?;
+        tessera_identity::rules::save(store, &tenant, &valid)?;
+        Ok(valid)
+    })
+    .await?;
+    tracing::info!(unique = ?saved.unique_namespaces, priority = ?saved.namespace_priority, "identity settings saved");
+    Ok(Json(saved))
 }
 
 /// An identity in a request body.
