@@ -70,6 +70,10 @@ pub struct Link {
     pub xaction_id: String,
     /// Dataset of that record.
     pub dataset: String,
+    /// Every dataset whose records asserted the link (capped), for the graph API's edge
+    /// metadata and for deleting a dataset's links.
+    #[serde(default)]
+    pub datasets: Vec<String>,
 }
 
 impl Link {
@@ -501,7 +505,14 @@ impl<'a> GraphTxn<'a> {
                     continue;
                 }
                 match graph.links.iter_mut().find(|l| l.joins(x, y)) {
-                    Some(link) => link.last_seen = link.last_seen.max(at),
+                    Some(link) => {
+                        link.last_seen = link.last_seen.max(at);
+                        if !link.datasets.iter().any(|d| d == dataset)
+                            && link.datasets.len() < MAX_MEMBER_DATASETS
+                        {
+                            link.datasets.push(dataset.to_owned());
+                        }
+                    }
                     None => graph.links.push(Link {
                         a: x.clone(),
                         b: y.clone(),
@@ -509,6 +520,7 @@ impl<'a> GraphTxn<'a> {
                         last_seen: at,
                         xaction_id: xaction_id.to_owned(),
                         dataset: dataset.to_owned(),
+                        datasets: vec![dataset.to_owned()],
                     }),
                 }
             }

@@ -556,3 +556,81 @@ async fn identity_settings_keep_strangers_apart_and_pick_event_primaries() {
     assert_eq!(refused.json()["code"], "invalid_identity");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn v2_graph_api_set_and_graph_projections() {
+    let server = TestServer::start(None).await;
+    let setup = setup(&server.url("")).await;
+    let base = setup.base.clone();
+    let record = json!({"identityMap": {"CRMID": [{"id": "tom", "primary": true}], "Email": [{"id": "tom@acme.com"}], "Phone": [{"id": "+1 555 000 9999"}]}});
+    assert_eq!(
+        setup.stream(setup.profile_message(record)).await.status,
+        StatusCode::OK
+    );
+
+    let set = post(&base, "/data/core/identity/v2/graph", json!({"composite_xids": [{"ns": "Email", "id": "tom@acme.com"}, {"ns": "Email", "id": "nobody@acme.com"}], "projection_type": "set"})).await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.text);
+    let set = set.json();
+    assert_eq!(set["version"], "2.0");
+    assert_eq!(
+        set["graphs"][0]["composite_xid"],
+        json!({"ns": "Email", "id": "tom@acme.com"})
+    );
+    assert_eq!(set["graphs"][0]["members"].as_array().unwrap().len(), 3);
+    assert!(set["graphs"][0]["members"]
+        .as_array()
+        .unwrap()
+        .contains(&json!({"ns": "Phone", "id": "+15550009999"})));
+    assert_eq!(
+        set["unprocessed_composite_xids"],
+        json!([{"ns": "Email", "id": "nobody@acme.com"}])
+    );
+
+    let graph = post(&base, "/data/core/identity/v2/graph", json!({"composite_xids": [{"nsid": 6, "id": "tom@acme.com"}], "projection_type": "graph", "require_edge_meta_data": true})).await.json();
+    let g = &graph["graphs"][0];
+    assert_eq!(g["vertices"].as_array().unwrap().len(), 3);
+    assert!(g["vertices"][0]["last_updated_ts"].as_i64().unwrap() > 0);
+    let edges = g["edges"].as_array().unwrap();
+    assert_eq!(
+        edges.len(),
+        3,
+        "a record links every pair of its identities"
+    );
+    assert!(edges
+        .iter()
+        .all(|e| e["dataset_ids"] == json!([setup.profile_dataset])));
+    assert!(edges.iter().any(|e| e["composite_xid_pair"]
+        .as_array()
+        .unwrap()
+        .contains(&json!({"nsid": 7, "id": "+15550009999"}))));
+
+    let xid = get(&base, "/data/core/identity/identity?namespace=CRMID&id=tom")
+        .await
+        .json()["xid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let by_xid = post(
+        &base,
+        "/data/core/identity/v2/graph",
+        json!({"xids": [xid], "projection_type": "graph"}),
+    )
+    .await
+    .json();
+    assert_eq!(by_xid["graphs"][0]["xid"], xid.as_str());
+    assert!(by_xid["graphs"][0]["edges"][0]["xid_pair"].is_array());
+    assert!(
+        by_xid["graphs"][0]["edges"][0].get("dataset_ids").is_none(),
+        "metadata only when asked"
+    );
+    assert_eq!(by_xid["unprocessed_xids"], json!([]));
+
+    let bad = post(
+        &base,
+        "/data/core/identity/v2/graph",
+        json!({"xids": [xid], "projection_type": "tree"}),
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    server.stop().await;
+}

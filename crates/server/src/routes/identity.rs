@@ -366,6 +366,154 @@ pub(crate) fn graph_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_blocked, block_identity, unblock_identity))
         .routes(routes!(graph_history))
         .routes(routes!(get_settings, put_settings))
+        .routes(routes!(graph_v2))
+}
+
+/// An identity of the v2 graph API: `ns` (code) or `nsid`, plus `id`.
+#[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
+pub struct V2CompositeXid {
+    /// Namespace code.
+    ns: Option<String>,
+    /// Namespace id.
+    nsid: Option<i64>,
+    /// Value.
+    id: String,
+}
+
+/// Body of `POST /identity/v2/graph`.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+pub struct GraphRequest {
+    /// XIDs (at most 1000).
+    xids: Option<Vec<String>>,
+    /// Composite identities (at most 1000).
+    composite_xids: Option<Vec<V2CompositeXid>>,
+    /// `set` (members) or `graph` (vertices and edges).
+    projection_type: Option<String>,
+    /// Add `dataset_ids` and `batch_ids` to edges (graph projection).
+    #[serde(default)]
+    require_edge_meta_data: bool,
+}
+
+/// The graph (or member set) of each requested identity, in the form it was asked.
+#[utoipa::path(post, path = "/data/core/identity/v2/graph", tag = "identity", request_body = GraphRequest,
+    responses((status = 200, description = "`{version, graphs, unprocessed_*, algo_type}`"), (status = 400, description = "invalid request")))]
+async fn graph_v2(
+    State(state): State<AppState>,
+    context: SandboxContext,
+    body: Result<Json<GraphRequest>, JsonRejection>,
+) -> ApiResult<Json<Value>> {
+    let Json(request) = body?;
+    let graph_projection = match request.projection_type.as_deref() {
+        Some("graph") => true,
+        Some("set") => false,
+        _ => {
+            return Err(invalid_input(
+                "Graph Request Invalid - projection types available are [graph|set].",
+            ))
+        }
+    };
+    let by_xid = request.xids.is_some();
+    let asked: Vec<(Named, Value)> = match (request.xids, request.composite_xids) {
+        (Some(xids), _) => xids
+            .into_iter()
+            .map(|x| (Named::Xid(x.clone()), json!(x)))
+            .collect(),
+        (None, Some(composite)) => composite
+            .into_iter()
+            .map(|c| match (&c.ns, c.nsid) {
+                (Some(ns), _) => Ok((
+                    Named::Namespace(ns.clone(), c.id.clone()),
+                    json!({"ns": ns, "id": c.id}),
+                )),
+                (None, Some(nsid)) => Ok((
+                    Named::Nsid(nsid, c.id.clone()),
+                    json!({"nsid": nsid, "id": c.id}),
+                )),
+                (None, None) => Err(invalid_input("each composite_xid needs ns or nsid")),
+            })
+            .collect::<ApiResult<_>>()?,
+        (None, None) => {
+            return Err(invalid_input(
+                "Missing required field - xids or composite_xids",
+            ))
+        }
+    };
+    if asked.is_empty() || asked.len() > MAX_BATCH {
+        return Err(invalid_input(format!(
+            "between 1 and {MAX_BATCH} identities are allowed"
+        )));
+    }
+    let with_meta = request.require_edge_meta_data;
+    let tenant = context.tenant.clone();
+    let (graphs, unprocessed) = blocking(&state, move |store| {
+        let namespaces = Namespaces::load(store, &tenant)?;
+        let render = |named: &Named, key: &IdentityKey| -> Value {
+            match named {
+                Named::Xid(_) => json!(key.xid().as_str()),
+                Named::Nsid(..) => json!({"nsid": namespaces.by_code(&key.namespace).map(|n| n.id), "id": key.id}),
+                Named::Namespace(..) => json!({"ns": key.namespace, "id": key.id}),
+            }
+        };
+        let mut graphs = Vec::new();
+        let mut unprocessed = Vec::new();
+        for (named, echo) in &asked {
+            let graph = match named.resolve(&namespaces)? {
+                Some(key) => tessera_identity::resolve(store, &tenant, &key)?,
+                None => None,
+            };
+            let Some(graph) = graph else {
+                unprocessed.push(echo.clone());
+                continue;
+            };
+            let own_field = if by_xid { "xid" } else { "composite_xid" };
+            let mut entry = serde_json::Map::new();
+            entry.insert(own_field.to_owned(), echo.clone());
+            if graph_projection {
+                let vertex_field = if by_xid { "xid" } else { "composite_xid" };
+                let vertices: Vec<Value> = graph
+                    .members
+                    .iter()
+                    .map(|m| json!({ vertex_field: render(named, &m.identity), "last_updated_ts": m.last_seen }))
+                    .collect();
+                let pair_field = if by_xid { "xid_pair" } else { "composite_xid_pair" };
+                let edges: Vec<Value> = graph
+                    .links
+                    .iter()
+                    .map(|l| {
+                        let mut edge = serde_json::Map::new();
+                        edge.insert(pair_field.to_owned(), json!([render(named, &l.a), render(named, &l.b)]));
+                        edge.insert("first_established_ts".into(), json!(l.first_seen));
+                        edge.insert("last_established_ts".into(), json!(l.last_seen));
+                        if with_meta {
+                            let datasets = if l.datasets.is_empty() { vec![l.dataset.clone()] } else { l.datasets.clone() };
+                            edge.insert("dataset_ids".into(), json!(datasets));
+                            edge.insert("batch_ids".into(), json!([]));
+                        }
+                        Value::Object(edge)
+                    })
+                    .collect();
+                entry.insert("vertices".into(), Value::Array(vertices));
+                entry.insert("edges".into(), Value::Array(edges));
+            } else {
+                let members: Vec<Value> = graph.members.iter().map(|m| render(named, &m.identity)).collect();
+                entry.insert("members".into(), Value::Array(members));
+            }
+            graphs.push(Value::Object(entry));
+        }
+        Ok((graphs, unprocessed))
+    })
+    .await?;
+    let unprocessed_field = if by_xid {
+        "unprocessed_xids"
+    } else {
+        "unprocessed_composite_xids"
+    };
+    let mut reply = serde_json::Map::new();
+    reply.insert("version".into(), json!("2.0"));
+    reply.insert("graphs".into(), Value::Array(graphs));
+    reply.insert(unprocessed_field.into(), Value::Array(unprocessed));
+    reply.insert("algo_type".into(), json!("STITCH_ALL"));
+    Ok(Json(Value::Object(reply)))
 }
 
 /// The sandbox's identity settings: unique namespaces and namespace priority (AEP sets
