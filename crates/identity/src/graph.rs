@@ -249,6 +249,8 @@ pub struct GraphTxn<'a> {
     graphs: BTreeMap<u64, Slot<GraphDoc>>,
     history: Vec<(u64, HistoryEntry)>,
     rules: LinkingRules,
+    /// Latest time the transaction was told about (stamps identities' cluster history).
+    clock: i64,
 }
 
 /// One change in a graph's life, kept in its history log.
@@ -275,6 +277,46 @@ fn history_prefix(tenant: &Tenant, graph: u64) -> Key {
         .str("history")
         .u64(graph)
         .finish()
+}
+
+/// One move of an identity into a graph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ClusterMove {
+    /// The graph it joined.
+    pub cluster: u64,
+    /// When (ms).
+    pub at: i64,
+}
+
+fn cluster_history_prefix(tenant: &Tenant, identity: &IdentityKey) -> Key {
+    // `~` cannot start a namespace code, so this never meets an identity pointer.
+    Key::builder(&Scope::Tenant(tenant.clone()))
+        .str("~clusters")
+        .str(&identity.namespace)
+        .str(&identity.id)
+        .finish()
+}
+
+/// The graphs an identity has belonged to, newest first (AEP's cluster history).
+pub fn cluster_history(
+    store: &dyn Store,
+    tenant: &Tenant,
+    identity: &IdentityKey,
+) -> Result<Vec<ClusterMove>> {
+    let rows = store.scan(
+        Table::Identities,
+        &tessera_store::ScanRange::prefix(cluster_history_prefix(tenant, identity)),
+        tessera_store::Direction::Reverse,
+        1_000,
+    )?;
+    rows.iter()
+        .map(|row| {
+            serde_json::from_slice(&row.value).map_err(|e| Error::Corrupt {
+                what: "cluster history",
+                reason: e.to_string(),
+            })
+        })
+        .collect()
 }
 
 /// A graph's history, oldest first.
@@ -313,6 +355,7 @@ impl<'a> GraphTxn<'a> {
             graphs: BTreeMap::new(),
             history: Vec::new(),
             rules: LinkingRules::default(),
+            clock: 0,
         }
     }
 
@@ -433,6 +476,7 @@ impl<'a> GraphTxn<'a> {
         let Some(primary) = identities.first().cloned() else {
             return Ok(None);
         };
+        self.clock = self.clock.max(at);
         // A record naming two values of one unique namespace is refused by the graph (AEP:
         // "rejected from Identity Service"); the record itself is still stored.
         if self.rules.is_active() && unique_overflow(identities.iter(), &self.rules).is_some() {
@@ -634,6 +678,7 @@ impl<'a> GraphTxn<'a> {
     /// that remain connected. Returns the graphs that exist afterwards, or `None` when the
     /// identity belongs to no graph.
     pub fn unlink_identity(&mut self, identity: &IdentityKey, at: i64) -> Result<Option<Vec<u64>>> {
+        self.clock = self.clock.max(at);
         let Some(mut graph) = self.graph_of(identity)? else {
             return Ok(None);
         };
@@ -784,6 +829,22 @@ impl<'a> GraphTxn<'a> {
         for (identity, slot) in self.identities {
             let key = identity_key(&self.tenant, &identity);
             batch.expect(Table::Identities, &key, slot.original.clone());
+            let before = slot.original.as_deref().map(decode_pointer).transpose()?;
+            if let Some(graph) = slot.current.filter(|g| Some(*g) != before) {
+                let entry = ClusterMove {
+                    cluster: graph,
+                    at: self.clock,
+                };
+                let bytes = serde_json::to_vec(&entry).map_err(|e| Error::Corrupt {
+                    what: "cluster history",
+                    reason: e.to_string(),
+                })?;
+                batch.append(
+                    Table::Identities,
+                    &cluster_history_prefix(&self.tenant, &identity),
+                    bytes,
+                );
+            }
             if slot.dirty {
                 match slot.current {
                     Some(graph) => batch.put(Table::Identities, &key, graph.to_be_bytes().to_vec()),

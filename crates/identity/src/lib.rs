@@ -22,7 +22,8 @@ pub mod rules;
 
 pub use error::{Error, Result};
 pub use graph::{
-    history, resolve, Graph, GraphConfig, GraphTxn, HistoryEntry, LinkOutcome, Member,
+    cluster_history, history, resolve, ClusterMove, Graph, GraphConfig, GraphTxn, HistoryEntry,
+    LinkOutcome, Member,
 };
 pub use key::{IdentityKey, Xid};
 pub use namespace::{IdType, Namespace, Namespaces};

@@ -634,3 +634,89 @@ async fn v2_graph_api_set_and_graph_projections() {
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn cluster_history_lists_the_graphs_an_identity_moved_through() {
+    let server = TestServer::start(None).await;
+    let setup = setup(&server.url("")).await;
+    let base = setup.base.clone();
+    let link = |id: &str, ids: Value| json!({"_id": id, "timestamp": "2025-01-01T00:00:00Z", "identityMap": ids});
+    // ECID starts alone, then is merged into the (older) CRM graph.
+    let crm = json!({"identityMap": {"CRMID": [{"id": "zoe", "primary": true}], "Email": [{"id": "zoe@x.com"}]}});
+    assert_eq!(
+        setup.stream(setup.profile_message(crm)).await.status,
+        StatusCode::OK
+    );
+    let ecid = "44444444444444444444444444444444444444";
+    let anonymous = link("a1", json!({"ECID": [{"id": ecid, "primary": true}]}));
+    assert_eq!(
+        setup.stream(setup.event_message(anonymous)).await.status,
+        StatusCode::OK
+    );
+    let login = link(
+        "a2",
+        json!({"ECID": [{"id": ecid, "primary": true}], "CRMID": [{"id": "zoe"}]}),
+    );
+    assert_eq!(
+        setup.stream(setup.event_message(login)).await.status,
+        StatusCode::OK
+    );
+
+    let history = get(
+        &base,
+        &format!("/data/core/identity/cluster/history?namespace=ECID&id={ecid}"),
+    )
+    .await
+    .json();
+    assert_eq!(history["version"], 1);
+    let moves = history["xidsClusterHistory"][0]["clusterHistory"]
+        .as_array()
+        .unwrap();
+    assert_eq!(
+        moves.len(),
+        2,
+        "its own graph, then the CRM graph: {history}"
+    );
+    let crm_graph = get(
+        &base,
+        "/data/core/identity/graph/history?namespace=CRMID&id=zoe",
+    )
+    .await
+    .json()["graph"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(
+        moves[0]["clusterId"],
+        crm_graph.to_string().as_str(),
+        "newest first"
+    );
+    assert!(
+        moves[0]["cRecordedTS"]
+            .as_str()
+            .unwrap()
+            .parse::<i64>()
+            .unwrap()
+            > 0
+    );
+    assert_eq!(
+        history["xidsClusterHistory"][0]["compositeXid"],
+        json!({"namespace": "ECID", "id": ecid})
+    );
+
+    let batch = post(&base, "/data/core/identity/clusters/history",
+        json!({"compositeXidsWithNamespace": [{"namespace": "CRMID", "id": "zoe"}, {"namespace": "CRMID", "id": "nobody"}]})).await.json();
+    assert_eq!(batch["xidsClusterHistory"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        batch["xidsClusterHistory"][0]["clusterHistory"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1,
+        "zoe never moved"
+    );
+    assert_eq!(
+        batch["unprocessedNids"],
+        json!([{"namespace": "CRMID", "id": "nobody"}])
+    );
+    server.stop().await;
+}

@@ -367,6 +367,121 @@ pub(crate) fn graph_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(graph_history))
         .routes(routes!(get_settings, put_settings))
         .routes(routes!(graph_v2))
+        .routes(routes!(cluster_history))
+        .routes(routes!(clusters_history))
+}
+
+fn history_entry(
+    store: &dyn tessera_store::Store,
+    tenant: &tessera_model::Tenant,
+    namespaces: &Namespaces,
+    named: &Named,
+) -> ApiResult<Option<Value>> {
+    let Some(key) = named.resolve(namespaces)? else {
+        return Ok(None);
+    };
+    let moves = tessera_identity::cluster_history(store, tenant, &key)?;
+    if moves.is_empty() {
+        return Ok(None);
+    }
+    let history: Vec<Value> = moves
+        .iter()
+        .map(|m| json!({ "clusterId": m.cluster.to_string(), "cRecordedTS": m.at.to_string() }))
+        .collect();
+    let mut entry = serde_json::Map::new();
+    entry.insert("xid".into(), json!(key.xid().as_str()));
+    if let Named::Nsid(nsid, id) = named {
+        entry.insert("compositeXid".into(), json!({ "nsid": nsid, "id": id }));
+    }
+    if let Named::Namespace(code, id) = named {
+        entry.insert(
+            "compositeXid".into(),
+            json!({ "namespace": code, "id": id }),
+        );
+    }
+    entry.insert("clusterHistory".into(), Value::Array(history));
+    Ok(Some(Value::Object(entry)))
+}
+
+fn history_reply(
+    store: &dyn tessera_store::Store,
+    tenant: &tessera_model::Tenant,
+    named: &[Named],
+) -> ApiResult<Value> {
+    let namespaces = Namespaces::load(store, tenant)?;
+    let mut found = Vec::new();
+    let mut unprocessed_xids = Vec::new();
+    let mut unprocessed_nids = Vec::new();
+    for n in named {
+        match history_entry(store, tenant, &namespaces, n)? {
+            Some(entry) => found.push(entry),
+            None => match n {
+                Named::Xid(xid) => unprocessed_xids.push(json!(xid)),
+                Named::Nsid(nsid, id) => unprocessed_nids.push(json!({ "nsid": nsid, "id": id })),
+                Named::Namespace(code, id) => {
+                    unprocessed_nids.push(json!({ "namespace": code, "id": id }))
+                }
+            },
+        }
+    }
+    Ok(json!({
+        "version": 1,
+        "xidsClusterHistory": found,
+        "unprocessedXids": unprocessed_xids,
+        "unprocessedNids": unprocessed_nids,
+    }))
+}
+
+/// The graphs an identity has belonged to, newest first (`clusterId` is Tessera's graph id).
+#[utoipa::path(get, path = "/data/core/identity/cluster/history", tag = "identity", params(IdentityQuery),
+    responses((status = 200, description = "`{version, xidsClusterHistory, unprocessedXids, unprocessedNids}`")))]
+async fn cluster_history(
+    State(state): State<AppState>,
+    context: SandboxContext,
+    Query(query): Query<IdentityQuery>,
+) -> ApiResult<Json<Value>> {
+    let named = query.named(true)?;
+    let tenant = context.tenant.clone();
+    Ok(Json(
+        blocking(&state, move |store| history_reply(store, &tenant, &[named])).await?,
+    ))
+}
+
+/// Cluster history of up to 1000 identities.
+#[utoipa::path(post, path = "/data/core/identity/clusters/history", tag = "identity", request_body = ClustersRequest,
+    responses((status = 200, description = "one history per identity found; the rest unprocessed")))]
+async fn clusters_history(
+    State(state): State<AppState>,
+    context: SandboxContext,
+    body: Result<Json<ClustersRequest>, JsonRejection>,
+) -> ApiResult<Json<Value>> {
+    let Json(request) = body?;
+    let named: Vec<Named> = if let Some(xids) = request.xids {
+        xids.into_iter().map(Named::Xid).collect()
+    } else if let Some(composite) = request.composite_xids {
+        composite
+            .into_iter()
+            .map(|c| Named::Nsid(c.nsid, c.id))
+            .collect()
+    } else if let Some(composite) = request.composite_xids_with_namespace {
+        composite
+            .into_iter()
+            .map(|c| Named::Namespace(c.namespace, c.id))
+            .collect()
+    } else {
+        return Err(invalid_input(
+            "Missing required query parameter - xids or compositeXids",
+        ));
+    };
+    if named.len() > MAX_BATCH {
+        return Err(invalid_input(format!(
+            "There is a limit of {MAX_BATCH} XIDs in a single call"
+        )));
+    }
+    let tenant = context.tenant.clone();
+    Ok(Json(
+        blocking(&state, move |store| history_reply(store, &tenant, &named)).await?,
+    ))
 }
 
 /// An identity of the v2 graph API: `ns` (code) or `nsid`, plus `id`.
