@@ -612,7 +612,12 @@ impl BatchService {
                 Err(rejection) => errors.push(row_error(name, row, &rejection)),
             }
         }
-        let applied = pipeline::apply(self.ingestor.store(), &good, ids::now_ms())?;
+        let applied = pipeline::apply(
+            self.ingestor.store(),
+            &good,
+            ids::now_ms(),
+            self.ingestor.limits(),
+        )?;
         let written = applied
             .iter()
             .filter(|a| matches!(a, Applied::Written { .. }))

@@ -36,6 +36,8 @@ pub struct Limits {
     pub max_identities: usize,
     /// Most field problems reported for one record.
     pub max_problems: usize,
+    /// Most identities in one identity graph (AEP: 50); the oldest go first beyond it.
+    pub max_graph_identities: usize,
 }
 
 impl Default for Limits {
@@ -45,6 +47,7 @@ impl Default for Limits {
             max_event_bytes: 10 * 1024,
             max_identities: 20,
             max_problems: 100,
+            max_graph_identities: 50,
         }
     }
 }
@@ -220,13 +223,17 @@ pub fn prepare(
 /// Identity-graph changes of one atomic batch, one transaction per tenant.
 struct Linker<'a> {
     store: &'a dyn Store,
+    config: GraphConfig,
     txns: BTreeMap<Tenant, (GraphTxn<'a>, HashSet<IdentityKey>)>,
 }
 
 impl<'a> Linker<'a> {
-    fn new(store: &'a dyn Store) -> Self {
+    fn new(store: &'a dyn Store, limits: &Limits) -> Self {
         Self {
             store,
+            config: GraphConfig {
+                max_identities: limits.max_graph_identities,
+            },
             txns: BTreeMap::new(),
         }
     }
@@ -244,7 +251,7 @@ impl<'a> Linker<'a> {
             let txn = GraphTxn::new(
                 store,
                 item.tenant.clone(),
-                GraphConfig::default(),
+                self.config.clone(),
                 move |code| namespaces.eviction_rank(code),
             )
             .with_rules(rules);
@@ -379,7 +386,12 @@ fn is_duplicate_event(store: &dyn Store, item: &Prepared) -> Result<bool> {
 }
 
 /// Commits one record alone, retrying read-modify-write conflicts.
-fn apply_one(store: &dyn Store, item: &Prepared, applied_ms: i64) -> Result<Applied> {
+fn apply_one(
+    store: &dyn Store,
+    item: &Prepared,
+    applied_ms: i64,
+    limits: &Limits,
+) -> Result<Applied> {
     const ATTEMPTS: usize = 16;
     for _ in 0..ATTEMPTS {
         if is_duplicate_event(store, item)? {
@@ -388,7 +400,7 @@ fn apply_one(store: &dyn Store, item: &Prepared, applied_ms: i64) -> Result<Appl
             });
         }
         let mut batch = WriteBatch::new();
-        let mut linker = Linker::new(store);
+        let mut linker = Linker::new(store, limits);
         add_to_batch(store, &mut batch, &mut linker, item, applied_ms)?;
         linker.finish(&mut batch)?;
         match store.commit(batch) {
@@ -417,7 +429,12 @@ fn apply_one(store: &dyn Store, item: &Prepared, applied_ms: i64) -> Result<Appl
 
 /// Writes prepared records; returns once every written one is durable. Outcomes are in
 /// input order.
-pub fn apply(store: &Arc<dyn Store>, items: &[Prepared], applied_ms: i64) -> Result<Vec<Applied>> {
+pub fn apply(
+    store: &Arc<dyn Store>,
+    items: &[Prepared],
+    applied_ms: i64,
+    limits: &Limits,
+) -> Result<Vec<Applied>> {
     let store = store.as_ref();
     let mut outcomes: Vec<Option<Applied>> = vec![None; items.len()];
     let mut pending: Vec<usize> = Vec::with_capacity(items.len());
@@ -443,7 +460,7 @@ pub fn apply(store: &Arc<dyn Store>, items: &[Prepared], applied_ms: i64) -> Res
         });
         pending = rest;
         let mut batch = WriteBatch::new();
-        let mut linker = Linker::new(store);
+        let mut linker = Linker::new(store, limits);
         for &index in &round {
             if let Some(item) = items.get(index) {
                 add_to_batch(store, &mut batch, &mut linker, item, applied_ms)?;
@@ -466,7 +483,7 @@ pub fn apply(store: &Arc<dyn Store>, items: &[Prepared], applied_ms: i64) -> Res
                 // settle each record on its own.
                 for &index in &round {
                     if let (Some(slot), Some(item)) = (outcomes.get_mut(index), items.get(index)) {
-                        *slot = Some(apply_one(store, item, applied_ms)?);
+                        *slot = Some(apply_one(store, item, applied_ms, limits)?);
                     }
                 }
             }

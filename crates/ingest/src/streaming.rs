@@ -266,7 +266,7 @@ impl Ingestor {
             }
         } else {
             let items: Vec<Prepared> = prepared.iter().map(|(_, item)| item.clone()).collect();
-            let applied = pipeline::apply(&self.store, &items, ids::now_ms())?;
+            let applied = pipeline::apply(&self.store, &items, ids::now_ms(), &self.limits)?;
             for ((index, item), result) in prepared.iter().zip(applied) {
                 let duplicate = matches!(result, Applied::Duplicate { .. });
                 if let Some(slot) = outcomes.get_mut(*index) {

@@ -65,6 +65,18 @@ struct FileConfig {
     server: FileServer,
     #[serde(default)]
     auth: FileAuth,
+    #[serde(default)]
+    limits: FileLimits,
+}
+
+/// `[limits]`: ingestion and identity-graph limits (AEP's defaults when absent).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileLimits {
+    max_record_bytes: Option<usize>,
+    max_event_bytes: Option<usize>,
+    max_identities_per_record: Option<usize>,
+    max_graph_identities: Option<usize>,
 }
 
 impl Default for FileConfig {
@@ -73,6 +85,7 @@ impl Default for FileConfig {
             version: CONFIG_VERSION,
             server: FileServer::default(),
             auth: FileAuth::default(),
+            limits: FileLimits::default(),
         }
     }
 }
@@ -137,6 +150,8 @@ pub struct ServerConfig {
     pub durability: Durability,
     /// Authentication.
     pub auth: AuthMode,
+    /// Ingestion and identity-graph limits.
+    pub limits: tessera_ingest::Limits,
 }
 
 impl ServerConfig {
@@ -218,11 +233,41 @@ impl ServerConfig {
         } else {
             AuthMode::Keys(KeyRing::new(keys).map_err(|reason| invalid("auth.keys", reason))?)
         };
+        let defaults = tessera_ingest::Limits::default();
+        let positive = |setting: &str, value: Option<usize>, default: usize| match value {
+            Some(0) => Err(invalid(setting, "must be at least 1".into())),
+            Some(value) => Ok(value),
+            None => Ok(default),
+        };
+        let limits = tessera_ingest::Limits {
+            max_record_bytes: positive(
+                "limits.max_record_bytes",
+                file.limits.max_record_bytes,
+                defaults.max_record_bytes,
+            )?,
+            max_event_bytes: positive(
+                "limits.max_event_bytes",
+                file.limits.max_event_bytes,
+                defaults.max_event_bytes,
+            )?,
+            max_identities: positive(
+                "limits.max_identities_per_record",
+                file.limits.max_identities_per_record,
+                defaults.max_identities,
+            )?,
+            max_graph_identities: positive(
+                "limits.max_graph_identities",
+                file.limits.max_graph_identities,
+                defaults.max_graph_identities,
+            )?,
+            ..defaults
+        };
         Ok(Self {
             listen,
             data_dir,
             durability,
             auth,
+            limits,
         })
     }
 }
@@ -357,6 +402,23 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("auth.keys[0].grants[0].sandboxes"));
+        let zero =
+            ServerConfig::from_toml("[limits]\nmax_graph_identities = 0\n", Overrides::default());
+        assert!(zero
+            .unwrap_err()
+            .to_string()
+            .contains("limits.max_graph_identities"));
+        let set = ServerConfig::from_toml(
+            "[limits]\nmax_graph_identities = 150\n",
+            Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(set.limits.max_graph_identities, 150);
+        assert_eq!(
+            set.limits.max_event_bytes,
+            10 * 1024,
+            "unset limits keep AEP's defaults"
+        );
         let bad_version = ServerConfig::from_toml("version = 2\n", Overrides::default());
         assert!(bad_version.unwrap_err().to_string().contains("version"));
     }

@@ -108,6 +108,7 @@ impl Server {
             Arc::clone(&store) as Arc<dyn Store>,
             config.auth,
             config.data_dir.join("batch-files"),
+            config.limits.clone(),
         );
         batch_worker::spawn(state.batches.clone(), wake)?;
         Ok(Self {

@@ -34,7 +34,12 @@ pub struct AppState {
 impl AppState {
     /// Builds the state around an opened store; uploaded batch files go to `files_dir`.
     /// Returns the receiver the batch worker waits on (see [`crate::batch_worker::spawn`]).
-    pub fn new(store: Arc<dyn Store>, auth: AuthMode, files_dir: PathBuf) -> (Self, Receiver<()>) {
+    pub fn new(
+        store: Arc<dyn Store>,
+        auth: AuthMode,
+        files_dir: PathBuf,
+        limits: Limits,
+    ) -> (Self, Receiver<()>) {
         let schemas = SchemaRegistry::new(Arc::clone(&store));
         let usage_store = Arc::clone(&store);
         schemas.set_usage_check(Arc::new(move |tenant, schema_id| {
@@ -42,7 +47,7 @@ impl AppState {
             tessera_ingest::dataset::uses_schema(usage_store.as_ref(), tenant, schema_id)
                 .unwrap_or(true)
         }));
-        let ingest = Ingestor::new(Arc::clone(&store), schemas.clone(), Limits::default());
+        let ingest = Ingestor::new(Arc::clone(&store), schemas.clone(), limits);
         let (batch_kick, wake) = batch_worker::channel();
         let state = Self {
             batches: BatchService::new(ingest.clone(), files_dir),

@@ -720,3 +720,62 @@ async fn cluster_history_lists_the_graphs_an_identity_moved_through() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_graph_limit_is_configurable() {
+    let server = TestServer::start(Some("[limits]\nmax_graph_identities = 3\n")).await;
+    let setup = setup(&server.url("")).await;
+    let base = setup.base.clone();
+    let event = |id: &str, ecid: &str| {
+        json!({"_id": id, "timestamp": "2025-01-01T00:00:00Z",
+            "identityMap": {"CRMID": [{"id": "max", "primary": true}], "ECID": [{"id": ecid}]}})
+    };
+    for (n, ecid) in [
+        "55555555555555555555555555555555555551",
+        "55555555555555555555555555555555555552",
+        "55555555555555555555555555555555555553",
+    ]
+    .iter()
+    .enumerate()
+    {
+        assert_eq!(
+            setup
+                .stream(setup.event_message(event(&format!("m{n}"), ecid)))
+                .await
+                .status,
+            StatusCode::OK
+        );
+    }
+    let members = get(
+        &base,
+        "/data/core/identity/cluster/members?namespace=CRMID&id=max",
+    )
+    .await
+    .json();
+    let ids: Vec<&str> = members["clusters"][0]["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 3, "{ids:?}");
+    assert!(
+        !ids.contains(&"55555555555555555555555555555555555551"),
+        "the oldest cookie went first: {ids:?}"
+    );
+    let history = get(
+        &base,
+        "/data/core/identity/graph/history?namespace=CRMID&id=max",
+    )
+    .await
+    .json();
+    assert!(
+        history["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["event"] == "evicted"),
+        "{history}"
+    );
+    server.stop().await;
+}
