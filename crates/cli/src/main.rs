@@ -20,6 +20,11 @@ mod serve;
 
 use clap::{Parser, Subcommand};
 
+// glibc's allocator spent most of the identity graph's time in malloc/free (profiled with
+// perf); mimalloc halves resolve latency and builds in seconds.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(name = "tessera", version, about = "Real-time customer profile engine")]
 struct Cli {

@@ -20,6 +20,10 @@ use tessera_identity::{resolve, GraphConfig, GraphTxn, IdentityKey};
 use tessera_model::Tenant;
 use tessera_store::{Durability, EmbeddedStore, Store, StoreOptions, WriteBatch};
 
+// The same allocator as the `tessera` binary, so the figures are the server's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const NAMESPACES: [&str; 6] = ["CRMID", "Email", "Email", "Phone", "ECID", "ECID"];
 const BATCH: usize = 500;
 

@@ -385,6 +385,9 @@ fn is_duplicate_event(store: &dyn Store, item: &Prepared) -> Result<bool> {
     }
 }
 
+/// How often a group's commit is rebuilt and retried after a precondition conflict.
+const ROUND_ATTEMPTS: usize = 4;
+
 /// Commits one record alone, retrying read-modify-write conflicts.
 fn apply_one(
     store: &dyn Store,
@@ -459,16 +462,34 @@ pub fn apply(
                 .is_some_and(|item| seen.insert(item.conflict_key()))
         });
         pending = rest;
-        let mut batch = WriteBatch::new();
-        let mut linker = Linker::new(store, limits);
-        for &index in &round {
-            if let Some(item) = items.get(index) {
-                add_to_batch(store, &mut batch, &mut linker, item, applied_ms)?;
+        // Concurrent requests touching the same graphs or fragments make a round's commit
+        // fail its preconditions; re-reading and retrying the whole round keeps one fsync
+        // for the group. Only a conflict on event ids (a concurrent replay) or repeated
+        // conflicts fall back to settling records one by one.
+        let mut committed_round = None;
+        for _ in 0..ROUND_ATTEMPTS {
+            let mut batch = WriteBatch::new();
+            let mut linker = Linker::new(store, limits);
+            for &index in &round {
+                if let Some(item) = items.get(index) {
+                    add_to_batch(store, &mut batch, &mut linker, item, applied_ms)?;
+                }
+            }
+            linker.finish(&mut batch)?;
+            match store.commit(batch) {
+                Ok(committed) => {
+                    committed_round = Some(committed);
+                    break;
+                }
+                Err(tessera_store::Error::Conflict {
+                    table: Table::Events,
+                }) => break,
+                Err(tessera_store::Error::Conflict { .. }) => continue,
+                Err(other) => return Err(other.into()),
             }
         }
-        linker.finish(&mut batch)?;
-        match store.commit(batch) {
-            Ok(committed) => {
+        match committed_round {
+            Some(committed) => {
                 for (&index, seq) in round.iter().zip(committed.appended) {
                     if let (Some(slot), Some(item)) = (outcomes.get_mut(index), items.get(index)) {
                         *slot = Some(Applied::Written {
@@ -478,16 +499,13 @@ pub fn apply(
                     }
                 }
             }
-            Err(tessera_store::Error::Conflict { .. }) => {
-                // A concurrent writer touched one of the round's fragments or event ids:
-                // settle each record on its own.
+            None => {
                 for &index in &round {
                     if let (Some(slot), Some(item)) = (outcomes.get_mut(index), items.get(index)) {
                         *slot = Some(apply_one(store, item, applied_ms, limits)?);
                     }
                 }
             }
-            Err(other) => return Err(other.into()),
         }
     }
     outcomes
