@@ -133,6 +133,27 @@ fn graph_key(tenant: &Tenant, id: u64) -> Key {
         .finish()
 }
 
+/// A live graph's links live under their own key: lookups and profile merges need only the
+/// members, so the document they read stays small.
+fn links_key(tenant: &Tenant, id: u64) -> Key {
+    Key::extend(&graph_key(tenant, id)).str("links").finish()
+}
+
+/// The stored head of a graph: members only (links are stored apart), or a redirect.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+enum StoredHead {
+    Live {
+        id: u64,
+        created: i64,
+        updated: i64,
+        members: Vec<Member>,
+    },
+    Redirect {
+        to: u64,
+        at: i64,
+    },
+}
+
 fn decode_pointer(bytes: &[u8]) -> Result<u64> {
     <[u8; 8]>::try_from(bytes)
         .map(u64::from_be_bytes)
@@ -147,7 +168,7 @@ fn decode_pointer(bytes: &[u8]) -> Result<u64> {
 /// encoding (bincode) rather than JSON.
 const GRAPH_FORMAT_V1: u8 = 1;
 
-fn decode_graph(bytes: &[u8]) -> Result<GraphDoc> {
+fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T> {
     match bytes.split_first() {
         Some((&GRAPH_FORMAT_V1, body)) => bincode::deserialize(body).map_err(|e| Error::Corrupt {
             what: "graph",
@@ -164,57 +185,99 @@ fn decode_graph(bytes: &[u8]) -> Result<GraphDoc> {
     }
 }
 
-fn encode_graph(doc: &GraphDoc) -> Result<Vec<u8>> {
+fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>> {
     let mut bytes = vec![GRAPH_FORMAT_V1];
-    bincode::serialize_into(&mut bytes, doc).map_err(|e| Error::Corrupt {
+    bincode::serialize_into(&mut bytes, value).map_err(|e| Error::Corrupt {
         what: "graph",
         reason: e.to_string(),
     })?;
     Ok(bytes)
 }
 
-/// The graph `identity` belongs to, if it was ever seen.
+/// Reads a graph by id following redirects; with `with_links`, also its links.
+fn read_graph(
+    store: &dyn Store,
+    tenant: &Tenant,
+    mut id: u64,
+    with_links: bool,
+) -> Result<Option<Graph>> {
+    for _ in 0..MAX_REDIRECTS {
+        let Some(bytes) = store.get(Table::Graphs, &graph_key(tenant, id))? else {
+            return Ok(None);
+        };
+        match decode::<StoredHead>(&bytes)? {
+            StoredHead::Live {
+                id,
+                created,
+                updated,
+                members,
+            } => {
+                let links = if with_links {
+                    match store.get(Table::Graphs, &links_key(tenant, id))? {
+                        Some(bytes) => decode(&bytes)?,
+                        None => Vec::new(),
+                    }
+                } else {
+                    Vec::new()
+                };
+                return Ok(Some(Graph {
+                    id,
+                    created,
+                    updated,
+                    members,
+                    links,
+                }));
+            }
+            StoredHead::Redirect { to, .. } => id = to,
+        }
+    }
+    Err(Error::Corrupt {
+        what: "graph",
+        reason: format!("redirect chain from graph {id} is too long"),
+    })
+}
+
+/// The graph `identity` belongs to, if it was ever seen: its members, without links (the
+/// lookup path reads only the small members document). Use [`resolve_with_links`] for edges.
 pub fn resolve(
     store: &dyn Store,
     tenant: &Tenant,
     identity: &IdentityKey,
 ) -> Result<Option<Graph>> {
+    resolve_inner(store, tenant, identity, false)
+}
+
+/// Like [`resolve`], with the graph's links.
+pub fn resolve_with_links(
+    store: &dyn Store,
+    tenant: &Tenant,
+    identity: &IdentityKey,
+) -> Result<Option<Graph>> {
+    resolve_inner(store, tenant, identity, true)
+}
+
+fn resolve_inner(
+    store: &dyn Store,
+    tenant: &Tenant,
+    identity: &IdentityKey,
+    with_links: bool,
+) -> Result<Option<Graph>> {
     let Some(pointer) = store.get(Table::Identities, &identity_key(tenant, identity))? else {
         return Ok(None);
     };
-    let mut id = decode_pointer(&pointer)?;
-    for _ in 0..MAX_REDIRECTS {
-        match store.get(Table::Graphs, &graph_key(tenant, id))? {
-            Some(bytes) => match decode_graph(&bytes)? {
-                GraphDoc::Live(graph) => return Ok(Some(graph)),
-                GraphDoc::Redirect { to, .. } => id = to,
-            },
-            None => {
-                return Err(Error::Corrupt {
-                    what: "graph",
-                    reason: format!("identity {identity} points at missing graph {id}"),
-                })
-            }
-        }
+    let id = decode_pointer(&pointer)?;
+    match read_graph(store, tenant, id, with_links)? {
+        Some(graph) => Ok(Some(graph)),
+        None => Err(Error::Corrupt {
+            what: "graph",
+            reason: format!("identity {identity} points at missing graph {id}"),
+        }),
     }
-    Err(Error::Corrupt {
-        what: "graph",
-        reason: format!("redirect chain from {identity} is too long"),
-    })
 }
 
-/// A graph by id (following redirects), for readers holding an id.
-pub fn graph_by_id(store: &dyn Store, tenant: &Tenant, mut id: u64) -> Result<Option<Graph>> {
-    for _ in 0..MAX_REDIRECTS {
-        match store.get(Table::Graphs, &graph_key(tenant, id))? {
-            Some(bytes) => match decode_graph(&bytes)? {
-                GraphDoc::Live(graph) => return Ok(Some(graph)),
-                GraphDoc::Redirect { to, .. } => id = to,
-            },
-            None => return Ok(None),
-        }
-    }
-    Ok(None)
+/// A graph by id (following redirects), with its links, for readers holding an id.
+pub fn graph_by_id(store: &dyn Store, tenant: &Tenant, id: u64) -> Result<Option<Graph>> {
+    read_graph(store, tenant, id, true)
 }
 
 /// What one record's identities did to the graph.
@@ -247,6 +310,8 @@ pub struct GraphTxn<'a> {
     eviction_rank: Box<dyn Fn(&str) -> u8 + 'a>,
     identities: BTreeMap<IdentityKey, Slot<u64>>,
     graphs: BTreeMap<u64, Slot<GraphDoc>>,
+    /// Stored links documents as read, per graph (preconditions).
+    links_original: BTreeMap<u64, Option<Vec<u8>>>,
     history: Vec<(u64, HistoryEntry)>,
     rules: LinkingRules,
     /// Latest time the transaction was told about (stamps identities' cluster history).
@@ -353,6 +418,7 @@ impl<'a> GraphTxn<'a> {
             eviction_rank: Box::new(eviction_rank),
             identities: BTreeMap::new(),
             graphs: BTreeMap::new(),
+            links_original: BTreeMap::new(),
             history: Vec::new(),
             rules: LinkingRules::default(),
             clock: 0,
@@ -402,7 +468,34 @@ impl<'a> GraphTxn<'a> {
         let original = self
             .store
             .get(Table::Graphs, &graph_key(&self.tenant, id))?;
-        let current = original.as_deref().map(decode_graph).transpose()?;
+        let mut links_original = None;
+        let current = match original.as_deref().map(decode::<StoredHead>).transpose()? {
+            Some(StoredHead::Live {
+                id,
+                created,
+                updated,
+                members,
+            }) => {
+                links_original = self
+                    .store
+                    .get(Table::Graphs, &links_key(&self.tenant, id))?;
+                let links = links_original
+                    .as_deref()
+                    .map(decode::<Vec<Link>>)
+                    .transpose()?
+                    .unwrap_or_default();
+                Some(GraphDoc::Live(Graph {
+                    id,
+                    created,
+                    updated,
+                    members,
+                    links,
+                }))
+            }
+            Some(StoredHead::Redirect { to, at }) => Some(GraphDoc::Redirect { to, at }),
+            None => None,
+        };
+        self.links_original.insert(id, links_original);
         self.graphs.insert(
             id,
             Slot {
@@ -854,11 +947,37 @@ impl<'a> GraphTxn<'a> {
         }
         for (id, slot) in self.graphs {
             let key = graph_key(&self.tenant, id);
+            let links = links_key(&self.tenant, id);
             batch.expect(Table::Graphs, &key, slot.original.clone());
+            batch.expect(
+                Table::Graphs,
+                &links,
+                self.links_original.get(&id).cloned().flatten(),
+            );
             if slot.dirty {
                 match &slot.current {
-                    Some(doc) => batch.put(Table::Graphs, &key, encode_graph(doc)?),
-                    None => batch.delete(Table::Graphs, &key),
+                    Some(GraphDoc::Live(graph)) => {
+                        let head = StoredHead::Live {
+                            id: graph.id,
+                            created: graph.created,
+                            updated: graph.updated,
+                            members: graph.members.clone(),
+                        };
+                        batch.put(Table::Graphs, &key, encode(&head)?);
+                        batch.put(Table::Graphs, &links, encode(&graph.links)?);
+                    }
+                    Some(GraphDoc::Redirect { to, at }) => {
+                        batch.put(
+                            Table::Graphs,
+                            &key,
+                            encode(&StoredHead::Redirect { to: *to, at: *at })?,
+                        );
+                        batch.delete(Table::Graphs, &links);
+                    }
+                    None => {
+                        batch.delete(Table::Graphs, &key);
+                        batch.delete(Table::Graphs, &links);
+                    }
                 };
             }
         }

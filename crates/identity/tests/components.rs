@@ -163,7 +163,9 @@ fn merge_keeps_the_oldest_graph_id_and_redirects_the_absorbed_one() {
         .unwrap()
         .unwrap();
     assert_eq!(via_old_id.id, older, "the absorbed id redirects");
-    let graph = resolve(&store, &tenant, &ecid).unwrap().unwrap();
+    let graph = tessera_identity::resolve_with_links(&store, &tenant, &ecid)
+        .unwrap()
+        .unwrap();
     assert_eq!(graph.members.len(), 3);
     assert_eq!(
         graph.links.len(),

@@ -573,7 +573,7 @@ async fn graph_v2(
         let mut unprocessed = Vec::new();
         for (named, echo) in &asked {
             let graph = match named.resolve(&namespaces)? {
-                Some(key) => tessera_identity::resolve(store, &tenant, &key)?,
+                Some(key) => tessera_identity::resolve_with_links(store, &tenant, &key)?,
                 None => None,
             };
             let Some(graph) = graph else {
