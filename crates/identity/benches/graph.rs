@@ -110,7 +110,7 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
     std::thread::sleep(std::time::Duration::from_secs(settle));
-    let mut histogram = Histogram::<u64>::new_with_bounds(1, 10_000_000, 3).expect("histogram");
+    let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("histogram");
     let lookups = 200_000;
     let started = Instant::now();
     let mut found = 0u64;
