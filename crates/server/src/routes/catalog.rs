@@ -14,6 +14,7 @@ use utoipa_axum::routes;
 
 use crate::context::SandboxContext;
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::routes::with_ingest;
 use crate::state::AppState;
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
@@ -46,7 +47,7 @@ async fn get_labels(
 ) -> ApiResult<Json<Value>> {
     let tenant = context.tenant.clone();
     let key = format!("AEP:dataset:{id}");
-    let labels = on_ingest(&state, move |ingest| ingest.catalog().labels(&tenant, &id)).await?;
+    let labels = with_ingest(&state, move |ingest| ingest.catalog().labels(&tenant, &id)).await?;
     Ok(Json(serde_json::json!({ key: {
         "imsOrg": context.tenant.org.as_str(),
         "labels": labels.labels,
@@ -66,7 +67,7 @@ async fn create_labels(
 ) -> ApiResult<(StatusCode, Json<tessera_ingest::Labels>)> {
     let labels = labels_body(body)?;
     let tenant = context.tenant.clone();
-    let saved = on_ingest(&state, move |ingest| {
+    let saved = with_ingest(&state, move |ingest| {
         ingest.catalog().set_labels(&tenant, &id, labels, true)
     })
     .await?;
@@ -86,7 +87,7 @@ async fn replace_labels(
     let labels = labels_body(body)?;
     let tenant = context.tenant.clone();
     Ok(Json(
-        on_ingest(&state, move |ingest| {
+        with_ingest(&state, move |ingest| {
             ingest.catalog().set_labels(&tenant, &id, labels, false)
         })
         .await?,
@@ -103,7 +104,7 @@ async fn delete_labels(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let tenant = context.tenant.clone();
-    on_ingest(&state, move |ingest| {
+    with_ingest(&state, move |ingest| {
         ingest.catalog().delete_labels(&tenant, &id)
     })
     .await?;
@@ -141,14 +142,6 @@ fn body_object(body: Result<Json<Value>, JsonRejection>) -> ApiResult<Map<String
     }
 }
 
-async fn on_ingest<T: Send + 'static>(
-    state: &AppState,
-    work: impl FnOnce(&tessera_ingest::Ingestor) -> tessera_ingest::Result<T> + Send + 'static,
-) -> ApiResult<T> {
-    let ingest = state.ingest.clone();
-    Ok(tokio::task::spawn_blocking(move || work(&ingest)).await??)
-}
-
 /// List datasets, keyed by id.
 #[utoipa::path(get, path = "/data/foundation/catalog/dataSets", tag = "catalog", params(ReadParams),
     responses((status = 200, description = "object keyed by dataset id")))]
@@ -160,7 +153,7 @@ async fn list_datasets(
     let start = params.start.unwrap_or(0);
     let limit = params.limit.unwrap_or(50).clamp(1, 100);
     let tenant = context.tenant.clone();
-    let datasets = on_ingest(&state, move |ingest| {
+    let datasets = with_ingest(&state, move |ingest| {
         ingest.catalog().list(&tenant, start, limit)
     })
     .await?;
@@ -183,7 +176,7 @@ async fn create_dataset(
     let doc = body_object(body)?;
     let tenant = context.tenant.clone();
     let user = context.caller.label().to_owned();
-    let dataset = on_ingest(&state, move |ingest| {
+    let dataset = with_ingest(&state, move |ingest| {
         ingest.catalog().create(&tenant, doc, &user)
     })
     .await?;
@@ -205,7 +198,7 @@ async fn get_dataset(
     Query(params): Query<ReadParams>,
 ) -> ApiResult<Json<Value>> {
     let tenant = context.tenant.clone();
-    let dataset = on_ingest(&state, move |ingest| ingest.catalog().get(&tenant, &id)).await?;
+    let dataset = with_ingest(&state, move |ingest| ingest.catalog().get(&tenant, &id)).await?;
     let fields = wanted(&params.properties);
     let mut body = Map::new();
     body.insert(dataset.id.clone(), dataset.view(fields.as_deref()));
@@ -225,7 +218,7 @@ async fn patch_dataset(
     let patch = body_object(body)?;
     let tenant = context.tenant.clone();
     let user = context.caller.label().to_owned();
-    let dataset = on_ingest(&state, move |ingest| {
+    let dataset = with_ingest(&state, move |ingest| {
         ingest.catalog().patch(&tenant, &id, patch, &user)
     })
     .await?;
@@ -246,6 +239,6 @@ async fn delete_dataset(
 ) -> ApiResult<Json<Value>> {
     let tenant = context.tenant.clone();
     let reply = Value::from(vec![format!("@/dataSets/{id}")]);
-    on_ingest(&state, move |ingest| ingest.catalog().delete(&tenant, &id)).await?;
+    with_ingest(&state, move |ingest| ingest.catalog().delete(&tenant, &id)).await?;
     Ok(Json(reply))
 }

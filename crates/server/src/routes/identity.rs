@@ -316,15 +316,9 @@ pub struct CompositeXidWithNamespace {
     id: String,
 }
 
-/// Graph members for up to 1000 identities; one cluster per identity asked, in order.
-#[utoipa::path(post, path = "/data/core/identity/clusters/members", tag = "identity", request_body = ClustersRequest,
-    responses((status = 200, description = "one cluster per requested identity"), (status = 400, description = "InvalidInput")))]
-async fn clusters_members(
-    State(state): State<AppState>,
-    context: SandboxContext,
-    body: Result<Json<ClustersRequest>, JsonRejection>,
-) -> ApiResult<Json<Value>> {
-    let Json(request) = body?;
+/// The identities a batch request names (the first present of `xids`, `compositeXids`,
+/// `compositeXidsWithNamespace`), at most 1000.
+fn named_list(request: ClustersRequest) -> ApiResult<Vec<Named>> {
     let named: Vec<Named> = if let Some(xids) = request.xids {
         xids.into_iter().map(Named::Xid).collect()
     } else if let Some(composite) = request.composite_xids {
@@ -347,6 +341,19 @@ async fn clusters_members(
             "There is a limit of {MAX_BATCH} XIDs in a single call"
         )));
     }
+    Ok(named)
+}
+
+/// Graph members for up to 1000 identities; one cluster per identity asked, in order.
+#[utoipa::path(post, path = "/data/core/identity/clusters/members", tag = "identity", request_body = ClustersRequest,
+    responses((status = 200, description = "one cluster per requested identity"), (status = 400, description = "InvalidInput")))]
+async fn clusters_members(
+    State(state): State<AppState>,
+    context: SandboxContext,
+    body: Result<Json<ClustersRequest>, JsonRejection>,
+) -> ApiResult<Json<Value>> {
+    let Json(request) = body?;
+    let named = named_list(request)?;
     let tenant = context.tenant.clone();
     let clusters = blocking(&state, move |store| {
         let namespaces = Namespaces::load(store, &tenant)?;
@@ -456,28 +463,7 @@ async fn clusters_history(
     body: Result<Json<ClustersRequest>, JsonRejection>,
 ) -> ApiResult<Json<Value>> {
     let Json(request) = body?;
-    let named: Vec<Named> = if let Some(xids) = request.xids {
-        xids.into_iter().map(Named::Xid).collect()
-    } else if let Some(composite) = request.composite_xids {
-        composite
-            .into_iter()
-            .map(|c| Named::Nsid(c.nsid, c.id))
-            .collect()
-    } else if let Some(composite) = request.composite_xids_with_namespace {
-        composite
-            .into_iter()
-            .map(|c| Named::Namespace(c.namespace, c.id))
-            .collect()
-    } else {
-        return Err(invalid_input(
-            "Missing required query parameter - xids or compositeXids",
-        ));
-    };
-    if named.len() > MAX_BATCH {
-        return Err(invalid_input(format!(
-            "There is a limit of {MAX_BATCH} XIDs in a single call"
-        )));
-    }
+    let named = named_list(request)?;
     let tenant = context.tenant.clone();
     Ok(Json(
         blocking(&state, move |store| history_reply(store, &tenant, &named)).await?,

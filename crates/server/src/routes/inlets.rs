@@ -18,6 +18,7 @@ use utoipa_axum::routes;
 use crate::auth::AuthMode;
 use crate::context::SandboxContext;
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::routes::with_ingest;
 use crate::state::AppState;
 
 /// Flow Service's connection spec id for streaming (HTTP API) connections.
@@ -61,14 +62,6 @@ fn view(inlet: &Inlet, base: &str) -> Value {
             }
         }
     })
-}
-
-async fn on_store<T: Send + 'static>(
-    state: &AppState,
-    work: impl FnOnce(&tessera_ingest::Ingestor) -> tessera_ingest::Result<T> + Send + 'static,
-) -> ApiResult<T> {
-    let ingest = state.ingest.clone();
-    Ok(tokio::task::spawn_blocking(move || work(&ingest)).await??)
 }
 
 /// Create a streaming connection (inlet).
@@ -126,7 +119,7 @@ async fn create_connection(
     };
     let tenant = context.tenant.clone();
     let user = context.caller.label().to_owned();
-    let created = on_store(&state, move |ingest| {
+    let created = with_ingest(&state, move |ingest| {
         if let Some(dataset) = &dataset_id {
             ingest.catalog().get(&tenant, dataset)?;
         }
@@ -154,7 +147,7 @@ async fn list_connections(
     headers: HeaderMap,
 ) -> ApiResult<Json<Value>> {
     let tenant = context.tenant.clone();
-    let inlets = on_store(&state, move |ingest| {
+    let inlets = with_ingest(&state, move |ingest| {
         inlet::list(ingest.store().as_ref(), &tenant)
     })
     .await?;
@@ -175,7 +168,7 @@ async fn get_connection(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let tenant = context.tenant.clone();
-    let found = on_store(&state, move |ingest| {
+    let found = with_ingest(&state, move |ingest| {
         inlet::get(ingest.store().as_ref(), &tenant, &id)
     })
     .await?;
@@ -194,7 +187,7 @@ async fn delete_connection(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let tenant = context.tenant.clone();
-    on_store(&state, move |ingest| {
+    with_ingest(&state, move |ingest| {
         inlet::delete(ingest.store().as_ref(), &tenant, &id)
     })
     .await?;

@@ -35,6 +35,15 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(identity::graph_routes())
 }
 
+/// Runs catalog and ingestion work on the blocking pool (it reads and commits the store).
+pub(crate) async fn with_ingest<T: Send + 'static>(
+    state: &AppState,
+    work: impl FnOnce(&tessera_ingest::Ingestor) -> tessera_ingest::Result<T> + Send + 'static,
+) -> ApiResult<T> {
+    let ingest = state.ingest.clone();
+    Ok(tokio::task::spawn_blocking(move || work(&ingest)).await??)
+}
+
 /// Runs store work on the blocking pool: commits wait for fsync, and scans can take longer
 /// than an async task may block.
 pub(crate) async fn blocking<T, F>(state: &AppState, work: F) -> ApiResult<T>
