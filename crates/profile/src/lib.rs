@@ -15,6 +15,7 @@ pub mod event;
 pub mod fragment;
 
 pub mod merge;
+pub mod merged;
 
 pub use error::{Error, Result};
 pub use tessera_identity::IdentityKey;

@@ -169,6 +169,13 @@ pub enum ApiError {
         /// Explanation.
         description: String,
     },
+    /// The Profile API's error shape (`{message, statusCode: "<string>"}`).
+    Profile {
+        /// HTTP status.
+        status: StatusCode,
+        /// Explanation.
+        message: String,
+    },
     /// The identity API's problem shape (`{title, status, detail}`), e.g. `InvalidInput`.
     Identity {
         /// HTTP status.
@@ -204,7 +211,9 @@ impl ApiError {
         match self {
             ApiError::Gateway(gateway) => gateway.parts().0,
             ApiError::Rejected { .. } => StatusCode::BAD_REQUEST,
-            ApiError::Namespace { status, .. } | ApiError::Identity { status, .. } => *status,
+            ApiError::Namespace { status, .. }
+            | ApiError::Identity { status, .. }
+            | ApiError::Profile { status, .. } => *status,
             ApiError::Problem { code, .. } => code.status(),
         }
     }
@@ -383,6 +392,11 @@ impl IntoResponse for ApiError {
                 });
                 (status, Json(body)).into_response()
             }
+            ApiError::Profile { status, message } => (
+                status,
+                Json(json!({ "message": message, "statusCode": status.as_u16().to_string() })),
+            )
+                .into_response(),
             ApiError::Identity {
                 status,
                 title,

@@ -9,6 +9,7 @@ pub mod collection;
 pub mod identity;
 pub mod inlets;
 pub mod ops;
+pub mod profile;
 pub mod sandboxes;
 pub mod schemas;
 
@@ -33,6 +34,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(batches::routes())
         .merge(identity::routes())
         .merge(identity::graph_routes())
+        .merge(profile::routes())
 }
 
 /// Runs catalog and ingestion work on the blocking pool (it reads and commits the store).
