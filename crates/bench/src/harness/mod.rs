@@ -321,7 +321,10 @@ mod tests {
     #[test]
     fn unavailable_scenarios_say_so() {
         for s in Scenario::ALL {
-            let expected = matches!(s, Scenario::Health | Scenario::IngestStream);
+            let expected = matches!(
+                s,
+                Scenario::Health | Scenario::IngestStream | Scenario::Lookup
+            );
             assert_eq!(
                 s.availability() == Availability::Available,
                 expected,

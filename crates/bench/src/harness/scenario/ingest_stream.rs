@@ -87,7 +87,7 @@ impl RequestSource for IngestStream {
     }
 }
 
-async fn call(
+pub(crate) async fn call(
     connection: &mut Connection,
     target: &Target,
     path: &str,

@@ -110,10 +110,8 @@ impl Scenario {
         Ok(match self {
             Scenario::Health => Some(Arc::new(health::Health)),
             Scenario::IngestStream => Some(Arc::new(ingest_stream::prepare(context).await?)),
-            Scenario::Lookup
-            | Scenario::LookupEvents
-            | Scenario::BatchSegment
-            | Scenario::StreamingSegment => None,
+            Scenario::Lookup => Some(Arc::new(lookup::prepare(context).await?)),
+            Scenario::LookupEvents | Scenario::BatchSegment | Scenario::StreamingSegment => None,
         })
     }
 }
