@@ -10,53 +10,25 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use common::{http, try_http, Tessera};
+use common::{try_http, Tessera};
 use serde_json::{json, Value};
 
 const ORG: &str = "GRAPH@AdobeOrg";
 
 fn call(addr: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    let headers = [("x-gw-ims-org-id", ORG), ("x-sandbox-name", "prod")];
-    let text = body.map(|b| b.to_string());
-    let (status, reply) = http(addr, method, path, &headers, text.as_deref());
-    (status, serde_json::from_str(&reply).unwrap_or(Value::Null))
+    common::call(addr, ORG, method, path, body)
 }
 
 fn setup(addr: &str) -> String {
-    let (status, schema) = call(
+    common::dataset_with_inlet(
         addr,
-        "POST",
-        "/data/foundation/schemaregistry/tenant/schemas",
-        Some(json!({
-            "type": "object", "title": "People", "meta:immutableTags": ["union"],
-            "allOf": [{"$ref": "https://ns.adobe.com/xdm/context/profile"}, {"$ref": "https://ns.adobe.com/xdm/context/identitymap"}]
-        })),
+        ORG,
+        &[
+            "https://ns.adobe.com/xdm/context/profile",
+            "https://ns.adobe.com/xdm/context/identitymap",
+        ],
+        "graph-inlet",
     );
-    assert_eq!(status, 201, "{schema}");
-    let (status, dataset) = call(
-        addr,
-        "POST",
-        "/data/foundation/catalog/dataSets",
-        Some(json!({
-            "name": "people", "schemaRef": {"id": schema["$id"]},
-            "tags": {"unifiedProfile": ["enabled:true"], "unifiedIdentity": ["enabled:true"]}
-        })),
-    );
-    assert_eq!(status, 201, "{dataset}");
-    let dataset_id = dataset[0]
-        .as_str()
-        .unwrap()
-        .trim_start_matches("@/dataSets/")
-        .to_owned();
-    let (status, inlet) = call(
-        addr,
-        "POST",
-        "/data/foundation/flowservice/connections",
-        Some(json!({
-            "id": "graph-inlet", "name": "graph", "auth": {"params": {"datasetId": dataset_id, "authenticationRequired": false}}
-        })),
-    );
-    assert_eq!(status, 201, "{inlet}");
     "graph-inlet".to_owned()
 }
 

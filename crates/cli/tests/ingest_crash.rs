@@ -14,52 +14,21 @@ use serde_json::{json, Value};
 const ORG: &str = "CRASH@AdobeOrg";
 
 fn call(addr: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    let headers = [("x-gw-ims-org-id", ORG), ("x-sandbox-name", "prod")];
-    let text = body.map(|b| b.to_string());
-    let (status, reply) = http(addr, method, path, &headers, text.as_deref());
-    (status, serde_json::from_str(&reply).unwrap_or(Value::Null))
+    common::call(addr, ORG, method, path, body)
 }
 
 fn setup(addr: &str) -> String {
-    let (status, schema) = call(
+    common::dataset_with_inlet(
         addr,
-        "POST",
-        "/data/foundation/schemaregistry/tenant/schemas",
-        Some(json!({
-            "type": "object", "title": "Events",
-            "allOf": [
-                {"$ref": "https://ns.adobe.com/xdm/context/experienceevent"},
-                {"$ref": "https://ns.adobe.com/xdm/context/experienceevent-web"},
-                {"$ref": "https://ns.adobe.com/xdm/context/identitymap"}
-            ],
-            "meta:immutableTags": ["union"]
-        })),
+        ORG,
+        &[
+            "https://ns.adobe.com/xdm/context/experienceevent",
+            "https://ns.adobe.com/xdm/context/experienceevent-web",
+            "https://ns.adobe.com/xdm/context/identitymap",
+        ],
+        "crash-inlet",
     );
-    assert_eq!(status, 201, "{schema}");
-    let (status, dataset) = call(
-        addr,
-        "POST",
-        "/data/foundation/catalog/dataSets",
-        Some(
-            json!({"name": "web", "schemaRef": {"id": schema["$id"]}, "tags": {"unifiedProfile": ["enabled:true"]}}),
-        ),
-    );
-    assert_eq!(status, 201, "{dataset}");
-    let dataset_id = dataset[0]
-        .as_str()
-        .unwrap()
-        .trim_start_matches("@/dataSets/")
-        .to_owned();
-    let (status, inlet) = call(
-        addr,
-        "POST",
-        "/data/foundation/flowservice/connections",
-        Some(
-            json!({"id": "crash-inlet", "name": "crash", "auth": {"params": {"datasetId": dataset_id, "authenticationRequired": false}}}),
-        ),
-    );
-    assert_eq!(status, 201, "{inlet}");
-    inlet["id"].as_str().unwrap().to_owned()
+    "crash-inlet".to_owned()
 }
 
 fn event(client: usize, n: usize) -> String {

@@ -144,3 +144,66 @@ pub fn try_http(
 pub fn error_lines(log: &str) -> Vec<&str> {
     log.lines().filter(|l| l.contains(" ERROR ")).collect()
 }
+
+/// A JSON call in `org`'s `prod` sandbox; the reply parsed (Null when not JSON).
+pub fn call(
+    addr: &str,
+    org: &str,
+    method: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let headers = [("x-gw-ims-org-id", org), ("x-sandbox-name", "prod")];
+    let text = body.map(|b| b.to_string());
+    let (status, reply) = http(addr, method, path, &headers, text.as_deref());
+    (
+        status,
+        serde_json::from_str(&reply).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// Creates a profile-enabled (and identity-enabled) dataset on a schema made of `refs`, and
+/// an open inlet `inlet_id` bound to it; returns the dataset id.
+pub fn dataset_with_inlet(addr: &str, org: &str, refs: &[&str], inlet_id: &str) -> String {
+    let all_of: Vec<serde_json::Value> = refs
+        .iter()
+        .map(|r| serde_json::json!({ "$ref": r }))
+        .collect();
+    let (status, schema) = call(
+        addr,
+        org,
+        "POST",
+        "/data/foundation/schemaregistry/tenant/schemas",
+        Some(serde_json::json!({
+            "type": "object", "title": format!("Schema for {inlet_id}"), "allOf": all_of, "meta:immutableTags": ["union"]
+        })),
+    );
+    assert_eq!(status, 201, "{schema}");
+    let (status, dataset) = call(
+        addr,
+        org,
+        "POST",
+        "/data/foundation/catalog/dataSets",
+        Some(serde_json::json!({
+            "name": inlet_id, "schemaRef": {"id": schema["$id"]},
+            "tags": {"unifiedProfile": ["enabled:true"], "unifiedIdentity": ["enabled:true"]}
+        })),
+    );
+    assert_eq!(status, 201, "{dataset}");
+    let dataset_id = dataset[0]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("@/dataSets/")
+        .to_owned();
+    let (status, inlet) = call(
+        addr,
+        org,
+        "POST",
+        "/data/foundation/flowservice/connections",
+        Some(serde_json::json!({
+            "id": inlet_id, "name": inlet_id, "auth": {"params": {"datasetId": dataset_id, "authenticationRequired": false}}
+        })),
+    );
+    assert_eq!(status, 201, "{inlet}");
+    dataset_id
+}
