@@ -19,6 +19,7 @@ use utoipa_axum::routes;
 
 use crate::context::SandboxContext;
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::routes::off_thread;
 use crate::state::AppState;
 
 /// AEP's limit for one single-request file upload.
@@ -38,7 +39,7 @@ async fn on_batches<T: Send + 'static>(
     work: impl FnOnce(&tessera_ingest::BatchService) -> tessera_ingest::Result<T> + Send + 'static,
 ) -> ApiResult<T> {
     let batches = state.batches.clone();
-    Ok(tokio::task::spawn_blocking(move || work(&batches)).await??)
+    off_thread(move || work(&batches)).await
 }
 
 /// Body of a batch creation.

@@ -11,7 +11,7 @@ use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde_json::{json, Value};
-use tessera_ingest::{inlet, Inlet, MessageOutcome};
+use tessera_ingest::{inlet, Inlet};
 use tessera_model::{OrgId, SandboxName};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -19,6 +19,7 @@ use utoipa_axum::routes;
 use crate::auth::Role;
 use crate::context::API_KEY_HEADER;
 use crate::error::{streaming_validation, ApiError, ApiResult, ErrorCode};
+use crate::routes::{blocking, with_ingest};
 use crate::sandboxes;
 use crate::state::AppState;
 
@@ -43,9 +44,10 @@ pub struct CollectParams {
 }
 
 async fn open_inlet(state: &AppState, id: String, headers: &HeaderMap) -> ApiResult<Inlet> {
-    let ingest = state.ingest.clone();
-    let found =
-        tokio::task::spawn_blocking(move || inlet::resolve(ingest.store().as_ref(), &id)).await??;
+    let found = with_ingest(state, move |ingest| {
+        inlet::resolve(ingest.store().as_ref(), &id)
+    })
+    .await?;
     let org = OrgId::parse(&found.org)?;
     let sandbox = SandboxName::parse(&found.sandbox)?;
     if found.authentication_required {
@@ -66,10 +68,10 @@ async fn open_inlet(state: &AppState, id: String, headers: &HeaderMap) -> ApiRes
             ));
         }
     }
-    let store = std::sync::Arc::clone(&state.store);
-    let active =
-        tokio::task::spawn_blocking(move || sandboxes::is_active(store.as_ref(), &org, &sandbox))
-            .await??;
+    let active = blocking(state, move |store| {
+        sandboxes::is_active(store, &org, &sandbox)
+    })
+    .await?;
     if !active {
         return Err(ApiError::problem(
             ErrorCode::UnknownSandbox,
@@ -98,20 +100,6 @@ fn parse_json(body: &Bytes, headers: &HeaderMap) -> ApiResult<Value> {
     })
 }
 
-async fn run(
-    state: &AppState,
-    found: Inlet,
-    messages: Vec<Value>,
-    validate_only: bool,
-    batch_id: Option<String>,
-) -> ApiResult<Vec<MessageOutcome>> {
-    let ingest = state.ingest.clone();
-    Ok(tokio::task::spawn_blocking(move || {
-        ingest.stream(&found, messages, validate_only, batch_id.as_deref())
-    })
-    .await??)
-}
-
 /// Stream one XDM message.
 #[utoipa::path(post, path = "/collection/{id}", tag = "ingestion",
     params(("id" = String, Path, description = "inlet (connection) id"), CollectParams),
@@ -137,10 +125,12 @@ async fn collect_one(
     let received = tessera_ingest::ids::now_ms();
     let inlet_id = found.id.clone();
     let org = found.org.clone();
-    let outcome = run(&state, found, vec![message], validate_only, None)
-        .await?
-        .into_iter()
-        .next();
+    let outcome = with_ingest(&state, move |ingest| {
+        ingest.stream(&found, vec![message], validate_only, None)
+    })
+    .await?
+    .into_iter()
+    .next();
     match outcome {
         Some(Ok(receipt)) => {
             let mut reply = serde_json::Map::new();
@@ -196,7 +186,13 @@ async fn collect_batch(
     let batch_id = state.ingest.receipt_id(received);
     let inlet_id = found.id.clone();
     let org = found.org.clone();
-    let outcomes = run(&state, found, messages, false, Some(batch_id.clone())).await?;
+    let outcomes = {
+        let batch_id = batch_id.clone();
+        with_ingest(&state, move |ingest| {
+            ingest.stream(&found, messages, false, Some(&batch_id))
+        })
+    }
+    .await?;
     let responses: Vec<Value> = outcomes
         .into_iter()
         .map(|outcome| match outcome {

@@ -677,9 +677,9 @@ pub struct UnlinkRequest {
     link: Option<Vec<IdentityBody>>,
 }
 
-fn normalized(namespaces: &Namespaces, body: &IdentityBody) -> ApiResult<IdentityKey> {
+fn normalized(namespaces: &Namespaces, namespace: &str, id: &str) -> ApiResult<IdentityKey> {
     namespaces
-        .normalize(&body.namespace, &body.id)
+        .normalize(namespace, id)
         .map(|(code, id)| IdentityKey::new(code, id))
         .map_err(invalid_input)
 }
@@ -715,7 +715,7 @@ async fn unlink(
         );
         let outcome = match (&request.identity, &request.link) {
             (Some(identity), None) => {
-                let key = normalized(&namespaces, identity)?;
+                let key = normalized(&namespaces, &identity.namespace, &identity.id)?;
                 txn.unlink_identity(&key, now)?
                     .ok_or_else(|| not_found(format!("identity {key} belongs to no graph")))?
             }
@@ -723,7 +723,10 @@ async fn unlink(
                 let [a, b] = pair.as_slice() else {
                     return Err(invalid_input("link must name exactly two identities"));
                 };
-                let (a, b) = (normalized(&namespaces, a)?, normalized(&namespaces, b)?);
+                let (a, b) = (
+                    normalized(&namespaces, &a.namespace, &a.id)?,
+                    normalized(&namespaces, &b.namespace, &b.id)?,
+                );
                 txn.unlink(&a, &b, now)?
                     .ok_or_else(|| not_found(format!("no link between {a} and {b}")))?
             }
@@ -777,13 +780,7 @@ async fn block_identity(
     let tenant = context.tenant.clone();
     let entry = blocking(&state, move |store| {
         let namespaces = Namespaces::load(store, &tenant)?;
-        let key = normalized(
-            &namespaces,
-            &IdentityBody {
-                namespace: request.namespace,
-                id: request.id,
-            },
-        )?;
+        let key = normalized(&namespaces, &request.namespace, &request.id)?;
         Ok(tessera_identity::blocklist::block(
             store,
             &tenant,
@@ -816,13 +813,7 @@ async fn unblock_identity(
     let tenant = context.tenant.clone();
     let removed = blocking(&state, move |store| {
         let namespaces = Namespaces::load(store, &tenant)?;
-        let key = normalized(
-            &namespaces,
-            &IdentityBody {
-                namespace: query.namespace,
-                id: query.id,
-            },
-        )?;
+        let key = normalized(&namespaces, &query.namespace, &query.id)?;
         Ok(tessera_identity::blocklist::unblock(store, &tenant, &key)?)
     })
     .await?;
@@ -845,13 +836,7 @@ async fn graph_history(
     let tenant = context.tenant.clone();
     let found = blocking(&state, move |store| {
         let namespaces = Namespaces::load(store, &tenant)?;
-        let key = normalized(
-            &namespaces,
-            &IdentityBody {
-                namespace: query.namespace,
-                id: query.id,
-            },
-        )?;
+        let key = normalized(&namespaces, &query.namespace, &query.id)?;
         let Some(graph) = tessera_identity::resolve(store, &tenant, &key)? else {
             return Err(not_found(format!("identity {key} belongs to no graph")));
         };

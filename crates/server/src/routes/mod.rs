@@ -18,7 +18,7 @@ use std::sync::Arc;
 use tessera_store::Store;
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
 /// Every route of the API with its description.
@@ -37,22 +37,33 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(profile::routes())
 }
 
-/// Runs catalog and ingestion work on the blocking pool (it reads and commits the store).
+/// Runs `work` on the blocking pool: commits wait for fsync, and scans can take longer than
+/// an async task may block. Every route's store, catalog, batch and registry work goes
+/// through here, so a panicked task and a domain error become an API error in one place.
+pub(crate) async fn off_thread<T, E, F>(work: F) -> ApiResult<T>
+where
+    T: Send + 'static,
+    E: Into<ApiError> + Send + 'static,
+    F: FnOnce() -> Result<T, E> + Send + 'static,
+{
+    tokio::task::spawn_blocking(work).await?.map_err(Into::into)
+}
+
+/// Catalog and ingestion work, off the async threads.
 pub(crate) async fn with_ingest<T: Send + 'static>(
     state: &AppState,
     work: impl FnOnce(&tessera_ingest::Ingestor) -> tessera_ingest::Result<T> + Send + 'static,
 ) -> ApiResult<T> {
     let ingest = state.ingest.clone();
-    Ok(tokio::task::spawn_blocking(move || work(&ingest)).await??)
+    off_thread(move || work(&ingest)).await
 }
 
-/// Runs store work on the blocking pool: commits wait for fsync, and scans can take longer
-/// than an async task may block.
+/// Store work, off the async threads.
 pub(crate) async fn blocking<T, F>(state: &AppState, work: F) -> ApiResult<T>
 where
     T: Send + 'static,
     F: FnOnce(&dyn Store) -> ApiResult<T> + Send + 'static,
 {
     let store: Arc<dyn Store> = Arc::clone(&state.store);
-    tokio::task::spawn_blocking(move || work(store.as_ref())).await?
+    off_thread(move || work(store.as_ref())).await
 }

@@ -26,6 +26,7 @@ use utoipa_axum::routes;
 
 use crate::context::SandboxContext;
 use crate::error::{ApiError, ApiResult, ErrorCode};
+use crate::routes::off_thread;
 use crate::state::AppState;
 
 const BASE: &str = "/data/foundation/schemaregistry";
@@ -54,7 +55,7 @@ where
     F: FnOnce(&SchemaRegistry) -> tessera_schema::Result<T> + Send + 'static,
 {
     let registry = state.schemas.clone();
-    Ok(tokio::task::spawn_blocking(move || work(&registry)).await??)
+    off_thread(move || work(&registry)).await
 }
 
 fn accept(headers: &HeaderMap) -> String {
