@@ -1,23 +1,35 @@
-//! The upsert patch: how a partial record updates a stored fragment.
+//! Laying one record over another, field by field: nested objects merge recursively,
+//! everything else (arrays included) replaces. Two uses differ only in what `null` means:
 //!
-//! PATCH semantics as AEP's upsert documents them: fields present in the patch overwrite,
-//! nested objects merge recursively, arrays replace whole, and an explicit `null` removes
-//! the field.
+//! - the upsert patch (AEP's PATCH semantics): an explicit `null` removes the field;
+//! - the timestamp-ordered profile merge: a `null` is an absent value, so an older
+//!   fragment's value stays.
 
 use serde_json::{Map, Value};
 
-/// Applies `patch` onto `base` in place.
-pub fn deep_merge(base: &mut Map<String, Value>, patch: &Map<String, Value>) {
-    for (field, value) in patch {
+/// What a `null` in the upper record does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Nulls {
+    /// Removes the field (upsert patches).
+    Delete,
+    /// Leaves the field as it is (merging fragments).
+    Ignore,
+}
+
+/// Lays `top` over `base` in place.
+pub fn overlay(base: &mut Map<String, Value>, top: &Map<String, Value>, nulls: Nulls) {
+    for (field, value) in top {
         match value {
             Value::Null => {
-                base.remove(field);
+                if nulls == Nulls::Delete {
+                    base.remove(field);
+                }
             }
-            Value::Object(patch_object) => match base.get_mut(field) {
-                Some(Value::Object(base_object)) => deep_merge(base_object, patch_object),
+            Value::Object(top_object) => match base.get_mut(field) {
+                Some(Value::Object(base_object)) => overlay(base_object, top_object, nulls),
                 _ => {
                     let mut fresh = Map::new();
-                    deep_merge(&mut fresh, patch_object);
+                    overlay(&mut fresh, top_object, nulls);
                     base.insert(field.clone(), Value::Object(fresh));
                 }
             },
@@ -26,6 +38,11 @@ pub fn deep_merge(base: &mut Map<String, Value>, patch: &Map<String, Value>) {
             }
         }
     }
+}
+
+/// Applies an upsert `patch` onto `base` in place (`null` removes).
+pub fn deep_merge(base: &mut Map<String, Value>, patch: &Map<String, Value>) {
+    overlay(base, patch, Nulls::Delete);
 }
 
 #[cfg(test)]

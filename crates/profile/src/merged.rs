@@ -10,6 +10,7 @@
 use serde_json::{Map, Value};
 
 use crate::fragment::Fragment;
+use crate::merge::{overlay, Nulls};
 use crate::IdentityKey;
 
 /// A fragment with where it came from.
@@ -34,27 +35,6 @@ pub struct Merged {
     pub tags: Vec<String>,
     /// Latest last-modified time of the contributing fragments (ms).
     pub last_modified: i64,
-}
-
-/// Overlays `top` onto `base` field by field: objects merge, everything else (arrays
-/// included) replaces; nulls in `top` are absent values, not deletions.
-fn overlay(base: &mut Map<String, Value>, top: &Map<String, Value>) {
-    for (field, value) in top {
-        match value {
-            Value::Null => {}
-            Value::Object(top_object) => match base.get_mut(field) {
-                Some(Value::Object(base_object)) => overlay(base_object, top_object),
-                _ => {
-                    let mut fresh = Map::new();
-                    overlay(&mut fresh, top_object);
-                    base.insert(field.clone(), Value::Object(fresh));
-                }
-            },
-            other => {
-                base.insert(field.clone(), other.clone());
-            }
-        }
-    }
 }
 
 /// Merges fragments timestamp-ordered; `graph` lists every identity of the profile, which
@@ -91,7 +71,7 @@ pub fn timestamp_ordered(mut fragments: Vec<Sourced>, graph: &[IdentityKey]) -> 
                 }
             }
         }
-        overlay(&mut entity, &record);
+        overlay(&mut entity, &record, Nulls::Ignore);
         sources.insert(sourced.dataset.clone());
         tags.insert(sourced.fragment.xaction_id.clone());
         last_modified = last_modified.max(sourced.fragment.last_modified);
