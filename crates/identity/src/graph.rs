@@ -114,7 +114,7 @@ impl Graph {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum GraphDoc {
     Live(Graph),
     Redirect { to: u64, at: i64 },

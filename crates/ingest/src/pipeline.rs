@@ -84,6 +84,9 @@ pub struct Prepared {
     identities: Vec<IdentityKey>,
     /// The dataset feeds the identity graph (`tags.unifiedIdentity`).
     link: bool,
+    /// The namespaces and linking rules the record was prepared under; linking uses the same
+    /// snapshot, so its primary identity and its links follow one set of rules.
+    namespaces: Arc<Namespaces>,
     xaction_id: String,
     write: Write,
 }
@@ -117,7 +120,7 @@ pub fn prepare(
     tenant: &Tenant,
     dataset: &Dataset,
     schema: &CompiledSchema,
-    namespaces: &Namespaces,
+    namespaces: &Arc<Namespaces>,
     entity: Value,
     operation: Operation,
     received_ms: i64,
@@ -215,6 +218,7 @@ pub fn prepare(
         primary,
         identities,
         link: dataset.identity_enabled(),
+        namespaces: Arc::clone(namespaces),
         xaction_id,
         write,
     })
@@ -245,7 +249,7 @@ impl<'a> Linker<'a> {
         }
         let store = self.store;
         if !self.txns.contains_key(&item.tenant) {
-            let namespaces = Namespaces::load(store, &item.tenant)?;
+            let namespaces = Arc::clone(&item.namespaces);
             let blocked = tessera_identity::blocklist::load(store, &item.tenant)?;
             let rules = namespaces.rules().clone();
             let txn = GraphTxn::new(

@@ -32,8 +32,9 @@ struct Envelope {
     entity: Value,
 }
 
-fn schema_id_of(node: Option<&Value>) -> Option<String> {
-    node.and_then(|n| n.get("schemaRef"))
+/// `id` of a `schemaRef` object.
+fn schema_id_of(schema_ref: Option<&Value>) -> Option<String> {
+    schema_ref
         .and_then(|r| r.get("id"))
         .and_then(Value::as_str)
         .map(str::to_owned)
@@ -78,8 +79,8 @@ fn parse_envelope(message: Value) -> std::result::Result<Envelope, Rejection> {
             ))
         }
     };
-    let header_schema = schema_id_of(Some(&Value::Object(header.clone())));
-    let meta_schema = schema_id_of(body.get("xdmMeta"));
+    let header_schema = schema_id_of(header.get("schemaRef"));
+    let meta_schema = schema_id_of(body.get("xdmMeta").and_then(|meta| meta.get("schemaRef")));
     if let (Some(h), Some(m)) = (&header_schema, &meta_schema) {
         if h != m {
             return Err(Rejection::field(
@@ -120,7 +121,7 @@ fn parse_envelope(message: Value) -> std::result::Result<Envelope, Rejection> {
 struct RequestScope {
     tenant: Tenant,
     received_ms: i64,
-    namespaces: Namespaces,
+    namespaces: Arc<Namespaces>,
     targets: HashMap<String, std::result::Result<(Dataset, Arc<CompiledSchema>), Rejection>>,
 }
 
@@ -234,7 +235,7 @@ impl Ingestor {
         let tenant = inlet.tenant()?;
         let received_ms = ids::now_ms();
         let mut scope = RequestScope {
-            namespaces: Namespaces::load(self.store.as_ref(), &tenant)?,
+            namespaces: Arc::new(Namespaces::load(self.store.as_ref(), &tenant)?),
             targets: HashMap::new(),
             tenant,
             received_ms,
