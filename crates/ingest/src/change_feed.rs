@@ -10,7 +10,6 @@
 //! One feed serves every tenant (entries name their tenant), so a consumer needs one
 //! checkpoint, not one per sandbox.
 
-use tessera_model::Tenant;
 use tessera_store::{Direction, Key, KeyReader, ScanRange, Scope, Store, Table, WriteBatch};
 
 use crate::error::{Error, Result};
@@ -67,13 +66,6 @@ pub struct ChangeEntry {
     /// for datasets not enabled for identity).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub graph: Option<u64>,
-}
-
-impl ChangeEntry {
-    /// The entry's tenant, if its names still validate.
-    pub fn tenant(&self) -> Option<Tenant> {
-        Tenant::parse(&self.org, &self.sandbox).ok()
-    }
 }
 
 /// Adds `entry` to `batch`; its sequence number comes back in the commit's `appended`.

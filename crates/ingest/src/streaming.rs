@@ -166,11 +166,6 @@ impl Ingestor {
         &self.catalog
     }
 
-    /// The schema registry.
-    pub fn schemas(&self) -> &SchemaRegistry {
-        &self.schemas
-    }
-
     /// The store.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
