@@ -270,8 +270,18 @@ impl Parser<'_> {
         let result = (|| {
             let value = self.parse_additive()?;
             self.expect_word("over")?;
+            let at = self.offset();
             let bound = self.ident("a variable name")?;
-            debug_assert_eq!(bound, var);
+            // The variable was found by looking ahead; a value that itself contains `over`
+            // can make the parse end elsewhere. That is malformed input, not a broken
+            // invariant.
+            if bound != var {
+                return Err(self.error_at(
+                    at,
+                    &format!("the variable `{var}` after `over`"),
+                    format!("`{bound}`"),
+                ));
+            }
             self.expect_word("from")?;
             let source = self.parse_additive()?;
             let cond = if self.is_word(0, "where") || self.peek() == &Tok::Colon {
