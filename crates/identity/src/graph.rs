@@ -256,6 +256,15 @@ pub fn resolve_with_links(
     resolve_inner(store, tenant, identity, true)
 }
 
+/// The id of the graph `identity` belongs to (one point read; pointers always name a live
+/// graph because merges and splits rewrite them in the same batch).
+pub fn graph_id(store: &dyn Store, tenant: &Tenant, identity: &IdentityKey) -> Result<Option<u64>> {
+    store
+        .get(Table::Identities, &identity_key(tenant, identity))?
+        .map(|pointer| decode_pointer(&pointer))
+        .transpose()
+}
+
 fn resolve_inner(
     store: &dyn Store,
     tenant: &Tenant,
@@ -316,6 +325,9 @@ pub struct GraphTxn<'a> {
     rules: LinkingRules,
     /// Latest time the transaction was told about (stamps identities' cluster history).
     clock: i64,
+    /// Graphs whose set of members changes in this transaction (an identity joined, left or
+    /// moved): what readers derived from the membership must be refreshed.
+    reshaped: BTreeSet<u64>,
 }
 
 /// One change in a graph's life, kept in its history log.
@@ -422,6 +434,7 @@ impl<'a> GraphTxn<'a> {
             history: Vec::new(),
             rules: LinkingRules::default(),
             clock: 0,
+            reshaped: BTreeSet::new(),
         }
     }
 
@@ -454,6 +467,8 @@ impl<'a> GraphTxn<'a> {
         self.pointer(identity)?;
         if let Some(slot) = self.identities.get_mut(identity) {
             if slot.current != graph {
+                self.reshaped.extend(slot.current);
+                self.reshaped.extend(graph);
                 slot.current = graph;
                 slot.dirty = true;
             }
@@ -908,6 +923,12 @@ impl<'a> GraphTxn<'a> {
             evicted.push(victim);
         }
         evicted
+    }
+
+    /// Graphs whose membership this transaction changes so far (including graphs absorbed,
+    /// split off or emptied).
+    pub fn reshaped(&self) -> &BTreeSet<u64> {
+        &self.reshaped
     }
 
     /// Emits every change into `batch`, with preconditions on everything read.

@@ -288,7 +288,11 @@ impl<'a> Linker<'a> {
     }
 
     fn finish(self, batch: &mut WriteBatch) -> Result<()> {
-        for (txn, _) in self.txns.into_values() {
+        for (tenant, (txn, _)) in self.txns {
+            // Merged profiles list the graph's identities: a membership change stales them.
+            for graph in txn.reshaped() {
+                tessera_profile::view::invalidate(batch, &tenant, *graph);
+            }
             txn.finish(batch)?;
         }
         Ok(())
@@ -326,6 +330,15 @@ fn add_to_batch(
             modified_ms,
             record,
         } => {
+            match graph {
+                Some(graph) => tessera_profile::view::invalidate(batch, &item.tenant, graph),
+                None => tessera_profile::view::invalidate_identity(
+                    store,
+                    batch,
+                    &item.tenant,
+                    &item.primary,
+                )?,
+            }
             fragment::write(
                 store,
                 batch,

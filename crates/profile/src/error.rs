@@ -6,6 +6,9 @@ pub enum Error {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] tessera_store::Error),
+    /// Identity resolution failed.
+    #[error(transparent)]
+    Identity(#[from] tessera_identity::Error),
     /// A stored document does not decode (corruption or a format this build does not know).
     #[error("stored {what} is unreadable: {reason}")]
     Corrupt {

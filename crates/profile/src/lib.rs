@@ -16,6 +16,7 @@ pub mod fragment;
 
 pub mod merge;
 pub mod merged;
+pub mod view;
 
 pub use error::{Error, Result};
 pub use tessera_identity::IdentityKey;

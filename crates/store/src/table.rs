@@ -45,11 +45,14 @@ pub enum Table {
     Checkpoints,
     /// Streaming connections (inlets), by tenant and by id.
     Inlets,
+    /// Materialized merged profiles per graph and merge policy (a cache kept exact by the
+    /// writes that change what it was computed from).
+    ProfileViews,
 }
 
 impl Table {
     /// Every table, in a fixed order.
-    pub const ALL: [Table; 20] = [
+    pub const ALL: [Table; 21] = [
         Table::Meta,
         Table::Sandboxes,
         Table::Schemas,
@@ -70,6 +73,7 @@ impl Table {
         Table::ChangeFeed,
         Table::Checkpoints,
         Table::Inlets,
+        Table::ProfileViews,
     ];
 
     /// Stable on-disk name. Never rename: it names files in existing data directories.
@@ -95,6 +99,7 @@ impl Table {
             Table::ChangeFeed => "change_feed",
             Table::Checkpoints => "checkpoints",
             Table::Inlets => "inlets",
+            Table::ProfileViews => "profile_views",
         }
     }
 
