@@ -328,6 +328,9 @@ pub struct GraphTxn<'a> {
     /// Graphs whose set of members changes in this transaction (an identity joined, left or
     /// moved): what readers derived from the membership must be refreshed.
     reshaped: BTreeSet<u64>,
+    /// Logs to remove at commit (erasure), which hold identity values: graph history logs
+    /// (`Table::Graphs`) and identities' cluster histories (`Table::Identities`).
+    erased_logs: Vec<(Table, Key)>,
 }
 
 /// One change in a graph's life, kept in its history log.
@@ -435,6 +438,7 @@ impl<'a> GraphTxn<'a> {
             rules: LinkingRules::default(),
             clock: 0,
             reshaped: BTreeSet::new(),
+            erased_logs: Vec::new(),
         }
     }
 
@@ -807,6 +811,56 @@ impl<'a> GraphTxn<'a> {
         self.settle(graph, at).map(Some)
     }
 
+    /// Erases the whole graph of `identity`: every member's pointer, the graph, its links and
+    /// its history, and the members' cluster histories (a data subject's deletion leaves no
+    /// identity value behind in the graph tables). Returns the erased graph's id and members,
+    /// or `None` when the identity belongs to no graph.
+    pub fn erase_graph(
+        &mut self,
+        identity: &IdentityKey,
+    ) -> Result<Option<(u64, Vec<IdentityKey>)>> {
+        let Some(graph) = self.graph_of(identity)? else {
+            return Ok(None);
+        };
+        let members: Vec<IdentityKey> = graph.identities().cloned().collect();
+        for member in &members {
+            self.set_pointer(member, None)?;
+            self.erased_logs.push((
+                Table::Identities,
+                cluster_history_prefix(&self.tenant, member),
+            ));
+        }
+        self.reshaped.insert(graph.id);
+        self.erased_logs
+            .push((Table::Graphs, history_prefix(&self.tenant, graph.id)));
+        self.history.retain(|(id, _)| *id != graph.id);
+        if let Some(slot) = self.graphs.get_mut(&graph.id) {
+            slot.current = None;
+            slot.dirty = true;
+        }
+        Ok(Some((graph.id, members)))
+    }
+
+    /// Erases one identity: it leaves its graph (which splits if it held it together) and its
+    /// cluster history goes. Returns the graphs that remain, or `None` when it had no graph.
+    pub fn erase_identity(&mut self, identity: &IdentityKey, at: i64) -> Result<Option<Vec<u64>>> {
+        let remaining = self.unlink_identity(identity, at)?;
+        if remaining.is_some() {
+            self.erased_logs.push((
+                Table::Identities,
+                cluster_history_prefix(&self.tenant, identity),
+            ));
+            // The graph's history records that an identity left, not which one.
+            for (_, entry) in &mut self.history {
+                if entry.event == "unlinked-identity" && entry.identities.contains(identity) {
+                    entry.event = "erased-identity".into();
+                    entry.identities.clear();
+                }
+            }
+        }
+        Ok(remaining)
+    }
+
     /// Removes the link between `a` and `b`; if nothing else connects them the graph splits.
     /// Returns the graphs that exist afterwards, or `None` when no such link exists.
     pub fn unlink(
@@ -933,6 +987,17 @@ impl<'a> GraphTxn<'a> {
 
     /// Emits every change into `batch`, with preconditions on everything read.
     pub fn finish(self, batch: &mut WriteBatch) -> Result<()> {
+        for (table, prefix) in &self.erased_logs {
+            // Logs are short (one entry per graph change); erasure is rare.
+            for row in self.store.scan(
+                *table,
+                &tessera_store::ScanRange::prefix(prefix.clone()),
+                tessera_store::Direction::Forward,
+                usize::MAX,
+            )? {
+                batch.delete(*table, &Key::from_stored(row.key));
+            }
+        }
         for (graph, entry) in &self.history {
             let bytes = serde_json::to_vec(entry).map_err(|e| Error::Corrupt {
                 what: "graph history",

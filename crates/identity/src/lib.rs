@@ -22,8 +22,8 @@ pub mod rules;
 
 pub use error::{Error, Result};
 pub use graph::{
-    cluster_history, graph_id, history, resolve, resolve_with_links, ClusterMove, Graph, GraphConfig,
-    GraphTxn, HistoryEntry, LinkOutcome, Member,
+    cluster_history, graph_id, history, resolve, resolve_with_links, ClusterMove, Graph,
+    GraphConfig, GraphTxn, HistoryEntry, LinkOutcome, Member,
 };
 pub use key::{IdentityKey, Xid};
 pub use namespace::{IdType, Namespace, Namespaces};

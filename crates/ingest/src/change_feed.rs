@@ -34,6 +34,10 @@ pub enum ChangeKind {
     Record,
     /// An experience event was appended.
     Event,
+    /// A person was erased (`DELETE /access/entities`): `identities` lists every identity
+    /// whose fragments, events and graph entries were removed. Consumers drop what they
+    /// derived from them (memberships, exports); the entry is also the audit record.
+    Erased,
 }
 
 /// One feed entry.

@@ -17,6 +17,12 @@ pub enum Error {
         /// Decoder message.
         reason: String,
     },
+    /// A merge policy (or a change to one) breaks a rule; nothing was saved.
+    #[error("{0}")]
+    InvalidPolicy(String),
+    /// A concurrent change won; re-read and retry.
+    #[error("a concurrent change to the same data won; retry")]
+    Conflict,
 }
 
 /// Result alias for this crate.

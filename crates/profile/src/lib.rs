@@ -10,12 +10,15 @@
 //! record, its idempotency index entry and its change-feed entry land together) and 3 (the
 //! upsert merge is a pure function of the stored fragment and the patch).
 
+pub mod erase;
 mod error;
 pub mod event;
 pub mod fragment;
 
+pub mod lookup;
 pub mod merge;
 pub mod merged;
+pub mod policy;
 pub mod view;
 
 pub use error::{Error, Result};

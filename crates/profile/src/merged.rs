@@ -1,16 +1,22 @@
-//! The merged profile under the default merge policy (timestamp-ordered attributes, the
-//! identity graph stitched): every fragment of every identity in the graph, combined so that
-//! for each field the most recently updated fragment wins, non-conflicting fields from all
-//! fragments are kept, and `identityMap` is the union.
+//! The merged profile: fragments combined under a merge policy's attribute rule.
 //!
-//! The result depends only on the fragments, never on the order they are read in
-//! (DESIGN.md invariant 3): fragments are applied oldest first with a total tie-break
-//! (last-modified, then dataset, then identity).
+//! - `timestampOrdered`: for each field the most recently updated fragment wins,
+//!   non-conflicting fields from all fragments are kept.
+//! - `dataSetPrecedence`: the fragment of the earliest-listed dataset wins; datasets not
+//!   listed contribute nothing (AEP: "datasets not listed are not merged at all"). Between
+//!   fragments of one dataset (several identities of one graph) the most recent wins.
+//!
+//! In both, `identityMap` is the union of the contributing fragments' maps. The result
+//! depends only on the fragments, never on the order they are read in (DESIGN.md invariant
+//! 3): fragments are applied weakest first with a total tie-break (rank, last-modified,
+//! dataset, identity). Which fragments are passed (one identity or the whole graph) is the
+//! caller's half of the policy.
 
 use serde_json::{Map, Value};
 
 use crate::fragment::Fragment;
 use crate::merge::{overlay, Nulls};
+use crate::policy::{AttributeMerge, MergeType};
 use crate::IdentityKey;
 
 /// A fragment with where it came from.
@@ -39,14 +45,44 @@ pub struct Merged {
 
 /// Merges fragments timestamp-ordered; `graph` lists every identity of the profile, which
 /// join the fragments' own identityMap entries in the merged `identityMap`.
-pub fn timestamp_ordered(mut fragments: Vec<Sourced>, graph: &[IdentityKey]) -> Merged {
-    fragments.sort_by(|a, b| {
-        (a.fragment.last_modified, &a.dataset, &a.identity).cmp(&(
+pub fn timestamp_ordered(fragments: Vec<Sourced>, graph: &[IdentityKey]) -> Merged {
+    merge(
+        fragments,
+        &AttributeMerge {
+            kind: MergeType::TimestampOrdered,
+            order: None,
+        },
+        graph,
+    )
+}
+
+/// Merges fragments under `rule`; `graph` as for [`timestamp_ordered`].
+pub fn merge(mut fragments: Vec<Sourced>, rule: &AttributeMerge, graph: &[IdentityKey]) -> Merged {
+    // Rank 0 is weakest. Timestamp order: all equal. Precedence: the first listed dataset
+    // ranks highest; unlisted ones are dropped.
+    let rank = |dataset: &str| -> Option<usize> {
+        match (&rule.kind, &rule.order) {
+            (MergeType::TimestampOrdered, _) => Some(0),
+            (MergeType::DataSetPrecedence, Some(order)) => order
+                .iter()
+                .position(|d| d == dataset)
+                .map(|position| order.len() - position),
+            (MergeType::DataSetPrecedence, None) => None,
+        }
+    };
+    let mut ranked: Vec<(usize, Sourced)> = fragments
+        .drain(..)
+        .filter_map(|f| rank(&f.dataset).map(|r| (r, f)))
+        .collect();
+    ranked.sort_by(|(ra, a), (rb, b)| {
+        (ra, a.fragment.last_modified, &a.dataset, &a.identity).cmp(&(
+            rb,
             b.fragment.last_modified,
             &b.dataset,
             &b.identity,
         ))
     });
+    let fragments: Vec<Sourced> = ranked.into_iter().map(|(_, f)| f).collect();
     let mut entity = Map::new();
     // identityMap: namespace → entries, keyed by id so each identity appears once; the
     // most recent fragment's entry (with its flags) wins.
@@ -172,7 +208,64 @@ mod tests {
         assert_eq!(merged.last_modified, 20);
     }
 
+    #[test]
+    fn dataset_precedence_wins_regardless_of_time_and_drops_unlisted_datasets() {
+        let fragments = vec![
+            sourced(
+                "crm",
+                "c1",
+                10,
+                json!({"a": "crm", "b": "crm", "identityMap": {"CRMID": [{"id": "c1"}]}}),
+            ),
+            sourced("web", "c1", 30, json!({"a": "web", "c": "web"})),
+            sourced("loyalty", "c1", 40, json!({"a": "loyalty", "d": "loyalty"})),
+        ];
+        let rule = AttributeMerge {
+            kind: MergeType::DataSetPrecedence,
+            order: Some(vec!["crm".into(), "web".into()]),
+        };
+        let merged = merge(fragments, &rule, &[]);
+        assert_eq!(
+            merged.entity["a"],
+            json!("crm"),
+            "crm outranks newer web data"
+        );
+        assert_eq!(
+            merged.entity["c"],
+            json!("web"),
+            "non-conflicting fields kept"
+        );
+        assert!(
+            !merged.entity.contains_key("d"),
+            "unlisted dataset excluded"
+        );
+        assert_eq!(merged.sources, ["crm", "web"]);
+        assert_eq!(merged.last_modified, 30);
+    }
+
     proptest! {
+        #[test]
+        fn precedence_merge_does_not_depend_on_arrival_order(
+            values in proptest::collection::vec((0i64..5, 0u8..3, 0u8..4, 0usize..4), 1..8),
+            seed in any::<u64>(),
+        ) {
+            let fragments: Vec<Sourced> = values
+                .iter()
+                .enumerate()
+                .map(|(i, (modified, field, value, dataset))| {
+                    sourced(&format!("ds{dataset}"), &format!("c{i}"), *modified, json!({ "f": { format!("k{field}"): value } }))
+                })
+                .collect();
+            let mut shuffled = fragments.clone();
+            shuffled.rotate_left((seed % fragments.len() as u64) as usize);
+            shuffled.reverse();
+            let rule = AttributeMerge {
+                kind: MergeType::DataSetPrecedence,
+                order: Some(vec!["ds2".into(), "ds0".into(), "ds1".into()]),
+            };
+            prop_assert_eq!(merge(fragments, &rule, &[]), merge(shuffled, &rule, &[]));
+        }
+
         #[test]
         fn merge_does_not_depend_on_arrival_order(
             values in proptest::collection::vec((0i64..5, 0u8..3, 0u8..4), 1..8),

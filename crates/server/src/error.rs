@@ -312,6 +312,25 @@ impl From<tessera_identity::Error> for ApiError {
     }
 }
 
+impl From<tessera_profile::Error> for ApiError {
+    fn from(error: tessera_profile::Error) -> Self {
+        use tessera_profile::Error as E;
+        match error {
+            E::Store(store) => store.into(),
+            E::Identity(identity) => identity.into(),
+            E::InvalidPolicy(message) => ApiError::Profile {
+                status: StatusCode::BAD_REQUEST,
+                message,
+            },
+            E::Conflict => ApiError::Profile {
+                status: StatusCode::CONFLICT,
+                message: error.to_string(),
+            },
+            other @ E::Corrupt { .. } => Self::internal(&other),
+        }
+    }
+}
+
 impl From<tessera_ingest::Error> for ApiError {
     fn from(error: tessera_ingest::Error) -> Self {
         use tessera_ingest::Error as E;

@@ -55,12 +55,27 @@ pub struct Check {
 pub struct WriteBatch {
     pub(crate) ops: Vec<Op>,
     pub(crate) checks: Vec<Check>,
+    pub(crate) derived: bool,
 }
 
 impl WriteBatch {
     /// An empty batch.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Marks the batch as derived data (a cache fill) that a crash may lose: its commit is
+    /// atomic and ordered like any other but returns without waiting for the disk. Whatever
+    /// recovery keeps is still a prefix of the commit order, so a lost fill never outlives a
+    /// later write it should have been replaced by.
+    pub fn derived(mut self) -> Self {
+        self.derived = true;
+        self
+    }
+
+    /// Whether [`WriteBatch::derived`] was set.
+    pub fn is_derived(&self) -> bool {
+        self.derived
     }
 
     /// Inserts or overwrites `key`.

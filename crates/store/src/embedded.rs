@@ -241,6 +241,7 @@ impl Store for EmbeddedStore {
             return Ok(Committed::default());
         }
         let mut committed = Committed::default();
+        let derived = batch.derived;
         let seq = {
             let mut sequences = self
                 .inner
@@ -288,11 +289,11 @@ impl Store for EmbeddedStore {
             self.inner.group_commit.record_write()
         };
         match self.inner.durability {
-            Durability::Sync => self
+            Durability::Sync if !derived => self
                 .inner
                 .group_commit
                 .wait_durable(seq, || self.inner.sync())?,
-            Durability::Relaxed => {}
+            Durability::Sync | Durability::Relaxed => {}
         }
         Ok(committed)
     }

@@ -82,6 +82,11 @@ impl Key {
         Self::builder(scope).finish()
     }
 
+    /// A key as a scan returned it (to delete or resume from it).
+    pub fn from_stored(bytes: Vec<u8>) -> Self {
+        Self(bytes)
+    }
+
     /// The encoded bytes.
     pub fn as_bytes(&self) -> &[u8] {
         &self.0

@@ -8,6 +8,7 @@ pub mod changefeed;
 pub mod collection;
 pub mod identity;
 pub mod inlets;
+pub mod merge_policies;
 pub mod ops;
 pub mod profile;
 pub mod sandboxes;
@@ -35,6 +36,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(identity::routes())
         .merge(identity::graph_routes())
         .merge(profile::routes())
+        .merge(merge_policies::routes())
 }
 
 /// Runs `work` on the blocking pool: commits wait for fsync, and scans can take longer than

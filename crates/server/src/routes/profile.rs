@@ -1,17 +1,18 @@
-//! AEP Profile Access: `GET /data/core/ups/access/entities` — the merged profile of any of a
-//! person's identities.
+//! AEP Profile Access: `/data/core/ups/access/entities` — the merged profile of any of a
+//! person's identities (`GET` one, `POST` up to 100), and the person's erasure (`DELETE`).
 //!
-//! This first cut answers `schema.name=_xdm.context.profile` with the default merge policy
-//! (timestamp-ordered attributes, identity graph stitched: AEP's `timestampOrdered` + `pdg`),
-//! merging on read. Merge policies, experience events, the bulk POST form and the
-//! materialized view come with the rest of the profile issue.
+//! The merge policy is `mergePolicyId` or the sandbox's default for the profile class; the
+//! merged profile comes from `tessera_profile::lookup` (materialized view, else a merge).
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::Json;
+use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
 use tessera_identity::{IdentityKey, Namespaces, Xid};
-use tessera_profile::merged::{timestamp_ordered, Sourced};
+use tessera_profile::lookup::{Lookup, Profile};
+use tessera_profile::policy::{self, MergePolicy, PROFILE_CLASS};
+use tessera_store::Store;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -20,11 +21,8 @@ use crate::error::{ApiError, ApiResult};
 use crate::routes::blocking;
 use crate::state::AppState;
 
-/// The built-in merge policy's id.
-pub const DEFAULT_MERGE_POLICY: &str = "timestampOrdered-pdg";
-
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(get_entity))
+    OpenApiRouter::new().routes(routes!(get_entity, post_entities, delete_entity))
 }
 
 /// Query of a profile lookup.
@@ -41,6 +39,9 @@ pub struct EntityQuery {
     entity_id_ns: Option<String>,
     /// Comma-separated dotted paths to return (default: everything).
     fields: Option<String>,
+    /// Merge policy (default: the sandbox's default for the profile class).
+    #[serde(rename = "mergePolicyId")]
+    merge_policy_id: Option<String>,
 }
 
 fn profile_error(status: StatusCode, message: impl Into<String>) -> ApiError {
@@ -84,6 +85,106 @@ fn project(entity: &Map<String, Value>, fields: &str) -> Map<String, Value> {
     out
 }
 
+/// The merge policy a request names, or the sandbox's default for the profile class.
+pub(crate) fn choose_policy(
+    store: &dyn Store,
+    tenant: &tessera_model::Tenant,
+    id: Option<&str>,
+) -> ApiResult<MergePolicy> {
+    let set = policy::load(store, tenant)?;
+    match id.filter(|id| !id.is_empty()) {
+        None => Ok(set.default_for(PROFILE_CLASS)),
+        Some(id) => set.get(id).cloned().ok_or_else(|| {
+            profile_error(
+                StatusCode::BAD_REQUEST,
+                format!("merge policy {id} does not exist in this sandbox"),
+            )
+        }),
+    }
+}
+
+/// The identity a request names: `entityId` + `entityIdNS`, or an XID alone.
+pub(crate) fn requested_identity(
+    namespaces: &Namespaces,
+    entity_id: &str,
+    namespace: Option<&str>,
+) -> ApiResult<IdentityKey> {
+    match namespace.filter(|ns| !ns.is_empty()) {
+        Some(code) => {
+            let (code, id) = namespaces
+                .normalize(code, entity_id)
+                .map_err(|reason| profile_error(StatusCode::BAD_REQUEST, reason))?;
+            Ok(IdentityKey::new(code, id))
+        }
+        None => Ok(Xid::parse(entity_id)?),
+    }
+}
+
+fn rfc3339(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| "1970-01-01T00:00:00Z".to_owned())
+}
+
+/// One profile in the response map, as AEP shapes it.
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EntityOut {
+    entity_id: String,
+    merge_policy: Value,
+    sources: Vec<String>,
+    tags: Vec<String>,
+    identity_graph: Vec<String>,
+    /// The stored JSON text when no projection applies (served without re-encoding).
+    entity: Box<RawValue>,
+    last_modified_at: String,
+}
+
+fn entity_out(
+    xid: &str,
+    policy: &MergePolicy,
+    profile: Profile,
+    fields: Option<&str>,
+) -> ApiResult<EntityOut> {
+    let entity = match fields.filter(|f| !f.trim().is_empty()) {
+        None => profile.entity,
+        Some(fields) => {
+            let full: Map<String, Value> = serde_json::from_str(profile.entity.get())
+                .map_err(|e| profile_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+            serde_json::value::to_raw_value(&project(&full, fields))
+                .map_err(|e| profile_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        }
+    };
+    Ok(EntityOut {
+        entity_id: xid.to_owned(),
+        merge_policy: json!({ "id": policy.id }),
+        sources: profile.sources,
+        tags: profile.tags,
+        identity_graph: profile
+            .members
+            .iter()
+            .map(|m| m.xid().as_str().to_owned())
+            .collect(),
+        entity,
+        last_modified_at: rfc3339(profile.last_modified),
+    })
+}
+
+fn not_found() -> ApiError {
+    profile_error(StatusCode::NOT_FOUND, "no profile exists for this identity")
+}
+
+fn too_many() -> ApiError {
+    profile_error(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "Too many related identities",
+    )
+}
+
 /// The merged profile of an identity (keyed by its XID).
 #[utoipa::path(get, path = "/data/core/ups/access/entities", tag = "profile", params(EntityQuery),
     responses((status = 200, description = "`{xid: {entityId, sources, tags, identityGraph, entity, lastModifiedAt, mergePolicy}}`"),
@@ -92,13 +193,13 @@ async fn get_entity(
     State(state): State<AppState>,
     context: SandboxContext,
     Query(query): Query<EntityQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<std::collections::HashMap<String, EntityOut>>> {
     match query.schema_name.as_deref() {
         Some("_xdm.context.profile") => {}
         Some(other) => {
             return Err(profile_error(
                 StatusCode::BAD_REQUEST,
-                format!("schema.name {other} is not supported yet; use _xdm.context.profile"),
+                format!("schema.name {other} is not supported; use _xdm.context.profile"),
             ))
         }
         None => {
@@ -114,76 +215,278 @@ async fn get_entity(
             "entityId is required",
         ));
     };
-    let namespace = query.entity_id_ns.clone();
     let max_identities = state.ingest.limits().max_graph_identities;
     let tenant = context.tenant.clone();
-    let found = blocking(&state, move |store| {
+    let namespace = query.entity_id_ns.clone();
+    let policy_id = query.merge_policy_id.clone();
+    let (key, policy, found) = blocking(&state, move |store| {
         let namespaces = Namespaces::load(store, &tenant)?;
-        let key = match &namespace {
-            Some(code) => {
-                let (code, id) = namespaces
-                    .normalize(code, &entity_id)
-                    .map_err(|reason| profile_error(StatusCode::BAD_REQUEST, reason))?;
-                IdentityKey::new(code, id)
-            }
-            None => Xid::parse(&entity_id)?,
-        };
-        let members: Vec<IdentityKey> = match tessera_identity::resolve(store, &tenant, &key)? {
-            Some(graph) => graph.identities().cloned().collect(),
-            None => vec![key.clone()],
-        };
-        if members.len() > max_identities {
-            return Err(profile_error(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "Too many related identities",
-            ));
-        }
-        let mut fragments = Vec::new();
-        for member in &members {
-            for (dataset, fragment) in
-                tessera_profile::fragment::for_identity(store, &tenant, member)
-                    .map_err(|e| profile_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-            {
-                fragments.push(Sourced {
-                    dataset,
-                    identity: member.clone(),
-                    fragment,
-                });
-            }
-        }
-        if fragments.is_empty() {
-            return Ok(None);
-        }
-        Ok(Some((key, members, timestamp_ordered(fragments, &[]))))
+        let key = requested_identity(&namespaces, &entity_id, namespace.as_deref())?;
+        let policy = choose_policy(store, &tenant, policy_id.as_deref())?;
+        let found = tessera_profile::lookup::lookup(store, &tenant, &key, &policy, max_identities)?;
+        Ok((key, policy, found))
     })
     .await?;
-    let Some((key, members, merged)) = found else {
+    let profile = match found {
+        Lookup::Found(profile) => profile,
+        Lookup::NotFound => return Err(not_found()),
+        Lookup::TooManyIdentities(_) => return Err(too_many()),
+    };
+    let xid = key.xid().as_str().to_owned();
+    let out = entity_out(&xid, &policy, profile, query.fields.as_deref())?;
+    Ok(Json(std::collections::HashMap::from([(xid, out)])))
+}
+
+/// One identity of a bulk request.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BulkIdentity {
+    /// Identity value, or an XID without `entityIdNS`.
+    entity_id: Option<String>,
+    /// `{"code": ...}`.
+    entity_id_n_s: Option<NamespaceCode>,
+    /// XID form used by event lookups.
+    related_entity_id: Option<String>,
+}
+
+/// `{"code": "Email"}`.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+pub struct NamespaceCode {
+    /// Namespace code.
+    code: String,
+}
+
+/// Body of `POST /access/entities`.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BulkRequest {
+    /// `{"name": "_xdm.context.profile"}`.
+    schema: Option<SchemaName>,
+    /// Dotted paths to return.
+    #[serde(default)]
+    fields: Vec<String>,
+    /// Up to 100 identities.
+    #[serde(default)]
+    identities: Vec<BulkIdentity>,
+    /// Merge policy.
+    merge_policy_id: Option<String>,
+}
+
+/// `{"name": ...}`.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+pub struct SchemaName {
+    /// Class name.
+    name: String,
+}
+
+/// Most identities one bulk request may name (AEP's limit).
+const BULK_LIMIT: usize = 100;
+
+/// Merged profiles of up to 100 identities, keyed by XID. Identities without a profile come
+/// back in AEP's empty shape; when some identities fail (invalid, too many related
+/// identities) the answer is 207 with one item per identity: `{xid, error}` for failures,
+/// `{xid, entity}` (the profile object) for the rest.
+#[utoipa::path(post, path = "/data/core/ups/access/entities", tag = "profile", request_body = BulkRequest,
+    responses((status = 200, description = "`{xid: profile}`"), (status = 207, description = "partial failure: `[{xid, error}|{xid, entity}]`")))]
+async fn post_entities(
+    State(state): State<AppState>,
+    context: SandboxContext,
+    body: Result<Json<Value>, axum::extract::rejection::JsonRejection>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let Json(body) = body.map_err(|e| profile_error(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let request: BulkRequest = serde_json::from_value(body)
+        .map_err(|e| profile_error(StatusCode::BAD_REQUEST, format!("invalid request: {e}")))?;
+    match request.schema.as_ref().map(|s| s.name.as_str()) {
+        Some("_xdm.context.profile") => {}
+        Some(other) => {
+            return Err(profile_error(
+                StatusCode::BAD_REQUEST,
+                format!("schema.name {other} is not supported; use _xdm.context.profile"),
+            ))
+        }
+        None => {
+            return Err(profile_error(
+                StatusCode::BAD_REQUEST,
+                "schema.name is required",
+            ))
+        }
+    }
+    if request.identities.is_empty() || request.identities.len() > BULK_LIMIT {
         return Err(profile_error(
-            StatusCode::NOT_FOUND,
-            "no profile exists for this identity",
+            StatusCode::BAD_REQUEST,
+            format!("identities must list 1 to {BULK_LIMIT} identities"),
+        ));
+    }
+    let max_identities = state.ingest.limits().max_graph_identities;
+    let tenant = context.tenant.clone();
+    let fields = (!request.fields.is_empty()).then(|| request.fields.join(","));
+    let results = blocking(&state, move |store| {
+        let namespaces = Namespaces::load(store, &tenant)?;
+        let policy = choose_policy(store, &tenant, request.merge_policy_id.as_deref())?;
+        let mut results = Vec::with_capacity(request.identities.len());
+        for requested in &request.identities {
+            let raw = requested
+                .entity_id
+                .as_deref()
+                .or(requested.related_entity_id.as_deref())
+                .unwrap_or_default()
+                .to_owned();
+            let key = requested_identity(
+                &namespaces,
+                &raw,
+                requested.entity_id_n_s.as_ref().map(|n| n.code.as_str()),
+            );
+            let outcome = match key {
+                Ok(key) => {
+                    let found = tessera_profile::lookup::lookup(
+                        store,
+                        &tenant,
+                        &key,
+                        &policy,
+                        max_identities,
+                    )?;
+                    (key.xid().as_str().to_owned(), Ok(found))
+                }
+                Err(error) => (raw, Err(error)),
+            };
+            results.push(outcome);
+        }
+        Ok((policy, results))
+    })
+    .await?;
+    let (policy, results) = results;
+    let mut profiles = Map::new();
+    let mut items = Vec::new();
+    let mut failed = false;
+    for (xid, outcome) in results {
+        let item = match outcome {
+            Ok(Lookup::Found(profile)) => {
+                let out = entity_out(&xid, &policy, profile, fields.as_deref())?;
+                serde_json::to_value(out)
+                    .map_err(|e| profile_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+            }
+            Ok(Lookup::NotFound) => json!({
+                "entityId": xid, "sources": [""], "entity": {}, "lastModifiedAt": "1970-01-01T00:00:00Z",
+            }),
+            Ok(Lookup::TooManyIdentities(_)) => {
+                failed = true;
+                items.push(json!({"xid": xid, "error": {"message": "Too many related identities", "statusCode": "422"}}));
+                continue;
+            }
+            Err(error) => {
+                failed = true;
+                let status = error.status();
+                let message = match &error {
+                    ApiError::Profile { message, .. } => message.clone(),
+                    ApiError::Identity { detail, .. } => detail.clone(),
+                    other => format!("{other:?}"),
+                };
+                items.push(json!({"xid": xid, "error": {"message": message, "statusCode": status.as_u16().to_string()}}));
+                continue;
+            }
+        };
+        items.push(json!({"xid": xid, "entity": item.clone()}));
+        profiles.insert(xid, item);
+    }
+    if failed {
+        return Ok((StatusCode::MULTI_STATUS, Json(Value::Array(items))));
+    }
+    Ok((StatusCode::OK, Json(Value::Object(profiles))))
+}
+
+/// Query of an erasure.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+pub struct DeleteQuery {
+    /// `_xdm.context.profile`.
+    #[serde(rename = "schema.name")]
+    schema_name: Option<String>,
+    /// Identity value, or an XID when `entityIdNS` is absent.
+    #[serde(rename = "entityId")]
+    entity_id: Option<String>,
+    /// Namespace code.
+    #[serde(rename = "entityIdNS")]
+    entity_id_ns: Option<String>,
+    /// Merge policy: with `pdg` the whole graph is erased, with `none` the one identity.
+    #[serde(rename = "mergePolicyId")]
+    merge_policy_id: Option<String>,
+}
+
+/// Erase a person: fragments, events and identities (the whole graph under a stitching
+/// merge policy). 202 `{}`; a later lookup answers 404. The erasure is recorded in the
+/// change feed (kind `erased`), which is also its audit trail.
+#[utoipa::path(delete, path = "/data/core/ups/access/entities", tag = "profile", params(DeleteQuery),
+    responses((status = 202, description = "`{}`"), (status = 404, description = "nothing stored for the identity")))]
+async fn delete_entity(
+    State(state): State<AppState>,
+    context: SandboxContext,
+    Query(query): Query<DeleteQuery>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    if query.schema_name.as_deref() != Some("_xdm.context.profile") {
+        return Err(profile_error(
+            StatusCode::BAD_REQUEST,
+            "schema.name must be _xdm.context.profile",
+        ));
+    }
+    let Some(entity_id) = query.entity_id.clone() else {
+        return Err(profile_error(
+            StatusCode::BAD_REQUEST,
+            "entityId is required",
         ));
     };
-    let mut merged = merged;
-    if let Some(fields) = &query.fields {
-        merged.entity = project(&merged.entity, fields);
-    }
-    let xid = key.xid().as_str().to_owned();
-    let last_modified = time::OffsetDateTime::from_unix_timestamp_nanos(
-        i128::from(merged.last_modified) * 1_000_000,
-    )
-    .ok()
-    .and_then(|t| {
-        t.format(&time::format_description::well_known::Rfc3339)
-            .ok()
+    let tenant = context.tenant.clone();
+    let by = context.caller.label().to_owned();
+    let erased = blocking(&state, move |store| {
+        let namespaces = Namespaces::load(store, &tenant)?;
+        let key = requested_identity(&namespaces, &entity_id, query.entity_id_ns.as_deref())?;
+        let policy = choose_policy(store, &tenant, query.merge_policy_id.as_deref())?;
+        let now = time::OffsetDateTime::now_utc();
+        let at_ms = i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
+        let erased = tessera_profile::erase::erase(
+            store,
+            &tenant,
+            &key,
+            policy.stitches(),
+            at_ms,
+            |batch, erased| {
+                tessera_ingest::change_feed::append(
+                    batch,
+                    &tessera_ingest::change_feed::ChangeEntry {
+                        org: tenant.org.to_string(),
+                        sandbox: tenant.sandbox.to_string(),
+                        dataset_id: String::new(),
+                        kind: tessera_ingest::change_feed::ChangeKind::Erased,
+                        namespace: key.namespace.clone(),
+                        id: key.id.clone(),
+                        identities: erased
+                            .identities
+                            .iter()
+                            .map(|i| (i.namespace.clone(), i.id.clone()))
+                            .collect(),
+                        xaction_id: format!("erase:{by}"),
+                        applied_ms: at_ms,
+                        event_ms: None,
+                        graph: None,
+                    },
+                )
+                .map_err(|e| tessera_profile::Error::Corrupt {
+                    what: "change feed entry",
+                    reason: e.to_string(),
+                })
+            },
+        )?;
+        Ok(erased)
     })
-    .unwrap_or_else(|| "1970-01-01T00:00:00Z".to_owned());
-    Ok(Json(json!({ xid.clone(): {
-        "entityId": xid,
-        "mergePolicy": { "id": DEFAULT_MERGE_POLICY },
-        "sources": merged.sources,
-        "tags": merged.tags,
-        "identityGraph": members.iter().map(|m| m.xid().as_str().to_owned()).collect::<Vec<_>>(),
-        "entity": merged.entity,
-        "lastModifiedAt": last_modified,
-    }})))
+    .await?;
+    let Some(erased) = erased else {
+        return Err(not_found());
+    };
+    tracing::info!(
+        tenant = %context.tenant,
+        caller = context.caller.label(),
+        identities = erased.identities.len(),
+        fragments = erased.fragments,
+        events = erased.events,
+        "profile erased"
+    );
+    Ok((StatusCode::ACCEPTED, Json(json!({}))))
 }
