@@ -66,10 +66,11 @@ impl From<Entry> for Lookup {
 }
 
 /// Name of the view entry serving `identity` under `policy`: per graph when the policy
-/// stitches, per identity when it does not.
-fn entry_name(policy: &MergePolicy, identity: &IdentityKey) -> String {
+/// stitches (and per graph-size limit, a setting that may change across restarts while
+/// views persist), per identity when it does not.
+fn entry_name(policy: &MergePolicy, identity: &IdentityKey, max_identities: usize) -> String {
     if policy.stitches() {
-        policy.revision_tag()
+        format!("{}|max{max_identities}", policy.revision_tag())
     } else {
         format!(
             "{}|{}|{}",
@@ -100,7 +101,7 @@ pub fn lookup(
         )?
         .into());
     };
-    let name = entry_name(policy, identity);
+    let name = entry_name(policy, identity, max_identities);
     let read = store.get(Table::ProfileViews, &view::key(tenant, graph))?;
     if let Some(document) = &read {
         if let Some(entry) = view::entry(document, &name)? {
@@ -173,4 +174,108 @@ pub fn compute(
         last_modified: merged.last_modified,
         entity,
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use serde_json::json;
+    use tessera_identity::{GraphConfig, GraphTxn};
+    use tessera_store::{EmbeddedStore, StoreOptions, WriteBatch};
+
+    use super::*;
+    use crate::fragment::WriteMode;
+    use crate::policy::BUILTIN_ID;
+
+    fn write(
+        store: &EmbeddedStore,
+        tenant: &Tenant,
+        who: &IdentityKey,
+        name: &str,
+        invalidate: bool,
+    ) {
+        let mut batch = WriteBatch::new();
+        let record = json!({"person": {"name": {"firstName": name}}});
+        fragment::write(
+            store,
+            &mut batch,
+            tenant,
+            "ds",
+            who,
+            record.as_object().unwrap().clone(),
+            WriteMode::Replace,
+            1,
+            "x",
+        )
+        .unwrap();
+        if invalidate {
+            view::invalidate_identity(store, &mut batch, tenant, who).unwrap();
+        }
+        store.commit(batch).unwrap();
+    }
+
+    fn first_name(found: Lookup) -> String {
+        let Lookup::Found(profile) = found else {
+            panic!("not found")
+        };
+        let entity: serde_json::Value = serde_json::from_str(profile.entity.get()).unwrap();
+        entity["person"]["name"]["firstName"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    #[test]
+    fn a_hot_lookup_is_served_by_the_view_until_a_write_invalidates_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path(), StoreOptions::default()).unwrap();
+        let tenant = Tenant::parse("A@AdobeOrg", "prod").unwrap();
+        let jane = IdentityKey::new("Email", "jane@example.com");
+        let crm = IdentityKey::new("CRMID", "j1");
+        let mut txn = GraphTxn::new(&store, tenant.clone(), GraphConfig::default(), |_| 0);
+        txn.link(&[jane.clone(), crm.clone()], 1, "ds", "x")
+            .unwrap();
+        let mut batch = WriteBatch::new();
+        txn.finish(&mut batch).unwrap();
+        store.commit(batch).unwrap();
+        let policy = crate::policy::load(&store, &tenant)
+            .unwrap()
+            .get(BUILTIN_ID)
+            .unwrap()
+            .clone();
+
+        write(&store, &tenant, &jane, "Jane", true);
+        assert_eq!(
+            first_name(lookup(&store, &tenant, &crm, &policy, 50).unwrap()),
+            "Jane"
+        );
+        // A write that (wrongly) skips invalidation is not seen: proof the view answered.
+        write(&store, &tenant, &jane, "Hidden", false);
+        assert_eq!(
+            first_name(lookup(&store, &tenant, &jane, &policy, 50).unwrap()),
+            "Jane"
+        );
+        // A proper write is seen at once.
+        write(&store, &tenant, &jane, "Janet", true);
+        assert_eq!(
+            first_name(lookup(&store, &tenant, &crm, &policy, 50).unwrap()),
+            "Janet"
+        );
+        // Over the limit: refused, and the refusal is cached per graph like a profile.
+        assert!(
+            matches!(
+                lookup(&store, &tenant, &crm, &policy, 1).unwrap(),
+                Lookup::Found(_)
+            ),
+            "cached entry answers"
+        );
+        let other = crate::policy::MergePolicy {
+            version: 2,
+            ..policy
+        };
+        assert!(matches!(
+            lookup(&store, &tenant, &crm, &other, 1).unwrap(),
+            Lookup::TooManyIdentities(2)
+        ));
+    }
 }

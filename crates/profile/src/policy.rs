@@ -225,9 +225,11 @@ impl Draft {
         let merge_kind = match type_of(body, "attributeMerge")? {
             "timestampOrdered" => MergeType::TimestampOrdered,
             "dataSetPrecedence" => MergeType::DataSetPrecedence,
-            other => return Err(invalid(format!(
+            other => {
+                return Err(invalid(format!(
                 "attributeMerge.type {other} is unknown; use timestampOrdered or dataSetPrecedence"
-            ))),
+            )))
+            }
         };
         let order = match body.get("attributeMerge").and_then(|m| m.get("order")) {
             None | Some(Value::Null) => None,

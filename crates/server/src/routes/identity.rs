@@ -733,6 +733,10 @@ async fn unlink(
             _ => return Err(invalid_input("give either identity or link")),
         };
         let mut batch = tessera_store::WriteBatch::new();
+        // Merged profiles list their graph's identities: a split stales them.
+        for graph in txn.reshaped() {
+            tessera_profile::view::invalidate(&mut batch, &tenant, *graph);
+        }
         txn.finish(&mut batch)?;
         store.commit(batch)?;
         Ok(outcome)
