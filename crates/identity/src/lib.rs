@@ -26,5 +26,5 @@ pub use graph::{
     GraphConfig, GraphTxn, HistoryEntry, LinkOutcome, Member,
 };
 pub use key::{IdentityKey, Xid};
-pub use namespace::{IdType, Namespace, Namespaces};
+pub use namespace::{IdType, Namespace, NamespaceCache, Namespaces};
 pub use rules::LinkingRules;

@@ -252,6 +252,61 @@ pub fn standard() -> Vec<Namespace> {
         .collect()
 }
 
+/// Key of the sandbox's identity-settings revision: every change to its namespaces or linking
+/// rules writes a fresh token here in the same batch, so a cached [`Namespaces`] is
+/// revalidated with one point read.
+pub(crate) fn revision_key(tenant: &Tenant) -> Key {
+    Key::builder(&Scope::Tenant(tenant.clone()))
+        .str("rev")
+        .finish()
+}
+
+/// Adds a fresh revision token to `batch` (see [`revision_key`]).
+pub(crate) fn bump_revision(batch: &mut WriteBatch, tenant: &Tenant) {
+    let mut token = [0u8; 16];
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut token);
+    batch.put(Table::Namespaces, &revision_key(tenant), token.to_vec());
+}
+
+/// Per-process cache of each sandbox's [`Namespaces`], revalidated against the stored
+/// revision on every use: one point read instead of a scan, and never stale, whichever node
+/// made the change.
+#[derive(Debug, Default)]
+pub struct NamespaceCache {
+    entries: std::sync::Mutex<HashMap<Tenant, (Option<Vec<u8>>, std::sync::Arc<Namespaces>)>>,
+}
+
+impl NamespaceCache {
+    /// An empty cache.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The sandbox's namespaces and rules as currently stored.
+    pub fn get(&self, store: &dyn Store, tenant: &Tenant) -> Result<std::sync::Arc<Namespaces>> {
+        // Read the revision before loading: a change landing in between leaves the entry
+        // tagged older than its content, which only costs one extra reload.
+        let revision = store.get(Table::Namespaces, &revision_key(tenant))?;
+        {
+            let entries = self
+                .entries
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some((cached, namespaces)) = entries.get(tenant) {
+                if *cached == revision {
+                    return Ok(std::sync::Arc::clone(namespaces));
+                }
+            }
+        }
+        let loaded = std::sync::Arc::new(Namespaces::load(store, tenant)?);
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(tenant.clone(), (revision, std::sync::Arc::clone(&loaded)));
+        Ok(loaded)
+    }
+}
+
 fn custom_prefix(tenant: &Tenant) -> Key {
     Key::builder(&Scope::Tenant(tenant.clone()))
         .str("ns")
@@ -485,6 +540,7 @@ pub fn create(
     batch
         .expect(Table::Namespaces, &key, None)
         .put(Table::Namespaces, &key, bytes);
+    bump_revision(&mut batch, tenant);
     match store.commit(batch) {
         Ok(_) => Ok(Ok(namespace)),
         Err(tessera_store::Error::Conflict { .. }) => Ok(Err(NamespaceProblem::Conflict(
@@ -548,6 +604,7 @@ pub fn update(
     batch
         .expect(Table::Namespaces, &key, original)
         .put(Table::Namespaces, &key, bytes);
+    bump_revision(&mut batch, tenant);
     store.commit(batch)?;
     Ok(Ok(updated))
 }

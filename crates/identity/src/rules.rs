@@ -129,6 +129,7 @@ pub fn save(store: &dyn Store, tenant: &Tenant, rules: &LinkingRules) -> Result<
     })?;
     let mut batch = WriteBatch::new();
     batch.put(Table::Namespaces, &key(tenant), bytes);
+    crate::namespace::bump_revision(&mut batch, tenant);
     store.commit(batch)?;
     Ok(())
 }

@@ -552,7 +552,7 @@ impl BatchService {
             Err(reason) => return Ok(FileOutcome::Unreadable(reason)),
         };
         let skip = record.progress.rows_done;
-        let namespaces = Arc::new(tessera_identity::Namespaces::load(self.store(), tenant)?);
+        let namespaces = self.ingestor.namespaces(tenant)?;
         let mut group: Vec<(u64, std::result::Result<Prepared, Rejection>)> =
             Vec::with_capacity(GROUP_ROWS);
         for (index, row) in rows.enumerate() {

@@ -147,6 +147,7 @@ pub struct Ingestor {
     catalog: Catalog,
     receipts: Arc<ReceiptIds>,
     limits: Limits,
+    namespaces: Arc<tessera_identity::NamespaceCache>,
 }
 
 impl Ingestor {
@@ -158,7 +159,14 @@ impl Ingestor {
             schemas,
             receipts: Arc::new(ReceiptIds::default()),
             limits,
+            namespaces: Arc::new(tessera_identity::NamespaceCache::new()),
         }
+    }
+
+    /// The sandbox's namespaces and linking rules, from a cache revalidated against the
+    /// store on every call (one point read).
+    pub fn namespaces(&self, tenant: &Tenant) -> Result<Arc<Namespaces>> {
+        Ok(self.namespaces.get(self.store.as_ref(), tenant)?)
     }
 
     /// The catalog this ingestor writes through.
@@ -230,7 +238,7 @@ impl Ingestor {
         let tenant = inlet.tenant()?;
         let received_ms = ids::now_ms();
         let mut scope = RequestScope {
-            namespaces: Arc::new(Namespaces::load(self.store.as_ref(), &tenant)?),
+            namespaces: self.namespaces(&tenant)?,
             targets: HashMap::new(),
             tenant,
             received_ms,

@@ -469,6 +469,43 @@ pub fn load(store: &dyn Store, tenant: &Tenant) -> Result<PolicySet> {
     })
 }
 
+/// Per-process cache of each sandbox's [`PolicySet`], revalidated against the stored revision
+/// on every use (one point read instead of a scan; never stale, whichever node made the
+/// change).
+#[derive(Debug, Default)]
+pub struct PolicyCache {
+    entries: std::sync::Mutex<std::collections::HashMap<Tenant, std::sync::Arc<PolicySet>>>,
+}
+
+impl PolicyCache {
+    /// An empty cache.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The sandbox's policies as currently stored.
+    pub fn get(&self, store: &dyn Store, tenant: &Tenant) -> Result<std::sync::Arc<PolicySet>> {
+        let (_, revision_bytes) = read_revision(store, tenant)?;
+        {
+            let entries = self
+                .entries
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(set) = entries.get(tenant) {
+                if set.revision_bytes == revision_bytes {
+                    return Ok(std::sync::Arc::clone(set));
+                }
+            }
+        }
+        let set = std::sync::Arc::new(load(store, tenant)?);
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(tenant.clone(), std::sync::Arc::clone(&set));
+        Ok(set)
+    }
+}
+
 /// Saves `policy` (new or changed) against the set it was derived from, applying the rules
 /// that involve other policies: a new default unsets the class's previous default; only one
 /// policy may be active on edge. Fails with [`Error::Conflict`] if the set changed since
@@ -811,6 +848,45 @@ mod tests {
             let error = Draft::from_json(&body).unwrap_err();
             assert!(error.to_string().contains(needle), "{body}: {error}");
         }
+    }
+
+    #[test]
+    fn the_cache_follows_every_change() {
+        let (_dir, store) = store();
+        let cache = PolicyCache::new();
+        let first = cache.get(&store, &tenant()).unwrap();
+        assert!(std::sync::Arc::ptr_eq(
+            &first,
+            &cache.get(&store, &tenant()).unwrap()
+        ));
+        let mine = create(&store, &tenant(), draft(precedence(true)), 1).unwrap();
+        assert_eq!(
+            cache
+                .get(&store, &tenant())
+                .unwrap()
+                .default_for(PROFILE_CLASS)
+                .id,
+            mine.id
+        );
+        update(&store, &tenant(), &mine.id, 2, |p| {
+            patched(p, &json!({"op": "add", "path": "/name", "value": "x"}))
+        })
+        .unwrap();
+        assert_eq!(
+            cache
+                .get(&store, &tenant())
+                .unwrap()
+                .get(&mine.id)
+                .unwrap()
+                .name,
+            "x"
+        );
+        delete(&store, &tenant(), &mine.id).unwrap();
+        assert!(cache
+            .get(&store, &tenant())
+            .unwrap()
+            .get(&mine.id)
+            .is_none());
     }
 
     #[test]

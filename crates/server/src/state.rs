@@ -29,6 +29,8 @@ pub struct AppState {
     pub batches: BatchService,
     /// Wakes the batch worker.
     pub batch_kick: BatchKick,
+    /// Merge policies per sandbox, revalidated on each use.
+    pub policies: Arc<tessera_profile::policy::PolicyCache>,
 }
 
 impl AppState {
@@ -57,6 +59,7 @@ impl AppState {
             store,
             auth: Arc::new(auth),
             metrics: Metrics::new(),
+            policies: Arc::new(tessera_profile::policy::PolicyCache::new()),
         };
         (state, wake)
     }

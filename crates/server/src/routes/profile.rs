@@ -4,6 +4,8 @@
 //! The merge policy is `mergePolicyId` or the sandbox's default for the profile class; the
 //! merged profile comes from `tessera_profile::lookup` (materialized view, else a merge).
 
+use std::sync::Arc;
+
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -87,11 +89,12 @@ fn project(entity: &Map<String, Value>, fields: &str) -> Map<String, Value> {
 
 /// The merge policy a request names, or the sandbox's default for the profile class.
 pub(crate) fn choose_policy(
+    policies: &policy::PolicyCache,
     store: &dyn Store,
     tenant: &tessera_model::Tenant,
     id: Option<&str>,
 ) -> ApiResult<MergePolicy> {
-    let set = policy::load(store, tenant)?;
+    let set = policies.get(store, tenant)?;
     match id.filter(|id| !id.is_empty()) {
         None => Ok(set.default_for(PROFILE_CLASS)),
         Some(id) => set.get(id).cloned().ok_or_else(|| {
@@ -219,10 +222,11 @@ async fn get_entity(
     let tenant = context.tenant.clone();
     let namespace = query.entity_id_ns.clone();
     let policy_id = query.merge_policy_id.clone();
+    let (ingest, policies) = (state.ingest.clone(), Arc::clone(&state.policies));
     let (key, policy, found) = blocking(&state, move |store| {
-        let namespaces = Namespaces::load(store, &tenant)?;
+        let namespaces = ingest.namespaces(&tenant)?;
         let key = requested_identity(&namespaces, &entity_id, namespace.as_deref())?;
-        let policy = choose_policy(store, &tenant, policy_id.as_deref())?;
+        let policy = choose_policy(&policies, store, &tenant, policy_id.as_deref())?;
         let found = tessera_profile::lookup::lookup(store, &tenant, &key, &policy, max_identities)?;
         Ok((key, policy, found))
     })
@@ -320,9 +324,15 @@ async fn post_entities(
     let max_identities = state.ingest.limits().max_graph_identities;
     let tenant = context.tenant.clone();
     let fields = (!request.fields.is_empty()).then(|| request.fields.join(","));
+    let (ingest, policies) = (state.ingest.clone(), Arc::clone(&state.policies));
     let results = blocking(&state, move |store| {
-        let namespaces = Namespaces::load(store, &tenant)?;
-        let policy = choose_policy(store, &tenant, request.merge_policy_id.as_deref())?;
+        let namespaces = ingest.namespaces(&tenant)?;
+        let policy = choose_policy(
+            &policies,
+            store,
+            &tenant,
+            request.merge_policy_id.as_deref(),
+        )?;
         let mut results = Vec::with_capacity(request.identities.len());
         for requested in &request.identities {
             let raw = requested
@@ -435,10 +445,11 @@ async fn delete_entity(
     };
     let tenant = context.tenant.clone();
     let by = context.caller.label().to_owned();
+    let (ingest, policies) = (state.ingest.clone(), Arc::clone(&state.policies));
     let erased = blocking(&state, move |store| {
-        let namespaces = Namespaces::load(store, &tenant)?;
+        let namespaces = ingest.namespaces(&tenant)?;
         let key = requested_identity(&namespaces, &entity_id, query.entity_id_ns.as_deref())?;
-        let policy = choose_policy(store, &tenant, query.merge_policy_id.as_deref())?;
+        let policy = choose_policy(&policies, store, &tenant, query.merge_policy_id.as_deref())?;
         let now = time::OffsetDateTime::now_utc();
         let at_ms = i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
         let erased = tessera_profile::erase::erase(
