@@ -284,6 +284,77 @@ fn resolve_inner(
     }
 }
 
+/// Live graphs of the sandbox in id order, members only, starting after graph `after`: for
+/// walks over every profile (statistics, exports, demos). Redirects and other keys of the
+/// table are skipped.
+pub fn graphs(
+    store: &dyn Store,
+    tenant: &Tenant,
+    after: Option<u64>,
+    limit: usize,
+) -> Result<Vec<Graph>> {
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let scope = Key::scope_prefix(&Scope::Tenant(tenant.clone()));
+    let mut found = Vec::new();
+    // Heads are the u64-keyed entries, after the string-keyed logs (string tag < u64 tag):
+    // start right after graph 0's key, so the walk never reads through the history logs.
+    if after.is_none() {
+        if let Some(graph) = read_graph(store, tenant, 0, false)?.filter(|g| g.id == 0) {
+            found.push(graph);
+        }
+    }
+    let mut range = tessera_store::ScanRange::prefix(scope.clone())
+        .resume_after(graph_key(tenant, after.unwrap_or(0)).into_bytes());
+    let scope_len = scope.as_bytes().len();
+    // Each head is followed by its links key, and absorbed graphs leave redirects: read in
+    // pages until enough.
+    loop {
+        let rows = store.scan(
+            Table::Graphs,
+            &range,
+            tessera_store::Direction::Forward,
+            limit.saturating_mul(2).clamp(2, 10_000),
+        )?;
+        let Some(last) = rows.last().map(|r| r.key.clone()) else {
+            return Ok(found);
+        };
+        for row in rows {
+            let Some(rest) = row.key.get(scope_len..) else {
+                continue;
+            };
+            let mut reader = tessera_store::KeyReader::new(rest);
+            let Ok(id) = reader.u64() else {
+                // Past the heads: history logs and other string-keyed entries.
+                return Ok(found);
+            };
+            if !reader.is_done() {
+                continue;
+            }
+            if let StoredHead::Live {
+                created,
+                updated,
+                members,
+                ..
+            } = decode::<StoredHead>(&row.value)?
+            {
+                found.push(Graph {
+                    id,
+                    created,
+                    updated,
+                    members,
+                    links: Vec::new(),
+                });
+                if found.len() == limit {
+                    return Ok(found);
+                }
+            }
+        }
+        range = tessera_store::ScanRange::prefix(scope.clone()).resume_after(last);
+    }
+}
+
 /// A graph by id (following redirects), with its links, for readers holding an id.
 pub fn graph_by_id(store: &dyn Store, tenant: &Tenant, id: u64) -> Result<Option<Graph>> {
     read_graph(store, tenant, id, true)

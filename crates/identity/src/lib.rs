@@ -22,7 +22,7 @@ pub mod rules;
 
 pub use error::{Error, Result};
 pub use graph::{
-    cluster_history, graph_id, history, resolve, resolve_with_links, ClusterMove, Graph,
+    cluster_history, graph_id, graphs, history, resolve, resolve_with_links, ClusterMove, Graph,
     GraphConfig, GraphTxn, HistoryEntry, LinkOutcome, Member,
 };
 pub use key::{IdentityKey, Xid};
