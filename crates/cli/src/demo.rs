@@ -45,6 +45,78 @@ pub struct DemoSummary {
     pub datasets: Vec<(String, String, String)>,
     /// Whether the tenant already had the demo.
     pub already_loaded: bool,
+    /// Records in the generated files (what ingestion has to get through).
+    pub records: u64,
+}
+
+/// Waits for the demo's batches to finish, drawing a progress bar of records ingested.
+pub fn wait_for_ingestion(
+    state: &AppState,
+    tenant: &Tenant,
+    summary: &DemoSummary,
+) -> anyhow::Result<()> {
+    use tessera_ingest::BatchStatus;
+    let bar = indicatif::ProgressBar::new(summary.records);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "ingesting demo data {bar:40} {pos}/{len} records ({per_sec}, eta {eta})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    loop {
+        let mut done = 0;
+        let mut finished = true;
+        for (name, _, batch) in &summary.datasets {
+            let record = state.batches.get(tenant, batch)?;
+            done += record.metrics.records_read;
+            match record.status {
+                BatchStatus::Success | BatchStatus::PartialSuccess => {}
+                BatchStatus::Failed | BatchStatus::Aborted => {
+                    bar.abandon();
+                    anyhow::bail!(
+                        "demo dataset {name} failed to ingest: {}",
+                        record.failure.unwrap_or_default()
+                    );
+                }
+                _ => finished = false,
+            }
+        }
+        bar.set_position(done.min(summary.records));
+        if finished {
+            bar.finish();
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+/// A person of the demo whose profile stitches an email, a phone and an ECID: the lookups
+/// the server prints at start. `None` when no such person exists (yet).
+pub fn stitched_person(
+    state: &AppState,
+    tenant: &Tenant,
+) -> anyhow::Result<Option<[(String, String); 3]>> {
+    let mut after = None;
+    loop {
+        let page = tessera_identity::graphs(state.store.as_ref(), tenant, after, 1_000)?;
+        let Some(last) = page.last() else {
+            return Ok(None);
+        };
+        after = Some(last.id);
+        for graph in &page {
+            let find = |code: &str| {
+                graph
+                    .identities()
+                    .find(|i| i.namespace.eq_ignore_ascii_case(code))
+                    .map(|i| (i.namespace.clone(), i.id.clone()))
+            };
+            if let (Some(email), Some(phone), Some(ecid)) =
+                (find("Email"), find("Phone"), find("ECID"))
+            {
+                return Ok(Some([email, phone, ecid]));
+            }
+        }
+    }
 }
 
 /// Generates `people` people and queues their files for ingestion into `tenant`.
@@ -59,6 +131,7 @@ pub fn load(
         return Ok(DemoSummary {
             datasets: Vec::new(),
             already_loaded: true,
+            records: 0,
         });
     }
     if state.schemas.list_schemas(tenant)?.is_empty() {
@@ -85,6 +158,7 @@ pub fn load(
     };
     let manifest = generate(&config, work.path()).context("generate the demo data")?;
     let mut datasets = Vec::new();
+    let records = manifest.datasets.iter().map(|d| d.records).sum();
     for spec in &manifest.datasets {
         let mut all_of = vec![json!({ "$ref": spec.schema_class })];
         for group in &spec.field_groups {
@@ -144,5 +218,6 @@ pub fn load(
     Ok(DemoSummary {
         datasets,
         already_loaded: false,
+        records,
     })
 }

@@ -32,7 +32,7 @@ pub struct ServeArgs {
     #[arg(long, default_value = "DEMO@AdobeOrg", requires = "demo")]
     demo_org: String,
     /// People in the demo data set.
-    #[arg(long, default_value_t = 500, requires = "demo")]
+    #[arg(long, default_value_t = 10_000, requires = "demo")]
     demo_people: u64,
     /// Log format.
     #[arg(long, env = "TESSERA_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
@@ -99,6 +99,19 @@ fn say(line: &str) {
     let _ = writeln!(out, "{line}").and_then(|()| out.flush());
 }
 
+/// Percent-encodes a query value (`+` in a phone number would read as a space).
+fn url_encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'@' => {
+                (b as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
 /// Runs the server until SIGTERM or Ctrl-C.
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     init_logging(args.log_format);
@@ -132,18 +145,37 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             let tenant = tessera_model::Tenant::parse(&args.demo_org, "prod")?;
             let state = server.state().clone();
             let people = args.demo_people;
-            let loaded = tokio::task::spawn_blocking(move || crate::demo::load(&state, &tenant, people, 42)).await??;
-            if loaded.already_loaded {
-                tracing::info!(org = %args.demo_org, "demo data already loaded");
-            } else {
-                for (name, dataset, batch) in &loaded.datasets {
-                    tracing::info!(%name, %dataset, %batch, "demo dataset queued for ingestion");
+            let org = args.demo_org.clone();
+            let lookups = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+                let loaded = crate::demo::load(&state, &tenant, people, 42)?;
+                if loaded.already_loaded {
+                    tracing::info!(%org, "demo data already loaded; reusing it");
+                } else {
+                    say(&format!(
+                        "loading the demo: {people} people, {} records, through batch ingestion",
+                        loaded.records
+                    ));
+                    crate::demo::wait_for_ingestion(&state, &tenant, &loaded)?;
                 }
+                crate::demo::stitched_person(&state, &tenant)
+            })
+            .await??;
+            let headers = format!("-H 'x-gw-ims-org-id: {0}' -H 'x-sandbox-name: prod'", args.demo_org);
+            say(&format!("demo data: organization {} sandbox prod", args.demo_org));
+            match lookups {
+                Some(identities) => {
+                    say("one stitched customer, looked up by email, by phone and by ECID:");
+                    for (namespace, id) in identities {
+                        say(&format!(
+                            "  curl -s {headers} 'http://{addr}/data/core/ups/access/entities?schema.name=_xdm.context.profile&entityIdNS={namespace}&entityId={}'",
+                            url_encode(&id)
+                        ));
+                    }
+                }
+                None => say(&format!(
+                    "  curl -s {headers} http://{addr}/data/foundation/catalog/batches"
+                )),
             }
-            say(&format!(
-                "demo data: organization {} sandbox prod (try: curl -H 'x-gw-ims-org-id: {}' -H 'x-sandbox-name: prod' http://{addr}/data/foundation/catalog/batches)",
-                args.demo_org, args.demo_org
-            ));
         }
         server.serve(shutdown_signal()).await?;
         Ok(())
