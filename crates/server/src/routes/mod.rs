@@ -12,6 +12,7 @@ pub mod ops;
 pub mod profile;
 pub mod sandboxes;
 pub mod schemas;
+pub mod system_jobs;
 
 use std::sync::Arc;
 
@@ -35,6 +36,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(identity::routes())
         .merge(identity::graph_routes())
         .merge(profile::routes())
+        .merge(system_jobs::routes())
 }
 
 /// Runs `work` on the blocking pool: commits wait for fsync, and scans can take longer than
