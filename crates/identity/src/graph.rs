@@ -311,6 +311,10 @@ pub fn scan_identities(
     for row in &rows {
         let (_, mut reader) = tessera_store::KeyReader::with_scope(&row.key)?;
         let namespace = reader.string()?;
+        // The table also holds cluster history under `~clusters`: not identity pointers.
+        if namespace.starts_with('~') {
+            continue;
+        }
         let id = reader.string()?;
         page.push((IdentityKey::new(namespace, id), decode_pointer(&row.value)?));
     }

@@ -9,6 +9,7 @@ pub mod collection;
 pub mod identity;
 pub mod inlets;
 pub mod ops;
+pub mod preview;
 pub mod profile;
 pub mod sandboxes;
 pub mod schemas;
@@ -37,6 +38,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(identity::graph_routes())
         .merge(profile::routes())
         .merge(system_jobs::routes())
+        .merge(preview::routes())
 }
 
 /// Runs `work` on the blocking pool: commits wait for fsync, and scans can take longer than
