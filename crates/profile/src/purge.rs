@@ -65,8 +65,9 @@ pub enum Phase {
 pub struct Progress {
     /// Current phase.
     pub phase: Phase,
-    /// In the fragments phase, the last fragment key scanned (the scan resumes after it;
-    /// other phases delete what they read, so they always restart from the front).
+    /// The last key the current phase scanned; the next chunk resumes after it. Phases that
+    /// delete what they read could restart from the front, but an LSM scan from the front
+    /// would walk every tombstone the purge left so far (quadratic on a large dataset).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<Vec<u8>>,
     /// Events and fragments deleted so far.
@@ -114,25 +115,28 @@ pub fn plan_chunk(
             let prefix = event::dataset_index_prefix(tenant, dataset);
             let rows = store.scan(
                 Table::Events,
-                &ScanRange::prefix(prefix),
+                &resumable(prefix, progress),
                 Direction::Forward,
                 limit,
             )?;
+            planner.progress.after = rows.last().map(|row| row.key.clone());
             for row in &rows {
                 planner.delete_event(&row.value, None)?;
             }
             if rows.len() < limit {
                 planner.progress.phase = Phase::BatchIndex;
+                planner.progress.after = None;
             }
         }
         (Target::Dataset { dataset }, Phase::BatchIndex) => {
             let prefix = event::batch_index_prefix(tenant, dataset, None);
             let rows = store.scan(
                 Table::Events,
-                &ScanRange::prefix(prefix),
+                &resumable(prefix, progress),
                 Direction::Forward,
                 limit,
             )?;
+            planner.progress.after = rows.last().map(|row| row.key.clone());
             for row in &rows {
                 let (batch_id, event_id) = decode_batch_index_key(&row.key)?;
                 planner.batch.delete(
@@ -146,8 +150,7 @@ pub fn plan_chunk(
             }
         }
         (Target::Dataset { dataset }, Phase::Fragments) => {
-            let mut range = ScanRange::prefix(fragment::tenant_prefix(tenant));
-            range.resume_after.clone_from(&progress.after);
+            let range = resumable(fragment::tenant_prefix(tenant), progress);
             let rows = store.scan(Table::Fragments, &range, Direction::Forward, limit)?;
             for row in &rows {
                 let (identity, fragment_dataset) = fragment::decode_key(&row.key)?;
@@ -170,15 +173,17 @@ pub fn plan_chunk(
             let prefix = event::batch_index_prefix(tenant, dataset, Some(batch));
             let rows = store.scan(
                 Table::Events,
-                &ScanRange::prefix(prefix),
+                &resumable(prefix, progress),
                 Direction::Forward,
                 limit,
             )?;
+            planner.progress.after = rows.last().map(|row| row.key.clone());
             for row in &rows {
                 planner.delete_event(&row.value, Some(batch))?;
             }
             if rows.len() < limit {
                 planner.progress.phase = Phase::Done;
+                planner.progress.after = None;
             }
         }
         // A batch purge has no other phase; a progress claiming one is finished.
@@ -248,6 +253,13 @@ impl Planner<'_> {
             progress: self.progress,
         })
     }
+}
+
+/// The scan of `prefix`, resumed after the progress's last key.
+fn resumable(prefix: tessera_store::Key, progress: &Progress) -> ScanRange {
+    let mut range = ScanRange::prefix(prefix);
+    range.resume_after.clone_from(&progress.after);
+    range
 }
 
 /// `(batch id, _id)` of a batch-index key.
