@@ -265,6 +265,69 @@ pub fn graph_id(store: &dyn Store, tenant: &Tenant, identity: &IdentityKey) -> R
         .transpose()
 }
 
+/// Like [`graph_id`], and makes `batch` expect the identity's graph pointer unchanged, so a
+/// writer that invalidates the graph's view (deleting profile data, say) cannot commit
+/// after the identity moved to another graph whose view it would then leave stale.
+pub fn graph_id_checked(
+    store: &dyn Store,
+    batch: &mut WriteBatch,
+    tenant: &Tenant,
+    identity: &IdentityKey,
+) -> Result<Option<u64>> {
+    let key = identity_key(tenant, identity);
+    let pointer = store.get(Table::Identities, &key)?;
+    let graph = pointer.as_deref().map(decode_pointer).transpose()?;
+    batch.expect(Table::Identities, &key, pointer);
+    Ok(graph)
+}
+
+/// One page of [`scan_identities`].
+#[derive(Debug, Clone, Default)]
+pub struct IdentityPage {
+    /// Identities with the graph each belongs to, in key order.
+    pub identities: Vec<(IdentityKey, u64)>,
+    /// Where the next page starts (`None`: this was the last).
+    pub next: Option<Vec<u8>>,
+}
+
+/// One page of a tenant's identities with the graph each belongs to, for whole-tenant
+/// reports; pass the page's `next` back to continue.
+pub fn scan_identities(
+    store: &dyn Store,
+    tenant: &Tenant,
+    resume_after: Option<Vec<u8>>,
+    limit: usize,
+) -> Result<IdentityPage> {
+    let mut range =
+        tessera_store::ScanRange::prefix(Key::scope_prefix(&Scope::Tenant(tenant.clone())));
+    range.resume_after = resume_after;
+    let rows = store.scan(
+        Table::Identities,
+        &range,
+        tessera_store::Direction::Forward,
+        limit,
+    )?;
+    let mut page = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let (_, mut reader) = tessera_store::KeyReader::with_scope(&row.key)?;
+        let namespace = reader.string()?;
+        // The table also holds cluster history under `~clusters`: not identity pointers.
+        if namespace.starts_with('~') {
+            continue;
+        }
+        let id = reader.string()?;
+        page.push((IdentityKey::new(namespace, id), decode_pointer(&row.value)?));
+    }
+    let next = match rows.last() {
+        Some(last) if rows.len() >= limit => Some(last.key.clone()),
+        _ => None,
+    };
+    Ok(IdentityPage {
+        identities: page,
+        next,
+    })
+}
+
 fn resolve_inner(
     store: &dyn Store,
     tenant: &Tenant,

@@ -22,8 +22,9 @@ pub mod rules;
 
 pub use error::{Error, Result};
 pub use graph::{
-    cluster_history, graph_id, graphs, history, resolve, resolve_with_links, ClusterMove, Graph,
-    GraphConfig, GraphTxn, HistoryEntry, LinkOutcome, Member,
+    cluster_history, graph_id, graph_id_checked, graphs, history, resolve, resolve_with_links,
+    scan_identities, ClusterMove, Graph, GraphConfig, GraphTxn, HistoryEntry, IdentityPage,
+    LinkOutcome, Member,
 };
 pub use key::{IdentityKey, Xid};
 pub use namespace::{IdType, Namespace, NamespaceCache, Namespaces};

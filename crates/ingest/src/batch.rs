@@ -579,7 +579,8 @@ impl BatchService {
                     received,
                     format!("{}:{name}:{row_number}", record.id),
                     self.ingestor.limits(),
-                ),
+                )
+                .map(|prepared| prepared.in_batch(&record.id)),
                 Err(rejection) => Err(rejection),
             };
             group.push((row_number, prepared));

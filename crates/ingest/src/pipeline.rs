@@ -88,10 +88,19 @@ pub struct Prepared {
     /// snapshot, so its primary identity and its links follow one set of rules.
     namespaces: Arc<Namespaces>,
     xaction_id: String,
+    /// The ingestion batch it came in, if any: its events are indexed under it so that
+    /// the batch can be deleted later (profile system jobs).
+    batch_id: Option<String>,
     write: Write,
 }
 
 impl Prepared {
+    /// Marks the record as part of ingestion batch `batch_id`.
+    pub fn in_batch(mut self, batch_id: &str) -> Self {
+        self.batch_id = Some(batch_id.to_owned());
+        self
+    }
+
     /// The receipt this record will be acknowledged with.
     pub fn xaction_id(&self) -> &str {
         &self.xaction_id
@@ -220,6 +229,7 @@ pub fn prepare(
         link: dataset.identity_enabled(),
         namespaces: Arc::clone(namespaces),
         xaction_id,
+        batch_id: None,
         write,
     })
 }
@@ -365,6 +375,9 @@ fn add_to_batch(
                 xaction_id: &item.xaction_id,
             };
             event::append(batch, &item.tenant, &new, body.clone())?;
+            if let Some(batch_id) = &item.batch_id {
+                event::index_batch(batch, &item.tenant, &new, batch_id);
+            }
             (ChangeKind::Event, Some(*timestamp_ms))
         }
     };

@@ -5,7 +5,11 @@
 //!   a profile's events scan in time order, either direction.
 //! - idempotency index: `"x", dataset, _id` → the event key. `_id` is unique per dataset;
 //!   the write expects the index entry absent, so a replay (even a concurrent one) cannot
-//!   store the event twice.
+//!   store the event twice. The index doubles as the list of a dataset's events, which is
+//!   how deleting a dataset finds them without scanning every profile.
+//! - batch index: `"b", dataset, batch id, _id` → the event key, written for events ingested
+//!   through a batch (file upload), so deleting one batch's events walks only that batch.
+//!   Events stored before this index existed are not in it (a batch delete misses them).
 
 use serde_json::{Map, Value};
 use tessera_model::Tenant;
@@ -67,6 +71,60 @@ pub fn id_index_key(tenant: &Tenant, dataset: &str, event_id: &str) -> Key {
         .finish()
 }
 
+/// Prefix of `dataset`'s idempotency entries: one per stored event of the dataset.
+pub fn dataset_index_prefix(tenant: &Tenant, dataset: &str) -> Key {
+    tenant_key(tenant).str("x").str(dataset).finish()
+}
+
+/// Prefix of the batch index of `dataset`, of one of its batches when `batch` is given.
+pub fn batch_index_prefix(tenant: &Tenant, dataset: &str, batch: Option<&str>) -> Key {
+    let builder = tenant_key(tenant).str("b").str(dataset);
+    match batch {
+        Some(batch) => builder.str(batch).finish(),
+        None => builder.finish(),
+    }
+}
+
+/// Key of the batch-index entry of one event.
+pub fn batch_index_key(tenant: &Tenant, dataset: &str, batch: &str, event_id: &str) -> Key {
+    Key::extend(&batch_index_prefix(tenant, dataset, Some(batch)))
+        .str(event_id)
+        .finish()
+}
+
+/// The parts of an event key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventKey {
+    /// Identity the event is filed under.
+    pub identity: IdentityKey,
+    /// `timestamp` in ms since epoch.
+    pub timestamp_ms: i64,
+    /// Dataset.
+    pub dataset: String,
+    /// `_id`.
+    pub event_id: String,
+}
+
+/// Decodes an event key (as stored in the index entries' values).
+pub fn decode_key(bytes: &[u8]) -> Result<EventKey> {
+    let (_, mut reader) = tessera_store::KeyReader::with_scope(bytes)?;
+    let tag = reader.string()?;
+    if tag != "e" {
+        return Err(Error::Corrupt {
+            what: "event key",
+            reason: format!("expected an event key, found tag {tag:?}"),
+        });
+    }
+    let namespace = reader.string()?;
+    let id = reader.string()?;
+    Ok(EventKey {
+        identity: IdentityKey::new(namespace, id),
+        timestamp_ms: reader.i64()?,
+        dataset: reader.string()?,
+        event_id: reader.string()?,
+    })
+}
+
 /// Whether `dataset` already holds an event with this `_id`.
 pub fn exists(store: &dyn Store, tenant: &Tenant, dataset: &str, event_id: &str) -> Result<bool> {
     Ok(store
@@ -120,6 +178,23 @@ pub fn append(
         .put(Table::Events, &index_key, event_key.as_bytes().to_vec())
         .put(Table::Events, &event_key, bytes);
     Ok(())
+}
+
+/// Adds to `batch` the batch-index entry recording that `new` came in ingestion batch
+/// `batch_id`; call it with [`append`] in the same write batch.
+pub fn index_batch(batch: &mut WriteBatch, tenant: &Tenant, new: &NewEvent<'_>, batch_id: &str) {
+    let event_key = key(
+        tenant,
+        new.identity,
+        new.timestamp_ms,
+        new.dataset,
+        new.event_id,
+    );
+    batch.put(
+        Table::Events,
+        &batch_index_key(tenant, new.dataset, batch_id, new.event_id),
+        event_key.into_bytes(),
+    );
 }
 
 /// Events of `identity`, oldest first or newest first, at most `limit`.

@@ -39,6 +39,29 @@ fn identity_prefix(tenant: &Tenant, identity: &IdentityKey) -> Key {
         .finish()
 }
 
+/// Prefix of every fragment of the tenant (whole-tenant scans: deletion by dataset, reports).
+pub fn tenant_prefix(tenant: &Tenant) -> Key {
+    Key::builder(&Scope::Tenant(tenant.clone()))
+        .str("f")
+        .finish()
+}
+
+/// Decodes a fragment key into its identity and dataset.
+pub fn decode_key(bytes: &[u8]) -> Result<(IdentityKey, String)> {
+    let (_, mut reader) = KeyReader::with_scope(bytes)?;
+    let tag = reader.string()?;
+    if tag != "f" {
+        return Err(Error::Corrupt {
+            what: "fragment key",
+            reason: format!("expected a fragment key, found tag {tag:?}"),
+        });
+    }
+    let namespace = reader.string()?;
+    let id = reader.string()?;
+    let dataset = reader.string()?;
+    Ok((IdentityKey::new(namespace, id), dataset))
+}
+
 /// Key of `dataset`'s fragment for `identity`.
 pub fn key(tenant: &Tenant, dataset: &str, identity: &IdentityKey) -> Key {
     Key::extend(&identity_prefix(tenant, identity))

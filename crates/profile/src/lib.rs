@@ -1,8 +1,9 @@
 //! Profile data at rest: the fragment each dataset holds per identity, and the experience
 //! events keyed by identity and time.
 //!
-//! What lives here: key layouts, stored document formats, the upsert deep-merge, and the
-//! write operations ingestion adds to its atomic batch. What does not: merge policies and the
+//! What lives here: key layouts, stored document formats, the upsert deep-merge, the write
+//! operations ingestion adds to its atomic batch, chunked deletion of a dataset's or a
+//! batch's data ([`purge`]) and whole-tenant statistics ([`stats`]). What does not: merge policies and the
 //! merged profile (the profile issue builds them on these reads), identity resolution
 //! (`identity` crate), HTTP.
 //!
@@ -19,6 +20,8 @@ pub mod lookup;
 pub mod merge;
 pub mod merged;
 pub mod policy;
+pub mod purge;
+pub mod stats;
 pub mod view;
 
 pub use error::{Error, Result};

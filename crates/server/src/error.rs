@@ -331,6 +331,27 @@ impl From<tessera_profile::Error> for ApiError {
     }
 }
 
+/// System jobs answer in the Profile API's error shape, as AEP's `/system/jobs` does.
+impl From<crate::system_jobs::JobError> for ApiError {
+    fn from(error: crate::system_jobs::JobError) -> Self {
+        use crate::system_jobs::JobError as E;
+        match error {
+            E::Store(store) => store.into(),
+            E::Profile(profile) => profile.into(),
+            E::NotFound { .. } => ApiError::Profile {
+                status: StatusCode::NOT_FOUND,
+                message: error.to_string(),
+            },
+            // AEP documents 422 for "a job for this dataset or batch already exists".
+            E::AlreadyExists { .. } => ApiError::Profile {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                message: error.to_string(),
+            },
+            other @ E::Corrupt(_) => Self::internal(&other),
+        }
+    }
+}
+
 impl From<tessera_ingest::Error> for ApiError {
     fn from(error: tessera_ingest::Error) -> Self {
         use tessera_ingest::Error as E;

@@ -21,6 +21,7 @@ pub mod openapi;
 pub mod routes;
 pub mod sandboxes;
 pub mod state;
+pub mod system_jobs;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -104,13 +105,14 @@ impl Server {
                 addr: config.listen,
                 source,
             })?;
-        let (state, wake) = AppState::new(
+        let (state, wakes) = AppState::new(
             Arc::clone(&store) as Arc<dyn Store>,
             config.auth,
             config.data_dir.join("batch-files"),
             config.limits.clone(),
         );
-        batch_worker::spawn(state.batches.clone(), wake)?;
+        batch_worker::spawn(state.batches.clone(), wakes.batches)?;
+        system_jobs::spawn(state.system_jobs.clone(), wakes.system_jobs)?;
         Ok(Self {
             listener,
             store,

@@ -11,6 +11,7 @@ use tessera_store::Store;
 use crate::auth::AuthMode;
 use crate::batch_worker::{self, BatchKick};
 use crate::metrics::Metrics;
+use crate::system_jobs::SystemJobs;
 
 /// Everything a handler may need; cheap to clone.
 #[derive(Clone)]
@@ -31,17 +32,27 @@ pub struct AppState {
     pub batch_kick: BatchKick,
     /// Merge policies per sandbox, revalidated on each use.
     pub policies: Arc<tessera_profile::policy::PolicyCache>,
+    /// Profile system jobs (dataset and batch deletion).
+    pub system_jobs: SystemJobs,
+}
+
+/// What the background workers wait on; [`crate::Server::bind`] hands each to its worker.
+pub struct Wakes {
+    /// Batch ingestion worker (see [`crate::batch_worker::spawn`]).
+    pub batches: Receiver<()>,
+    /// System-job worker (see [`crate::system_jobs::spawn`]).
+    pub system_jobs: Receiver<()>,
 }
 
 impl AppState {
     /// Builds the state around an opened store; uploaded batch files go to `files_dir`.
-    /// Returns the receiver the batch worker waits on (see [`crate::batch_worker::spawn`]).
+    /// Returns what the background workers wait on.
     pub fn new(
         store: Arc<dyn Store>,
         auth: AuthMode,
         files_dir: PathBuf,
         limits: Limits,
-    ) -> (Self, Receiver<()>) {
+    ) -> (Self, Wakes) {
         let schemas = SchemaRegistry::new(Arc::clone(&store));
         let usage_store = Arc::clone(&store);
         schemas.set_usage_check(Arc::new(move |tenant, schema_id| {
@@ -50,8 +61,10 @@ impl AppState {
                 .unwrap_or(true)
         }));
         let ingest = Ingestor::new(Arc::clone(&store), schemas.clone(), limits);
-        let (batch_kick, wake) = batch_worker::channel();
+        let (batch_kick, batches_wake) = batch_worker::channel();
+        let (system_jobs, system_jobs_wake) = SystemJobs::new(Arc::clone(&store));
         let state = Self {
+            system_jobs,
             batches: BatchService::new(ingest.clone(), files_dir),
             batch_kick,
             ingest,
@@ -61,6 +74,10 @@ impl AppState {
             metrics: Metrics::new(),
             policies: Arc::new(tessera_profile::policy::PolicyCache::new()),
         };
-        (state, wake)
+        let wakes = Wakes {
+            batches: batches_wake,
+            system_jobs: system_jobs_wake,
+        };
+        (state, wakes)
     }
 }

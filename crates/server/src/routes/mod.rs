@@ -10,9 +10,11 @@ pub mod identity;
 pub mod inlets;
 pub mod merge_policies;
 pub mod ops;
+pub mod preview;
 pub mod profile;
 pub mod sandboxes;
 pub mod schemas;
+pub mod system_jobs;
 
 use std::sync::Arc;
 
@@ -37,6 +39,8 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(identity::graph_routes())
         .merge(profile::routes())
         .merge(merge_policies::routes())
+        .merge(system_jobs::routes())
+        .merge(preview::routes())
 }
 
 /// Runs `work` on the blocking pool: commits wait for fsync, and scans can take longer than

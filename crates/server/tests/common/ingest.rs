@@ -163,3 +163,57 @@ pub fn page_view(id: &str, ecid: &str) -> Value {
         "web": {"webPageDetails": {"name": "home", "URL": "https://example.com/"}}
     })
 }
+
+/// Loads `lines` (JSON lines) into `dataset` through a file batch and waits until it is
+/// processed; returns the batch id and its catalog record.
+pub async fn load_batch(setup: &Setup, dataset: &str, lines: &[Value]) -> (String, Value) {
+    use http_body_util::{BodyExt, Full};
+    use hyper_util::client::legacy::Client;
+    use hyper_util::rt::TokioExecutor;
+    let reply = post(
+        &setup.base,
+        "/data/foundation/import/batches",
+        json!({"datasetId": dataset, "inputFormat": {"format": "json"}}),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+    let batch = reply.json()["id"].as_str().unwrap().to_owned();
+    let body: Vec<String> = lines.iter().map(Value::to_string).collect();
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<hyper::body::Bytes>>();
+    let mut request = hyper::Request::builder()
+        .method(Method::PUT)
+        .uri(format!(
+            "{}/data/foundation/import/batches/{batch}/datasets/{dataset}/files/rows.json",
+            setup.base
+        ))
+        .header("content-type", "application/octet-stream");
+    for (k, v) in TENANT {
+        request = request.header(k, v);
+    }
+    let response = client
+        .request(request.body(Full::new(body.join("\n").into())).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let _ = response.into_body().collect().await;
+    let completed = post(
+        &setup.base,
+        &format!("/data/foundation/import/batches/{batch}?action=COMPLETE"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(completed.status, StatusCode::OK, "{}", completed.text);
+    for _ in 0..300 {
+        let reply = get(
+            &setup.base,
+            &format!("/data/foundation/catalog/batches/{batch}"),
+        )
+        .await;
+        let record = reply.json()[&batch].clone();
+        if !matches!(record["status"].as_str(), Some("loading" | "processing")) {
+            return (batch, record);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("batch {batch} did not finish");
+}
