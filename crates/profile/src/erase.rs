@@ -73,6 +73,15 @@ fn erase_events(store: &dyn Store, tenant: &Tenant, identity: &IdentityKey) -> R
                 Table::Events,
                 &event::id_index_key(tenant, &dataset, &event_id),
             );
+            // A batch-ingested event is also indexed under its batch (its receipt starts
+            // with the batch id); that entry holds the event key, identity value included.
+            // For a streamed event the candidate key does not exist and the delete is a no-op.
+            if let Some(batch_id) = stored.xaction_id.split(':').next() {
+                batch.delete(
+                    Table::Events,
+                    &event::batch_index_key(tenant, &dataset, batch_id, &event_id),
+                );
+            }
             batch.delete(Table::Events, &Key::from_stored(row.key.clone()));
         }
         store.commit(batch)?;
