@@ -1,8 +1,9 @@
 //! Profile data at rest: the fragment each dataset holds per identity, and the experience
 //! events keyed by identity and time.
 //!
-//! What lives here: key layouts, stored document formats, the upsert deep-merge, and the
-//! write operations ingestion adds to its atomic batch. What does not: merge policies and the
+//! What lives here: key layouts, stored document formats, the upsert deep-merge, the
+//! write operations ingestion adds to its atomic batch, and the paged, filtered read of a
+//! profile's events (`event_query`, `event_filter`). What does not: merge policies and the
 //! merged profile (the profile issue builds them on these reads), identity resolution
 //! (`identity` crate), HTTP.
 //!
@@ -12,6 +13,8 @@
 
 mod error;
 pub mod event;
+pub mod event_filter;
+pub mod event_query;
 pub mod fragment;
 
 pub mod merge;

@@ -29,7 +29,9 @@ pub fn key(tenant: &Tenant, graph: u64) -> Key {
 /// A view document holding nothing, with a generation no earlier read can have seen.
 fn tombstone() -> Vec<u8> {
     let generation = uuid::Uuid::new_v4().simple().to_string();
-    serde_json::json!({ "gen": generation }).to_string().into_bytes()
+    serde_json::json!({ "gen": generation })
+        .to_string()
+        .into_bytes()
 }
 
 /// Adds to `batch` the invalidation of `graph`'s view.

@@ -63,6 +63,9 @@ pub enum Direction {
     Reverse,
 }
 
+/// A lower and an upper bound on encoded keys.
+pub type KeyInterval = (Bound<Vec<u8>>, Bound<Vec<u8>>);
+
 /// Bounds of a scan: every key starting with `prefix`, optionally narrowed by key bounds
 /// (an event time window is a lower and an upper key under one identity's prefix) and to
 /// start after a key (exclusive) for paging.
@@ -113,7 +116,7 @@ impl ScanRange {
     /// The key interval a scan in `direction` walks: the prefix, the bounds and the resume
     /// point folded into one lower and one upper bound, or `None` when nothing can match.
     /// Backends use this so that they all agree on what a range means.
-    pub fn interval(&self, direction: Direction) -> Option<(Bound<Vec<u8>>, Bound<Vec<u8>>)> {
+    pub fn interval(&self, direction: Direction) -> Option<KeyInterval> {
         let prefix = self.prefix.as_bytes();
         let mut lower = tighter_lower(Bound::Included(prefix.to_vec()), self.lower.clone());
         let mut upper = tighter_upper(prefix_end(prefix), self.upper.clone());
