@@ -312,6 +312,26 @@ impl From<tessera_identity::Error> for ApiError {
     }
 }
 
+/// Profile reads answer in the Profile API's envelope: a bad filter or cursor is the
+/// caller's to fix (400); a store failure keeps its own mapping; an unreadable stored
+/// document is ours (500, logged).
+impl From<tessera_profile::Error> for ApiError {
+    fn from(error: tessera_profile::Error) -> Self {
+        use tessera_profile::Error as E;
+        match error {
+            E::Store(store) => store.into(),
+            E::Identity(identity) => identity.into(),
+            E::InvalidFilter { .. } | E::TooManyFilters { .. } | E::InvalidCursor { .. } => {
+                ApiError::Profile {
+                    status: StatusCode::BAD_REQUEST,
+                    message: error.to_string(),
+                }
+            }
+            other @ E::Corrupt { .. } => Self::internal(&other),
+        }
+    }
+}
+
 impl From<tessera_ingest::Error> for ApiError {
     fn from(error: tessera_ingest::Error) -> Self {
         use tessera_ingest::Error as E;

@@ -10,6 +10,7 @@ pub mod identity;
 pub mod inlets;
 pub mod ops;
 pub mod profile;
+pub mod profile_events;
 pub mod sandboxes;
 pub mod schemas;
 

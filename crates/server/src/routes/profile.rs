@@ -1,13 +1,15 @@
 //! AEP Profile Access: `GET /data/core/ups/access/entities` — the merged profile of any of a
 //! person's identities.
 //!
-//! This first cut answers `schema.name=_xdm.context.profile` with the default merge policy
+//! `schema.name=_xdm.context.profile` answers the merged profile with the default merge policy
 //! (timestamp-ordered attributes, identity graph stitched: AEP's `timestampOrdered` + `pdg`),
-//! merging on read. Merge policies, experience events, the bulk POST form and the
+//! merging on read; `schema.name=_xdm.context.experienceevent` answers a page of the profile's
+//! experience events (`profile_events`). Merge policies, the bulk POST form and the
 //! materialized view come with the rest of the profile issue.
 
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
+use axum::http::Uri;
 use axum::Json;
 use serde_json::{json, Map, Value};
 use tessera_identity::{IdentityKey, Namespaces, Xid};
@@ -18,6 +20,7 @@ use utoipa_axum::routes;
 use crate::context::SandboxContext;
 use crate::error::{ApiError, ApiResult};
 use crate::routes::blocking;
+use crate::routes::profile_events::{self, EventsParams};
 use crate::state::AppState;
 
 /// The built-in merge policy's id.
@@ -27,10 +30,12 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(get_entity))
 }
 
-/// Query of a profile lookup.
+/// Query of a profile lookup. The event lookup's parameters are listed for the OpenAPI
+/// description; `property` repeats, so they are read from the raw query pairs instead.
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[allow(dead_code)] // `schema.name` and the event fields are read from the raw pairs
 pub struct EntityQuery {
-    /// `_xdm.context.profile`.
+    /// `_xdm.context.profile` or `_xdm.context.experienceevent`.
     #[serde(rename = "schema.name")]
     schema_name: Option<String>,
     /// Identity value, or an XID when `entityIdNS` is absent.
@@ -41,9 +46,32 @@ pub struct EntityQuery {
     entity_id_ns: Option<String>,
     /// Comma-separated dotted paths to return (default: everything).
     fields: Option<String>,
+    /// Events: `_xdm.context.profile`.
+    #[serde(rename = "relatedSchema.name")]
+    related_schema_name: Option<String>,
+    /// Events: the profile's identity value, or an XID when `relatedEntityIdNS` is absent.
+    #[serde(rename = "relatedEntityId")]
+    related_entity_id: Option<String>,
+    /// Events: namespace code of `relatedEntityId`.
+    #[serde(rename = "relatedEntityIdNS")]
+    related_entity_id_ns: Option<String>,
+    /// Events: earliest event time, ms, inclusive.
+    #[serde(rename = "startTime")]
+    start_time: Option<i64>,
+    /// Events: latest event time, ms, exclusive.
+    #[serde(rename = "endTime")]
+    end_time: Option<i64>,
+    /// Events: page size, 1 to 10000 (default 1000).
+    limit: Option<u32>,
+    /// Events: `timestamp`, `+timestamp` or `-timestamp` (`orderBy` also accepted).
+    orderby: Option<String>,
+    /// Events: up to 3 filters `path op value`, op one of `= != < <= > >=` (repeat the parameter).
+    property: Option<String>,
+    /// Events: page cursor from `_page.next`.
+    start: Option<String>,
 }
 
-fn profile_error(status: StatusCode, message: impl Into<String>) -> ApiError {
+pub(crate) fn profile_error(status: StatusCode, message: impl Into<String>) -> ApiError {
     ApiError::Profile {
         status,
         message: message.into(),
@@ -51,7 +79,7 @@ fn profile_error(status: StatusCode, message: impl Into<String>) -> ApiError {
 }
 
 /// Keeps only the requested dotted paths of `entity`.
-fn project(entity: &Map<String, Value>, fields: &str) -> Map<String, Value> {
+pub(crate) fn project(entity: &Map<String, Value>, fields: &str) -> Map<String, Value> {
     let mut out = Map::new();
     for field in fields.split(',').map(str::trim).filter(|f| !f.is_empty()) {
         let parts: Vec<&str> = field.split('.').collect();
@@ -84,21 +112,73 @@ fn project(entity: &Map<String, Value>, fields: &str) -> Map<String, Value> {
     out
 }
 
-/// The merged profile of an identity (keyed by its XID).
+/// The identity named by a lookup: `(namespace, value)` normalized the way ingestion stores
+/// it, or an XID when no namespace is given.
+pub(crate) fn lookup_key(
+    namespaces: &Namespaces,
+    entity_id: &str,
+    namespace: Option<&str>,
+) -> ApiResult<IdentityKey> {
+    match namespace {
+        Some(code) => {
+            let (code, id) = namespaces
+                .normalize(code, entity_id)
+                .map_err(|reason| profile_error(StatusCode::BAD_REQUEST, reason))?;
+            Ok(IdentityKey::new(code, id))
+        }
+        None => Ok(Xid::parse(entity_id)?),
+    }
+}
+
+/// Every identity of `key`'s graph (just `key` when it is in none), refused with AEP's 422
+/// beyond `max_identities` so that one lookup cannot fan out without bound.
+pub(crate) fn graph_members(
+    store: &dyn tessera_store::Store,
+    tenant: &tessera_model::Tenant,
+    key: &IdentityKey,
+    max_identities: usize,
+) -> ApiResult<Vec<IdentityKey>> {
+    let members: Vec<IdentityKey> = match tessera_identity::resolve(store, tenant, key)? {
+        Some(graph) => graph.identities().cloned().collect(),
+        None => vec![key.clone()],
+    };
+    if members.len() > max_identities {
+        return Err(profile_error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Too many related identities",
+        ));
+    }
+    Ok(members)
+}
+
+/// A profile (keyed by its XID) or a page of its experience events, by `schema.name`.
 #[utoipa::path(get, path = "/data/core/ups/access/entities", tag = "profile", params(EntityQuery),
-    responses((status = 200, description = "`{xid: {entityId, sources, tags, identityGraph, entity, lastModifiedAt, mergePolicy}}`"),
+    responses((status = 200, description = "profile: `{xid: {entityId, sources, tags, identityGraph, entity, lastModifiedAt, mergePolicy}}`; \
+experience events: `{_page: {orderby, start, count, next}, children: [{relatedEntityId, entityId, timestamp, entity, lastModifiedAt}], _links: {next: {href}}}`"),
+        (status = 400, description = "missing or invalid parameter, bad property filter or cursor"),
         (status = 404, description = "no profile for the identity"), (status = 422, description = "Too many related identities")))]
 async fn get_entity(
     State(state): State<AppState>,
     context: SandboxContext,
-    Query(query): Query<EntityQuery>,
+    uri: Uri,
 ) -> ApiResult<Json<Value>> {
-    match query.schema_name.as_deref() {
+    let pairs = Query::<Vec<(String, String)>>::try_from_uri(&uri)
+        .map_err(|rejection| profile_error(StatusCode::BAD_REQUEST, rejection.body_text()))?
+        .0;
+    let schema_name = pairs
+        .iter()
+        .find(|(name, _)| name == "schema.name")
+        .map(|(_, value)| value.as_str());
+    match schema_name {
         Some("_xdm.context.profile") => {}
+        Some("_xdm.context.experienceevent") => {
+            let params = EventsParams::parse(&pairs, uri.query().unwrap_or_default())?;
+            return profile_events::get_events(state, context, params, true).await;
+        }
         Some(other) => {
             return Err(profile_error(
                 StatusCode::BAD_REQUEST,
-                format!("schema.name {other} is not supported yet; use _xdm.context.profile"),
+                format!("schema.name {other} is not supported; use _xdm.context.profile or _xdm.context.experienceevent"),
             ))
         }
         None => {
@@ -108,6 +188,17 @@ async fn get_entity(
             ))
         }
     }
+    let Query(query) = Query::<EntityQuery>::try_from_uri(&uri)
+        .map_err(|rejection| profile_error(StatusCode::BAD_REQUEST, rejection.body_text()))?;
+    get_profile(state, context, query).await
+}
+
+/// The merged profile of an identity (keyed by its XID).
+async fn get_profile(
+    state: AppState,
+    context: SandboxContext,
+    query: EntityQuery,
+) -> ApiResult<Json<Value>> {
     let Some(entity_id) = query.entity_id.clone() else {
         return Err(profile_error(
             StatusCode::BAD_REQUEST,
@@ -119,25 +210,8 @@ async fn get_entity(
     let tenant = context.tenant.clone();
     let found = blocking(&state, move |store| {
         let namespaces = Namespaces::load(store, &tenant)?;
-        let key = match &namespace {
-            Some(code) => {
-                let (code, id) = namespaces
-                    .normalize(code, &entity_id)
-                    .map_err(|reason| profile_error(StatusCode::BAD_REQUEST, reason))?;
-                IdentityKey::new(code, id)
-            }
-            None => Xid::parse(&entity_id)?,
-        };
-        let members: Vec<IdentityKey> = match tessera_identity::resolve(store, &tenant, &key)? {
-            Some(graph) => graph.identities().cloned().collect(),
-            None => vec![key.clone()],
-        };
-        if members.len() > max_identities {
-            return Err(profile_error(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "Too many related identities",
-            ));
-        }
+        let key = lookup_key(&namespaces, &entity_id, namespace.as_deref())?;
+        let members = graph_members(store, &tenant, &key, max_identities)?;
         let mut fragments = Vec::new();
         for member in &members {
             for (dataset, fragment) in
