@@ -2,7 +2,7 @@
 //! `GET /data/core/ups/access/entities?schema.name=_xdm.context.experienceevent&relatedEntityId=..`
 //! — a page of a profile's events, with the `_page` / `children` / `_links` shape of AEP.
 //!
-//! What lives here: the query parameters (validated once into [`EventsParams`]), identity
+//! What lives here: the query parameters (validated once into `EventsParams`), identity
 //! lookup and the response shape. What does not: the scan, merge order, filters and cursor
 //! (`tessera_profile::event_query`, `event_filter`).
 //!
