@@ -23,6 +23,28 @@ pub enum Error {
     /// A concurrent change won; re-read and retry.
     #[error("a concurrent change to the same data won; retry")]
     Conflict,
+    /// A `property` filter of an event lookup does not parse.
+    #[error("property filter {filter:?} is invalid: {reason}")]
+    InvalidFilter {
+        /// The filter as sent.
+        filter: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// More `property` filters than an event lookup accepts.
+    #[error("at most {max} property filters are allowed, got {count}")]
+    TooManyFilters {
+        /// Filters sent.
+        count: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A page cursor that this server did not issue (or that was altered).
+    #[error("the page cursor {cursor:?} is not valid")]
+    InvalidCursor {
+        /// The cursor as sent.
+        cursor: String,
+    },
 }
 
 /// Result alias for this crate.

@@ -34,6 +34,14 @@ pub struct StoredEvent {
     pub event: Map<String, Value>,
 }
 
+impl StoredEvent {
+    /// When the write that stored the event was received (ms), read from its receipt id
+    /// (`<receivedMs>:<node>:<counter>`); `None` for receipts of another form.
+    pub fn received_ms(&self) -> Option<i64> {
+        self.xaction_id.split(':').next()?.parse().ok()
+    }
+}
+
 fn tenant_key(tenant: &Tenant) -> tessera_store::KeyBuilder {
     Key::builder(&Scope::Tenant(tenant.clone()))
 }
@@ -44,6 +52,14 @@ pub fn identity_prefix(tenant: &Tenant, identity: &IdentityKey) -> Key {
         .str("e")
         .str(&identity.namespace)
         .str(&identity.id)
+        .finish()
+}
+
+/// The position of `timestamp_ms` among `identity`'s events: below every event at that time
+/// and above every earlier one, so it bounds a time window of a scan.
+pub fn time_key(tenant: &Tenant, identity: &IdentityKey, timestamp_ms: i64) -> Key {
+    Key::extend(&identity_prefix(tenant, identity))
+        .i64(timestamp_ms)
         .finish()
 }
 

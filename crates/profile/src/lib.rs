@@ -2,10 +2,11 @@
 //! events keyed by identity and time.
 //!
 //! What lives here: key layouts, stored document formats, the upsert deep-merge, the write
-//! operations ingestion adds to its atomic batch, chunked deletion of a dataset's or a
-//! batch's data ([`purge`]) and whole-tenant statistics ([`stats`]). What does not: merge policies and the
-//! merged profile (the profile issue builds them on these reads), identity resolution
-//! (`identity` crate), HTTP.
+//! operations ingestion adds to its atomic batch, the paged, filtered read of a profile's
+//! events (`event_query`, `event_filter`), merge policies and the merged profile with its
+//! materialized view (`policy`, `merged`, `lookup`, `view`), erasure of a person (`erase`),
+//! chunked deletion of a dataset's or a batch's data (`purge`) and whole-tenant statistics
+//! (`stats`). What does not: identity resolution (`identity` crate), HTTP.
 //!
 //! Invariants: 1 (the ops returned here are applied in the caller's single atomic batch, so a
 //! record, its idempotency index entry and its change-feed entry land together) and 3 (the
@@ -14,6 +15,8 @@
 pub mod erase;
 mod error;
 pub mod event;
+pub mod event_filter;
+pub mod event_query;
 pub mod fragment;
 
 pub mod lookup;

@@ -312,6 +312,9 @@ impl From<tessera_identity::Error> for ApiError {
     }
 }
 
+/// Profile reads answer in the Profile API's envelope: a bad filter or cursor is the
+/// caller's to fix (400); a store failure keeps its own mapping; an unreadable stored
+/// document is ours (500, logged).
 impl From<tessera_profile::Error> for ApiError {
     fn from(error: tessera_profile::Error) -> Self {
         use tessera_profile::Error as E;
@@ -326,6 +329,12 @@ impl From<tessera_profile::Error> for ApiError {
                 status: StatusCode::CONFLICT,
                 message: error.to_string(),
             },
+            E::InvalidFilter { .. } | E::TooManyFilters { .. } | E::InvalidCursor { .. } => {
+                ApiError::Profile {
+                    status: StatusCode::BAD_REQUEST,
+                    message: error.to_string(),
+                }
+            }
             other @ E::Corrupt { .. } => Self::internal(&other),
         }
     }

@@ -186,19 +186,18 @@ impl Store for EmbeddedStore {
         direction: Direction,
         limit: usize,
     ) -> Result<Vec<Entry>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let Some((lower, upper)) = range.interval(direction) else {
+            return Ok(Vec::new());
+        };
         let keyspace = self.inner.keyspace(table);
         let prefix = range.prefix.as_bytes();
-        let iter = match (&range.resume_after, direction) {
-            (None, _) => keyspace.prefix(prefix),
-            (Some(after), Direction::Forward) => keyspace.range::<&[u8], _>((
-                std::ops::Bound::Excluded(after.as_slice()),
-                std::ops::Bound::Unbounded,
-            )),
-            (Some(before), Direction::Reverse) => keyspace.range::<&[u8], _>((
-                std::ops::Bound::Included(prefix),
-                std::ops::Bound::Excluded(before.as_slice()),
-            )),
-        };
+        let iter = keyspace.range::<&[u8], _>((
+            lower.as_ref().map(Vec::as_slice),
+            upper.as_ref().map(Vec::as_slice),
+        ));
         let mut entries = Vec::new();
         let mut push = |guard: fjall::Guard| -> Result<bool> {
             let (key, value) = guard.into_inner()?;
@@ -211,9 +210,6 @@ impl Store for EmbeddedStore {
             });
             Ok(entries.len() < limit)
         };
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
         match direction {
             Direction::Forward => {
                 for guard in iter {

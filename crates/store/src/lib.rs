@@ -36,6 +36,8 @@ mod group_commit;
 pub mod key;
 mod table;
 
+use std::ops::Bound;
+
 pub use batch::{Check, Committed, Op, WriteBatch};
 pub use embedded::{Durability, EmbeddedStore, StoreOptions};
 pub use error::{Error, Result};
@@ -61,14 +63,25 @@ pub enum Direction {
     Reverse,
 }
 
-/// Bounds of a scan: every key starting with `prefix`, optionally narrowed to start after a
-/// key (exclusive) for paging.
+/// A lower and an upper bound on encoded keys.
+pub type KeyInterval = (Bound<Vec<u8>>, Bound<Vec<u8>>);
+
+/// Bounds of a scan: every key starting with `prefix`, optionally narrowed by key bounds
+/// (an event time window is a lower and an upper key under one identity's prefix) and to
+/// start after a key (exclusive) for paging.
+///
+/// Every bound is a plain comparison on encoded key bytes, so a SQL backend maps a range to
+/// `key >= $prefix AND key < $prefix_end AND key >|>= $lower AND key <|<= $upper`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScanRange {
     /// Every returned key starts with this prefix (which itself starts with a scope).
     pub prefix: Key,
     /// For forward scans: resume strictly after this key; for reverse scans: strictly before.
     pub resume_after: Option<Vec<u8>>,
+    /// Keys below this bound are not returned, whatever the direction.
+    pub lower: Bound<Vec<u8>>,
+    /// Keys above this bound are not returned, whatever the direction.
+    pub upper: Bound<Vec<u8>>,
 }
 
 impl ScanRange {
@@ -77,6 +90,8 @@ impl ScanRange {
         Self {
             prefix,
             resume_after: None,
+            lower: Bound::Unbounded,
+            upper: Bound::Unbounded,
         }
     }
 
@@ -84,6 +99,85 @@ impl ScanRange {
     pub fn resume_after(mut self, key: Vec<u8>) -> Self {
         self.resume_after = Some(key);
         self
+    }
+
+    /// Excludes keys below `bound`, keeping the tighter of it and any lower bound already set.
+    pub fn narrow_lower(mut self, bound: Bound<Vec<u8>>) -> Self {
+        self.lower = tighter_lower(self.lower, bound);
+        self
+    }
+
+    /// Excludes keys above `bound`, keeping the tighter of it and any upper bound already set.
+    pub fn narrow_upper(mut self, bound: Bound<Vec<u8>>) -> Self {
+        self.upper = tighter_upper(self.upper, bound);
+        self
+    }
+
+    /// The key interval a scan in `direction` walks: the prefix, the bounds and the resume
+    /// point folded into one lower and one upper bound, or `None` when nothing can match.
+    /// Backends use this so that they all agree on what a range means.
+    pub fn interval(&self, direction: Direction) -> Option<KeyInterval> {
+        let prefix = self.prefix.as_bytes();
+        let mut lower = tighter_lower(Bound::Included(prefix.to_vec()), self.lower.clone());
+        let mut upper = tighter_upper(prefix_end(prefix), self.upper.clone());
+        if let Some(resume) = &self.resume_after {
+            match direction {
+                Direction::Forward => lower = tighter_lower(lower, Bound::Excluded(resume.clone())),
+                Direction::Reverse => upper = tighter_upper(upper, Bound::Excluded(resume.clone())),
+            }
+        }
+        let empty = match (&lower, &upper) {
+            (Bound::Included(low), Bound::Included(high)) => low > high,
+            (Bound::Included(low) | Bound::Excluded(low), Bound::Excluded(high))
+            | (Bound::Excluded(low), Bound::Included(high)) => low >= high,
+            _ => false,
+        };
+        (!empty).then_some((lower, upper))
+    }
+}
+
+/// The smallest byte string greater than every key starting with `prefix`.
+fn prefix_end(prefix: &[u8]) -> Bound<Vec<u8>> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < u8::MAX {
+            end.push(last + 1);
+            return Bound::Excluded(end);
+        }
+    }
+    Bound::Unbounded
+}
+
+fn tighter_lower(a: Bound<Vec<u8>>, b: Bound<Vec<u8>>) -> Bound<Vec<u8>> {
+    match (a, b) {
+        (Bound::Unbounded, other) | (other, Bound::Unbounded) => other,
+        (Bound::Included(x), Bound::Included(y)) => Bound::Included(x.max(y)),
+        (Bound::Excluded(x), Bound::Excluded(y)) => Bound::Excluded(x.max(y)),
+        // At equal keys the exclusive bound is the tighter one.
+        (Bound::Included(inc), Bound::Excluded(exc))
+        | (Bound::Excluded(exc), Bound::Included(inc)) => {
+            if inc > exc {
+                Bound::Included(inc)
+            } else {
+                Bound::Excluded(exc)
+            }
+        }
+    }
+}
+
+fn tighter_upper(a: Bound<Vec<u8>>, b: Bound<Vec<u8>>) -> Bound<Vec<u8>> {
+    match (a, b) {
+        (Bound::Unbounded, other) | (other, Bound::Unbounded) => other,
+        (Bound::Included(x), Bound::Included(y)) => Bound::Included(x.min(y)),
+        (Bound::Excluded(x), Bound::Excluded(y)) => Bound::Excluded(x.min(y)),
+        (Bound::Included(inc), Bound::Excluded(exc))
+        | (Bound::Excluded(exc), Bound::Included(inc)) => {
+            if inc < exc {
+                Bound::Included(inc)
+            } else {
+                Bound::Excluded(exc)
+            }
+        }
     }
 }
 

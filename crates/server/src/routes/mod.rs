@@ -12,6 +12,7 @@ pub mod merge_policies;
 pub mod ops;
 pub mod preview;
 pub mod profile;
+pub mod profile_events;
 pub mod sandboxes;
 pub mod schemas;
 pub mod system_jobs;

@@ -1,5 +1,7 @@
 //! AEP Profile Access: `/data/core/ups/access/entities` — the merged profile of any of a
-//! person's identities (`GET` one, `POST` up to 100), and the person's erasure (`DELETE`).
+//! person's identities (`GET` one, `POST` up to 100), a page of the person's experience
+//! events (`GET` with `schema.name=_xdm.context.experienceevent`, in `profile_events`), and
+//! the person's erasure (`DELETE`).
 //!
 //! The merge policy is `mergePolicyId` or the sandbox's default for the profile class; the
 //! merged profile comes from `tessera_profile::lookup` (materialized view, else a merge).
@@ -7,7 +9,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, Uri};
 use axum::Json;
 use serde_json::value::RawValue;
 use serde_json::{json, Map, Value};
@@ -21,6 +23,7 @@ use utoipa_axum::routes;
 use crate::context::SandboxContext;
 use crate::error::{ApiError, ApiResult};
 use crate::routes::blocking;
+use crate::routes::profile_events::{self, EventsParams};
 use crate::state::AppState;
 
 pub(crate) fn routes() -> OpenApiRouter<AppState> {
@@ -44,9 +47,41 @@ pub struct EntityQuery {
     /// Merge policy (default: the sandbox's default for the profile class).
     #[serde(rename = "mergePolicyId")]
     merge_policy_id: Option<String>,
+    /// Events: `_xdm.context.profile`.
+    #[serde(rename = "relatedSchema.name")]
+    #[allow(dead_code)] // read from the raw pairs by `profile_events`
+    related_schema_name: Option<String>,
+    /// Events: the profile's identity value, or an XID when `relatedEntityIdNS` is absent.
+    #[serde(rename = "relatedEntityId")]
+    #[allow(dead_code)]
+    related_entity_id: Option<String>,
+    /// Events: namespace code of `relatedEntityId`.
+    #[serde(rename = "relatedEntityIdNS")]
+    #[allow(dead_code)]
+    related_entity_id_ns: Option<String>,
+    /// Events: earliest event time, ms, inclusive.
+    #[serde(rename = "startTime")]
+    #[allow(dead_code)]
+    start_time: Option<i64>,
+    /// Events: latest event time, ms, exclusive.
+    #[serde(rename = "endTime")]
+    #[allow(dead_code)]
+    end_time: Option<i64>,
+    /// Events: page size, 1 to 10000 (default 1000).
+    #[allow(dead_code)]
+    limit: Option<u32>,
+    /// Events: `timestamp`, `+timestamp` or `-timestamp` (`orderBy` also accepted).
+    #[allow(dead_code)]
+    orderby: Option<String>,
+    /// Events: up to 3 filters `path op value`, op one of `= != < <= > >=` (repeat the parameter).
+    #[allow(dead_code)]
+    property: Option<String>,
+    /// Events: page cursor from `_page.next`.
+    #[allow(dead_code)]
+    start: Option<String>,
 }
 
-fn profile_error(status: StatusCode, message: impl Into<String>) -> ApiError {
+pub(crate) fn profile_error(status: StatusCode, message: impl Into<String>) -> ApiError {
     ApiError::Profile {
         status,
         message: message.into(),
@@ -54,7 +89,7 @@ fn profile_error(status: StatusCode, message: impl Into<String>) -> ApiError {
 }
 
 /// Keeps only the requested dotted paths of `entity`.
-fn project(entity: &Map<String, Value>, fields: &str) -> Map<String, Value> {
+pub(crate) fn project(entity: &Map<String, Value>, fields: &str) -> Map<String, Value> {
     let mut out = Map::new();
     for field in fields.split(',').map(str::trim).filter(|f| !f.is_empty()) {
         let parts: Vec<&str> = field.split('.').collect();
@@ -123,6 +158,29 @@ pub(crate) fn requested_identity(
     }
 }
 
+/// The identities whose data a lookup under a policy covers: every identity of `key`'s graph
+/// when the policy stitches (just `key` when it is in none), refused with AEP's 422 beyond
+/// `max_identities` so that one lookup cannot fan out without bound; else `key` alone.
+pub(crate) fn graph_members(
+    store: &dyn Store,
+    tenant: &tessera_model::Tenant,
+    key: &IdentityKey,
+    stitch: bool,
+    max_identities: usize,
+) -> ApiResult<Vec<IdentityKey>> {
+    if !stitch {
+        return Ok(vec![key.clone()]);
+    }
+    let members: Vec<IdentityKey> = match tessera_identity::resolve(store, tenant, key)? {
+        Some(graph) => graph.identities().cloned().collect(),
+        None => vec![key.clone()],
+    };
+    if members.len() > max_identities {
+        return Err(too_many());
+    }
+    Ok(members)
+}
+
 fn rfc3339(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()
@@ -188,21 +246,59 @@ fn too_many() -> ApiError {
     )
 }
 
-/// The merged profile of an identity (keyed by its XID).
+/// A profile (keyed by its XID) or a page of its experience events, by `schema.name`.
 #[utoipa::path(get, path = "/data/core/ups/access/entities", tag = "profile", params(EntityQuery),
-    responses((status = 200, description = "`{xid: {entityId, sources, tags, identityGraph, entity, lastModifiedAt, mergePolicy}}`"),
+    responses((status = 200, description = "profile: `{xid: {entityId, sources, tags, identityGraph, entity, lastModifiedAt, mergePolicy}}`; \
+experience events: `{_page: {orderby, start, count, next}, children: [{relatedEntityId, entityId, timestamp, entity, lastModifiedAt}], _links: {next: {href}}}`"),
+        (status = 400, description = "missing or invalid parameter, bad property filter or cursor"),
         (status = 404, description = "no profile for the identity"), (status = 422, description = "Too many related identities")))]
 async fn get_entity(
     State(state): State<AppState>,
     context: SandboxContext,
-    Query(query): Query<EntityQuery>,
+    uri: Uri,
+) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse as _;
+    let pairs = Query::<Vec<(String, String)>>::try_from_uri(&uri)
+        .map_err(|rejection| profile_error(StatusCode::BAD_REQUEST, rejection.body_text()))?
+        .0;
+    let value_of = |name: &str| {
+        pairs
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.clone())
+    };
+    if value_of("schema.name").as_deref() == Some("_xdm.context.experienceevent") {
+        let params = EventsParams::parse(&pairs, uri.query().unwrap_or_default())?;
+        let tenant = context.tenant.clone();
+        let policies = Arc::clone(&state.policies);
+        let policy_id = value_of("mergePolicyId");
+        let policy = blocking(&state, move |store| {
+            choose_policy(&policies, store, &tenant, policy_id.as_deref())
+        })
+        .await?;
+        return Ok(
+            profile_events::get_events(state, context, params, policy.stitches())
+                .await?
+                .into_response(),
+        );
+    }
+    let Query(query) = Query::<EntityQuery>::try_from_uri(&uri)
+        .map_err(|rejection| profile_error(StatusCode::BAD_REQUEST, rejection.body_text()))?;
+    Ok(get_profile(state, context, query).await?.into_response())
+}
+
+/// The merged profile of an identity (keyed by its XID).
+async fn get_profile(
+    state: AppState,
+    context: SandboxContext,
+    query: EntityQuery,
 ) -> ApiResult<Json<std::collections::HashMap<String, EntityOut>>> {
     match query.schema_name.as_deref() {
         Some("_xdm.context.profile") => {}
         Some(other) => {
             return Err(profile_error(
                 StatusCode::BAD_REQUEST,
-                format!("schema.name {other} is not supported; use _xdm.context.profile"),
+                format!("schema.name {other} is not supported; use _xdm.context.profile or _xdm.context.experienceevent"),
             ))
         }
         None => {
