@@ -363,3 +363,81 @@ async fn unknown_identity_xid_form_and_validation() {
     assert_eq!(bad_xid.status, StatusCode::BAD_REQUEST, "{}", bad_xid.text);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn post_pages_events_of_several_profiles_through_payload_links() {
+    let server = TestServer::start(None).await;
+    let setup = setup(&server.url("")).await;
+    let base = setup.base.clone();
+    let ecid = "11111111111111111111111111111111111111";
+    stream_all(
+        &setup,
+        (0..5)
+            .map(|m| page_view(&format!("a{m}"), m, "ECID", ecid, "home", 1))
+            .chain(std::iter::once(page_view(
+                "b0",
+                7,
+                "Email",
+                "bob@example.com",
+                "cart",
+                2,
+            )))
+            .collect(),
+    )
+    .await;
+    let body = json!({
+        "schema": {"name": "_xdm.context.experienceevent"},
+        "relatedSchema": {"name": "_xdm.context.profile"},
+        "identities": [
+            {"relatedEntityId": ecid, "relatedEntityIdNS": {"code": "ECID"}},
+            {"relatedEntityId": "bob@example.com", "relatedEntityIdNS": {"code": "Email"}}
+        ],
+        "fields": ["web.webPageDetails.name"],
+        "timeFilter": {"startTime": at(1)},
+        "limit": 2,
+        "orderby": "-timestamp"
+    });
+    let reply = common::ingest::post(&base, "/data/core/ups/access/entities", body).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    let pages = reply.json();
+    let ecid_page = &pages[ecid];
+    assert_eq!(ids(ecid_page), ["a4", "a3"]);
+    assert_eq!(
+        ecid_page["children"][0]["entity"],
+        json!({"web": {"webPageDetails": {"name": "home"}}})
+    );
+    assert_eq!(ids(&pages["bob@example.com"]), ["b0"]);
+    assert_eq!(pages["bob@example.com"]["_links"]["next"]["href"], "");
+    // Follow the payload: POST it again for the next page of that profile only.
+    let mut seen = ids(ecid_page);
+    let mut link = ecid_page["_links"]["next"].clone();
+    while link["href"] != "" {
+        assert_eq!(link["href"], "/entities");
+        let reply = common::ingest::post(
+            &base,
+            "/data/core/ups/access/entities",
+            link["payload"].clone(),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+        let next = reply.json()[ecid].clone();
+        seen.extend(ids(&next));
+        link = next["_links"]["next"].clone();
+        assert!(seen.len() < 10);
+    }
+    assert_eq!(
+        seen,
+        ["a4", "a3", "a2", "a1"],
+        "startTime is inclusive, a0 is before it"
+    );
+
+    // A bad identity among good ones: 207 with per-identity outcomes.
+    let partial = common::ingest::post(&base, "/data/core/ups/access/entities", json!({
+        "schema": {"name": "_xdm.context.experienceevent"},
+        "identities": [{"relatedEntityId": ecid, "relatedEntityIdNS": {"code": "ECID"}}, {"relatedEntityId": "x", "relatedEntityIdNS": {"code": "Nope"}}]
+    })).await;
+    assert_eq!(partial.status, StatusCode::MULTI_STATUS, "{}", partial.text);
+    assert_eq!(partial.json()[1]["error"]["statusCode"], "400");
+    assert_eq!(partial.json()[0]["entity"]["_page"]["count"], 5);
+    server.stop().await;
+}

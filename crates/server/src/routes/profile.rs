@@ -382,7 +382,8 @@ pub struct SchemaName {
 /// Most identities one bulk request may name (AEP's limit).
 const BULK_LIMIT: usize = 100;
 
-/// Merged profiles of up to 100 identities, keyed by XID. Identities without a profile come
+/// Merged profiles of up to 100 identities, keyed by XID (with
+/// `schema.name=_xdm.context.experienceevent`, pages of their events instead). Identities without a profile come
 /// back in AEP's empty shape; when some identities fail (invalid, too many related
 /// identities) the answer is 207 with one item per identity: `{xid, error}` for failures,
 /// `{xid, entity}` (the profile object) for the rest.
@@ -394,6 +395,20 @@ async fn post_entities(
     body: Result<Json<Value>, axum::extract::rejection::JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let Json(body) = body.map_err(|e| profile_error(StatusCode::BAD_REQUEST, e.body_text()))?;
+    if body.pointer("/schema/name").and_then(Value::as_str) == Some("_xdm.context.experienceevent")
+    {
+        let tenant = context.tenant.clone();
+        let policies = Arc::clone(&state.policies);
+        let policy_id = body
+            .get("mergePolicyId")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let policy = blocking(&state, move |store| {
+            choose_policy(&policies, store, &tenant, policy_id.as_deref())
+        })
+        .await?;
+        return profile_events::post_events(state, context, body, policy.stitches()).await;
+    }
     let request: BulkRequest = serde_json::from_value(body)
         .map_err(|e| profile_error(StatusCode::BAD_REQUEST, format!("invalid request: {e}")))?;
     match request.schema.as_ref().map(|s| s.name.as_str()) {

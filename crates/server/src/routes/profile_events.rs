@@ -152,46 +152,57 @@ impl EventsParams {
     }
 }
 
-/// A page of the experience events of the profile `params` names. With `use_graph`, the
-/// events of every identity in its identity graph are merged; without, only the looked-up
-/// identity's (a merge policy with `identityGraph.type = none`).
-pub(crate) async fn get_events(
-    state: AppState,
-    context: SandboxContext,
-    params: EventsParams,
-    use_graph: bool,
-) -> ApiResult<Json<Value>> {
-    let max_identities = state.ingest.limits().max_graph_identities;
-    let tenant = context.tenant.clone();
-    let lookup = params.clone();
-    let ingest = state.ingest.clone();
-    let (key, page) = blocking(&state, move |store| {
-        let namespaces = ingest.namespaces(&tenant)?;
-        let key = requested_identity(
-            &namespaces,
-            &lookup.related_entity_id,
-            lookup.related_entity_id_ns.as_deref(),
-        )?;
-        let members = graph_members(store, &tenant, &key, use_graph, max_identities)?;
-        let query = EventQuery {
-            tenant: &tenant,
-            members: &members,
-            window: lookup.window,
-            direction: lookup.direction,
-            start: lookup.start.as_ref(),
-            filters: &lookup.filters,
-            limit: lookup.limit,
-        };
-        let page = event_query::page(store, &query)?;
-        Ok((key, page))
-    })
-    .await?;
+/// What one profile's page of events needs besides the identity.
+#[derive(Debug, Clone)]
+struct PageSpec {
+    window: TimeWindow,
+    direction: Direction,
+    start: Option<Position>,
+    filters: Vec<PropertyFilter>,
+    limit: usize,
+}
 
+/// Resolves the identity (`id` with namespace `ns`, or an XID) and reads one page of the
+/// events of its profile: every identity of its graph with `use_graph`, only its own without
+/// (a merge policy with `identityGraph.type = none`).
+fn read_page(
+    store: &dyn tessera_store::Store,
+    state: &AppState,
+    tenant: &tessera_model::Tenant,
+    (id, ns): (&str, Option<&str>),
+    use_graph: bool,
+    spec: &PageSpec,
+) -> ApiResult<(tessera_identity::IdentityKey, event_query::EventPage)> {
+    let namespaces = state.ingest.namespaces(tenant)?;
+    let key = requested_identity(&namespaces, id, ns)?;
+    let max_identities = state.ingest.limits().max_graph_identities;
+    let members = graph_members(store, tenant, &key, use_graph, max_identities)?;
+    let query = EventQuery {
+        tenant,
+        members: &members,
+        window: spec.window,
+        direction: spec.direction,
+        start: spec.start.as_ref(),
+        filters: &spec.filters,
+        limit: spec.limit,
+    };
+    Ok((key, event_query::page(store, &query)?))
+}
+
+/// AEP's page object around `children`; `next_link` is `_links.next` when there is a next
+/// page (the caller knows whether it is a GET href or a POST payload).
+fn render_page(
+    key: &tessera_identity::IdentityKey,
+    page: &event_query::EventPage,
+    fields: Option<&str>,
+    direction: Direction,
+    next_link: impl FnOnce(&str) -> Value,
+) -> Value {
     let related = key.xid().as_str().to_owned();
     let children: Vec<Value> = page
         .events
         .iter()
-        .map(|found| child(found, &related, params.fields.as_deref()))
+        .map(|found| child(found, &related, fields))
         .collect();
     let first_id = page
         .events
@@ -203,16 +214,16 @@ pub(crate) async fn get_events(
         .as_ref()
         .map(Position::to_cursor)
         .unwrap_or_default();
-    let href = if next.is_empty() {
-        String::new()
+    let link = if next.is_empty() {
+        json!({ "href": "" })
     } else {
-        params.next_href(&next)
+        next_link(&next)
     };
-    let orderby = match params.direction {
+    let orderby = match direction {
         Direction::Forward => "timestamp",
         Direction::Reverse => "-timestamp",
     };
-    Ok(Json(json!({
+    json!({
         "_page": {
             "orderby": orderby,
             "start": first_id,
@@ -220,8 +231,199 @@ pub(crate) async fn get_events(
             "next": next,
         },
         "children": children,
-        "_links": { "next": { "href": href } },
-    })))
+        "_links": { "next": link },
+    })
+}
+
+/// A page of the experience events of the profile `params` names (see [`read_page`]).
+pub(crate) async fn get_events(
+    state: AppState,
+    context: SandboxContext,
+    params: EventsParams,
+    use_graph: bool,
+) -> ApiResult<Json<Value>> {
+    let tenant = context.tenant.clone();
+    let spec = PageSpec {
+        window: params.window,
+        direction: params.direction,
+        start: params.start.clone(),
+        filters: params.filters.clone(),
+        limit: params.limit,
+    };
+    let lookup = params.clone();
+    let worker = state.clone();
+    let (key, page) = blocking(&state, move |store| {
+        read_page(
+            store,
+            &worker,
+            &tenant,
+            (
+                &lookup.related_entity_id,
+                lookup.related_entity_id_ns.as_deref(),
+            ),
+            use_graph,
+            &spec,
+        )
+    })
+    .await?;
+    Ok(Json(render_page(
+        &key,
+        &page,
+        params.fields.as_deref(),
+        params.direction,
+        |cursor| json!({ "href": params.next_href(cursor) }),
+    )))
+}
+
+/// Body of the multi-profile event lookup (`POST /access/entities`).
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EventsBody {
+    #[serde(default)]
+    identities: Vec<RelatedIdentity>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    fields: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    time_filter: Option<TimeFilter>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    limit: Option<usize>,
+    #[serde(default, alias = "orderBy", skip_serializing_if = "Option::is_none")]
+    orderby: Option<String>,
+    #[serde(flatten)]
+    rest: serde_json::Map<String, Value>,
+}
+
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RelatedIdentity {
+    #[serde(alias = "entityId")]
+    related_entity_id: String,
+    #[serde(default, alias = "entityIdNS", skip_serializing_if = "Option::is_none")]
+    related_entity_id_n_s: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    start: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TimeFilter {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    start_time: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    end_time: Option<i64>,
+}
+
+/// Pages of events of up to 100 profiles (`POST /access/entities` with
+/// `schema.name=_xdm.context.experienceevent`): keyed by each `relatedEntityId` as sent, with
+/// `_links.next = {href: "/entities", payload}` where `payload` is the body to POST for the
+/// next page of that profile (AEP's shape). Identities that fail make the answer a 207 with
+/// `{xid, error}` items, the others as `{xid, entity: <page>}`.
+pub(crate) async fn post_events(
+    state: AppState,
+    context: SandboxContext,
+    body: Value,
+    use_graph: bool,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let bad = |message: String| profile_error(StatusCode::BAD_REQUEST, message);
+    let request: EventsBody =
+        serde_json::from_value(body).map_err(|e| bad(format!("invalid event lookup: {e}")))?;
+    if request.identities.is_empty() || request.identities.len() > 100 {
+        return Err(bad("identities must list 1 to 100 profiles".to_owned()));
+    }
+    let limit = request.limit.unwrap_or(DEFAULT_EVENT_LIMIT);
+    if !(1..=MAX_EVENT_LIMIT).contains(&limit) {
+        return Err(bad(format!("limit must be from 1 to {MAX_EVENT_LIMIT}")));
+    }
+    let direction = match request.orderby.as_deref().map(str::trim) {
+        None | Some("timestamp" | "+timestamp") => Direction::Forward,
+        Some("-timestamp") => Direction::Reverse,
+        Some(other) => {
+            return Err(bad(format!(
+                "orderby must be timestamp, +timestamp or -timestamp, got {other:?}"
+            )))
+        }
+    };
+    let window = TimeWindow {
+        start_ms: request.time_filter.and_then(|t| t.start_time),
+        end_ms: request.time_filter.and_then(|t| t.end_time),
+    };
+    let fields = request.fields.as_ref().map(|f| f.join(","));
+    let tenant = context.tenant.clone();
+    let worker = state.clone();
+    let identities = request.identities.clone();
+    let results = blocking(&state, move |store| {
+        let mut results = Vec::with_capacity(identities.len());
+        for identity in &identities {
+            let ns = match &identity.related_entity_id_n_s {
+                Some(Value::String(code)) => Some(code.clone()),
+                Some(Value::Object(map)) => {
+                    map.get("code").and_then(Value::as_str).map(str::to_owned)
+                }
+                _ => None,
+            };
+            let outcome = identity
+                .start
+                .as_deref()
+                .filter(|s| !s.is_empty())
+                .map(Position::from_cursor)
+                .transpose()
+                .map_err(crate::error::ApiError::from)
+                .and_then(|start| {
+                    let spec = PageSpec {
+                        window,
+                        direction,
+                        start,
+                        filters: Vec::new(),
+                        limit,
+                    };
+                    read_page(
+                        store,
+                        &worker,
+                        &tenant,
+                        (&identity.related_entity_id, ns.as_deref()),
+                        use_graph,
+                        &spec,
+                    )
+                });
+            results.push((identity.clone(), outcome));
+        }
+        Ok(results)
+    })
+    .await?;
+    let mut pages = serde_json::Map::new();
+    let mut items = Vec::new();
+    let mut failed = false;
+    for (identity, outcome) in results {
+        let name = identity.related_entity_id.clone();
+        match outcome {
+            Ok((key, page)) => {
+                let rendered = render_page(&key, &page, fields.as_deref(), direction, |cursor| {
+                    let mut payload = request.clone();
+                    payload.identities = vec![RelatedIdentity {
+                        start: Some(cursor.to_owned()),
+                        ..identity.clone()
+                    }];
+                    json!({ "href": "/entities", "payload": payload })
+                });
+                items.push(json!({ "xid": name, "entity": rendered.clone() }));
+                pages.insert(name, rendered);
+            }
+            Err(error) => {
+                failed = true;
+                let status = error.status();
+                let message = match &error {
+                    crate::error::ApiError::Profile { message, .. } => message.clone(),
+                    crate::error::ApiError::Identity { detail, .. } => detail.clone(),
+                    other => format!("{other:?}"),
+                };
+                items.push(json!({"xid": name, "error": {"message": message, "statusCode": status.as_u16().to_string()}}));
+            }
+        }
+    }
+    if failed {
+        return Ok((StatusCode::MULTI_STATUS, Json(Value::Array(items))));
+    }
+    Ok((StatusCode::OK, Json(Value::Object(pages))))
 }
 
 /// One event in AEP's `children[]` shape.
