@@ -323,7 +323,10 @@ mod tests {
         for s in Scenario::ALL {
             let expected = matches!(
                 s,
-                Scenario::Health | Scenario::IngestStream | Scenario::Lookup
+                Scenario::Health
+                    | Scenario::IngestStream
+                    | Scenario::Lookup
+                    | Scenario::LookupEvents
             );
             assert_eq!(
                 s.availability() == Availability::Available,

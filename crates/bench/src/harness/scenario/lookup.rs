@@ -19,7 +19,8 @@ use crate::error::{Error, Result};
 use crate::generate::{generate, GenerateConfig, GroundTruthPerson, PERSONS_FILE};
 use crate::harness::client::{Connection, RequestSource, RequestSpec, Target};
 
-pub(crate) const MEASURES: &str = "profile lookup by any identity (merge on read)";
+pub(crate) const MEASURES: &str =
+    "profile lookup by any identity (materialized view; merge on the first read after a write)";
 
 /// Messages per loading request.
 const CHUNK: usize = 100;
@@ -88,6 +89,20 @@ async fn load(
 
 /// Generates, loads and returns the request source.
 pub(crate) async fn prepare(context: &ScenarioContext) -> Result<Lookup> {
+    prepare_for(context, Reads::Profiles).await
+}
+
+/// What the requests read once the data is loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reads {
+    /// Merged profiles; only the web events that stitch (logins) are loaded.
+    Profiles,
+    /// The 50 most recent experience events of the profile; every web event is loaded.
+    Events,
+}
+
+/// Generates the data set, loads it, and returns a source of `reads` requests.
+pub(crate) async fn prepare_for(context: &ScenarioContext, reads: Reads) -> Result<Lookup> {
     let dir = std::env::temp_dir().join(format!(
         "tessera-bench-lookup-{}-{}",
         std::process::id(),
@@ -149,10 +164,12 @@ pub(crate) async fn prepare(context: &ScenarioContext) -> Result<Lookup> {
             path: path.clone(),
             source,
         })?;
-        // Web events: only logins (two identities) matter for stitching.
+        // Web events: for profile reads only logins (two identities) matter, for stitching.
         let lines: Vec<String> = text
             .lines()
-            .filter(|line| spec.name != "web-events" || line.contains("\"CRMID\""))
+            .filter(|line| {
+                reads == Reads::Events || spec.name != "web-events" || line.contains("\"CRMID\"")
+            })
             .map(str::to_owned)
             .collect();
         load(&mut connection, target, &inlet, &dataset_id, &lines).await?;
@@ -166,11 +183,18 @@ pub(crate) async fn prepare(context: &ScenarioContext) -> Result<Lookup> {
     for line in persons.lines() {
         let person: GroundTruthPerson = serde_json::from_str(line)?;
         for identity in &person.identities {
-            paths.push(format!(
-                "/data/core/ups/access/entities?schema.name=_xdm.context.profile&entityId={}&entityIdNS={}",
-                encode(&identity.id),
-                encode(&identity.namespace)
-            ));
+            paths.push(match reads {
+                Reads::Profiles => format!(
+                    "/data/core/ups/access/entities?schema.name=_xdm.context.profile&entityId={}&entityIdNS={}",
+                    encode(&identity.id),
+                    encode(&identity.namespace)
+                ),
+                Reads::Events => format!(
+                    "/data/core/ups/access/entities?schema.name=_xdm.context.experienceevent&relatedSchema.name=_xdm.context.profile&relatedEntityId={}&relatedEntityIdNS={}&orderby=-timestamp&limit=50",
+                    encode(&identity.id),
+                    encode(&identity.namespace)
+                ),
+            });
         }
     }
     let _ = std::fs::remove_dir_all(&dir);

@@ -111,7 +111,8 @@ impl Scenario {
             Scenario::Health => Some(Arc::new(health::Health)),
             Scenario::IngestStream => Some(Arc::new(ingest_stream::prepare(context).await?)),
             Scenario::Lookup => Some(Arc::new(lookup::prepare(context).await?)),
-            Scenario::LookupEvents | Scenario::BatchSegment | Scenario::StreamingSegment => None,
+            Scenario::LookupEvents => Some(Arc::new(lookup_events::prepare(context).await?)),
+            Scenario::BatchSegment | Scenario::StreamingSegment => None,
         })
     }
 }
