@@ -329,7 +329,16 @@ async fn policies_choose_fragments_and_the_view_follows_every_change() {
     let (status, _) = profile(&base, "CRMID", "jane-1", "&mergePolicyId=nope").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
-    // 6. Erasure under the stitching default: every identity of the graph is gone.
+    // 6. Erasure under the stitching default: every identity of the graph is gone, with
+    // its events.
+    let purchase = json!({"_id": "jane-buys", "timestamp": "2025-02-01T00:00:00Z",
+        "identityMap": {"CRMID": [{"id": "jane-1", "primary": true}]}});
+    assert_eq!(
+        setup.stream(setup.event_message(purchase)).await.status,
+        StatusCode::OK
+    );
+    let events = "/data/core/ups/access/entities?schema.name=_xdm.context.experienceevent&relatedEntityIdNS=Email&relatedEntityId=jane@example.com";
+    assert_eq!(get(&base, events).await.json()["_page"]["count"], 1);
     let erased = send(
         Method::DELETE,
         &format!("{base}{LOOKUP}&entityId=jane@example.com&entityIdNS=email"),
@@ -345,6 +354,13 @@ async fn policies_choose_fragments_and_the_view_follows_every_change() {
         let (status, _) = profile(&base, ns, id, &format!("&mergePolicyId={none_id}")).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{ns} under none");
     }
+    assert_eq!(
+        get(&base, events).await.json()["_page"]["count"],
+        0,
+        "events survived"
+    );
+    let crm_events = "/data/core/ups/access/entities?schema.name=_xdm.context.experienceevent&relatedEntityIdNS=CRMID&relatedEntityId=jane-1";
+    assert_eq!(get(&base, crm_events).await.json()["children"], json!([]));
     let members = get(
         &base,
         "/data/core/identity/cluster/members?namespace=CRMID&id=jane-1",
