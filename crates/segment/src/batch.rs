@@ -1,0 +1,377 @@
+//! Batch evaluation: many segments over every profile of a sandbox in one pass.
+//!
+//! Profiles are identity graphs, walked in id order a page at a time. Each profile is merged
+//! once per merge policy the segments use (from the materialized view when it is current),
+//! its events are read once when some segment reads `xEvent`, and every segment is evaluated
+//! on that. Segments are evaluated dependencies first, so `inSegment` sees this run's result
+//! for segments in the job and the stored one for the others. Membership changes of a page
+//! are written in one batch, with one change-feed entry per profile whose membership moved.
+//!
+//! A profile under a policy without stitching (`identityGraph: none`) qualifies when one of
+//! its identities' own profile qualifies; memberships are kept per graph either way.
+//!
+//! Memberships of graphs that no longer exist (absorbed by a merge, erased) are removed at the
+//! end of a run over every segment they hold: their identities now belong to a graph that the
+//! run evaluated.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use serde_json::Value;
+use tessera_identity::{Graph, IdentityKey};
+use tessera_model::Tenant;
+use tessera_pql::{EvalContext, EventSet, Program};
+use tessera_profile::policy::{MergePolicy, PolicySet, PROFILE_CLASS};
+use tessera_profile::view::Entry;
+use tessera_store::{Direction, Store, WriteBatch};
+
+use crate::definition::SegmentDefinition;
+use crate::error::{Error, Result};
+use crate::membership::{self, Membership, Status};
+
+/// Profiles per page (and per membership write).
+const PAGE: usize = 500;
+/// Most events of one identity read for evaluation (newest kept).
+const MAX_EVENTS_PER_IDENTITY: usize = 10_000;
+
+/// A definition ready to evaluate.
+pub struct Compiled {
+    /// The definition.
+    pub definition: SegmentDefinition,
+    /// Its merge policy.
+    pub policy: MergePolicy,
+    program: Program,
+    reads_events: bool,
+}
+
+/// Compiles `definitions` against the sandbox's merge policies, ordered so that every
+/// segment comes after the segments it reads with `inSegment`.
+pub fn compile(definitions: Vec<SegmentDefinition>, policies: &PolicySet) -> Result<Vec<Compiled>> {
+    let ids: HashSet<String> = definitions.iter().map(|d| d.id.clone()).collect();
+    let mut pending: Vec<SegmentDefinition> = definitions;
+    let mut ordered: Vec<Compiled> = Vec::with_capacity(pending.len());
+    let mut done: HashSet<String> = HashSet::new();
+    while !pending.is_empty() {
+        let (ready, blocked): (Vec<_>, Vec<_>) = pending.into_iter().partition(|d| {
+            d.dependencies
+                .iter()
+                .all(|dep| done.contains(dep) || !ids.contains(dep))
+        });
+        if ready.is_empty() {
+            let cycle: Vec<String> = blocked.iter().map(|d| d.id.clone()).collect();
+            return Err(Error::Invalid {
+                field: "expression.value".into(),
+                message: format!("segments depend on each other in a cycle: {cycle:?}"),
+            });
+        }
+        for definition in ready {
+            let expr = definition.parsed()?;
+            let program = tessera_pql::compile(&expr).map_err(|e| Error::Invalid {
+                field: "expression.value".into(),
+                message: e.to_string(),
+            })?;
+            let policy = match &definition.merge_policy_id {
+                Some(id) => policies.get(id).cloned().ok_or_else(|| Error::Invalid {
+                    field: "mergePolicyId".into(),
+                    message: format!(
+                        "merge policy {id} of segment {} does not exist",
+                        definition.id
+                    ),
+                })?,
+                None => policies.default_for(PROFILE_CLASS),
+            };
+            let text = tessera_pql::to_text(&expr);
+            done.insert(definition.id.clone());
+            ordered.push(Compiled {
+                reads_events: text.contains("xEvent"),
+                definition,
+                policy,
+                program,
+            });
+        }
+        pending = blocked;
+    }
+    Ok(ordered)
+}
+
+/// Figures of one run, in AEP's segment-job metric names.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Metrics {
+    /// Profiles evaluated.
+    pub total_profiles: u64,
+    /// Per segment: profiles in it after the run (realized + existing).
+    pub segmented_profile_counter: BTreeMap<String, u64>,
+    /// Per segment: members by identity namespace (a profile counts once per namespace it has).
+    pub segmented_profile_by_namespace_counter: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Per segment: profiles by status after the run.
+    pub segmented_profile_by_status_counter: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Per merge policy: profiles merged with it.
+    pub total_profiles_by_merge_policy: BTreeMap<String, u64>,
+}
+
+/// A membership that moved in a run, for the change feed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// Profile.
+    pub graph: u64,
+    /// An identity of the profile (its oldest member), to address it.
+    pub identity: IdentityKey,
+    /// Every identity of the profile.
+    pub identities: Vec<IdentityKey>,
+    /// Segment.
+    pub segment: String,
+    /// New status.
+    pub status: Status,
+    /// When the profile last started to qualify (ms).
+    pub last_qualification_time: i64,
+}
+
+/// What a run needs besides the segments.
+pub struct Run<'a> {
+    /// Store.
+    pub store: &'a dyn Store,
+    /// Sandbox.
+    pub tenant: &'a Tenant,
+    /// Evaluation instant (ms).
+    pub now_ms: i64,
+    /// Graph size beyond which stitched profiles are not merged (they are skipped).
+    pub max_identities: usize,
+    /// Checked between pages; `true` stops the run (cancellation).
+    pub should_stop: &'a (dyn Fn() -> bool + Sync),
+    /// Adds the change-feed entries of a page's membership changes to its batch.
+    pub record: &'a (dyn Fn(&mut WriteBatch, &[Change]) -> Result<()> + Sync),
+}
+
+/// Outcome of a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every profile was evaluated.
+    Completed(Metrics),
+    /// `should_stop` said stop; memberships of the pages done are written.
+    Stopped(Metrics),
+}
+
+fn merged_entity(
+    run: &Run<'_>,
+    members: &[IdentityKey],
+    policy: &MergePolicy,
+) -> Result<Option<Value>> {
+    let entry = tessera_profile::lookup::compute(
+        run.store,
+        run.tenant,
+        members.to_vec(),
+        policy,
+        run.max_identities,
+    )?;
+    match entry {
+        Entry::Found { entity, .. } => {
+            Ok(Some(serde_json::from_str(entity.get()).map_err(|e| {
+                Error::Corrupt {
+                    what: "merged profile",
+                    reason: e.to_string(),
+                }
+            })?))
+        }
+        Entry::NotFound | Entry::TooManyIdentities { .. } => Ok(None),
+    }
+}
+
+fn events_of(run: &Run<'_>, members: &[IdentityKey]) -> Result<Vec<Value>> {
+    let mut docs = Vec::new();
+    for member in members {
+        for stored in tessera_profile::event::for_identity(
+            run.store,
+            run.tenant,
+            member,
+            Direction::Reverse,
+            MAX_EVENTS_PER_IDENTITY,
+        )? {
+            docs.push(Value::Object(stored.event));
+        }
+    }
+    Ok(docs)
+}
+
+/// Evaluates `segments` for one profile; returns the new memberships of the segments whose
+/// membership changed (`None`: remove).
+fn evaluate_profile(
+    run: &Run<'_>,
+    graph: &Graph,
+    segments: &[Compiled],
+    stored: &BTreeMap<String, Membership>,
+    metrics: &mut Metrics,
+) -> Result<Vec<(String, Option<Membership>)>> {
+    let members: Vec<IdentityKey> = graph.identities().cloned().collect();
+    // Profiles per policy: one merge for the graph when it stitches, one per identity when not.
+    let mut profiles: HashMap<String, Vec<Value>> = HashMap::new();
+    for segment in segments {
+        let tag = segment.policy.revision_tag();
+        if profiles.contains_key(&tag) {
+            continue;
+        }
+        let mut merged = Vec::new();
+        if segment.policy.stitches() {
+            merged.extend(merged_entity(run, &members, &segment.policy)?);
+        } else {
+            for member in &members {
+                merged.extend(merged_entity(
+                    run,
+                    std::slice::from_ref(member),
+                    &segment.policy,
+                )?);
+            }
+        }
+        *metrics
+            .total_profiles_by_merge_policy
+            .entry(segment.policy.id.clone())
+            .or_default() += 1;
+        profiles.insert(tag, merged);
+    }
+    let events = if segments.iter().any(|s| s.reads_events) {
+        EventSet::new(events_of(run, &members)?)
+    } else {
+        EventSet::default()
+    };
+    let empty = Value::Object(serde_json::Map::new());
+    let mut current: BTreeMap<String, Membership> = stored.clone();
+    let mut changes = Vec::new();
+    for segment in segments {
+        let id = &segment.definition.id;
+        let candidates = profiles
+            .get(&segment.policy.revision_tag())
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let qualifies = {
+            let is_member = |other: &str| current.get(other).is_some_and(|m| m.status.is_member());
+            let ctx = EvalContext {
+                now_ms: run.now_ms,
+                segments: &is_member,
+            };
+            if candidates.is_empty() {
+                // Event-only profiles are still profiles: evaluate on an empty entity.
+                segment.program.matches(&empty, &events, &ctx)
+            } else {
+                candidates
+                    .iter()
+                    .any(|profile| segment.program.matches(profile, &events, &ctx))
+            }
+        };
+        let before = stored.get(id).copied();
+        let after = membership::next(before, qualifies, run.now_ms);
+        if let Some(m) = after {
+            let counter = metrics
+                .segmented_profile_by_status_counter
+                .entry(id.clone())
+                .or_default();
+            *counter.entry(m.status.as_str().to_owned()).or_default() += 1;
+            if m.status.is_member() {
+                *metrics
+                    .segmented_profile_counter
+                    .entry(id.clone())
+                    .or_default() += 1;
+                let namespaces: BTreeSet<&str> =
+                    members.iter().map(|i| i.namespace.as_str()).collect();
+                let by_ns = metrics
+                    .segmented_profile_by_namespace_counter
+                    .entry(id.clone())
+                    .or_default();
+                for ns in namespaces {
+                    *by_ns.entry(ns.to_owned()).or_default() += 1;
+                }
+            }
+            current.insert(id.clone(), m);
+        } else {
+            current.remove(id);
+        }
+        if after != before {
+            changes.push((id.clone(), after));
+        }
+    }
+    Ok(changes)
+}
+
+/// Evaluates `segments` over every profile of the sandbox.
+pub fn run(run: &Run<'_>, segments: &[Compiled]) -> Result<Outcome> {
+    let mut metrics = Metrics::default();
+    for segment in segments {
+        metrics
+            .segmented_profile_counter
+            .insert(segment.definition.id.clone(), 0);
+    }
+    let mut seen: HashSet<u64> = HashSet::new();
+    let mut after = None;
+    loop {
+        if (run.should_stop)() {
+            return Ok(Outcome::Stopped(metrics));
+        }
+        let page = tessera_identity::graphs(run.store, run.tenant, after, PAGE)?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.id);
+        let mut batch = WriteBatch::new();
+        let mut changes = Vec::new();
+        for graph in &page {
+            seen.insert(graph.id);
+            if graph.members.len() > run.max_identities {
+                continue;
+            }
+            metrics.total_profiles += 1;
+            let stored = membership::of_graph(run.store, run.tenant, graph.id)?;
+            let moved = evaluate_profile(run, graph, segments, &stored, &mut metrics)?;
+            let identities: Vec<IdentityKey> = graph.identities().cloned().collect();
+            let oldest = graph
+                .members
+                .iter()
+                .min_by_key(|m| (m.first_seen, m.identity.clone()))
+                .map(|m| m.identity.clone());
+            for (segment, membership) in moved {
+                membership::put(
+                    &mut batch,
+                    run.tenant,
+                    graph.id,
+                    &segment,
+                    membership.as_ref(),
+                )?;
+                if let (Some(m), Some(identity)) = (membership, &oldest) {
+                    // `existing` is no news: consumers hear when a profile enters or leaves.
+                    if m.status != Status::Existing {
+                        changes.push(Change {
+                            graph: graph.id,
+                            identity: identity.clone(),
+                            identities: identities.clone(),
+                            segment,
+                            status: m.status,
+                            last_qualification_time: m.last_qualification_time,
+                        });
+                    }
+                }
+            }
+        }
+        (run.record)(&mut batch, &changes)?;
+        run.store.commit(batch)?;
+    }
+    // Memberships of graphs that no longer exist.
+    for segment in segments {
+        let mut cursor = None;
+        loop {
+            let graphs = membership::graphs_of_segment(
+                run.store,
+                run.tenant,
+                &segment.definition.id,
+                cursor,
+                PAGE,
+            )?;
+            let Some(last) = graphs.last().copied() else {
+                break;
+            };
+            cursor = Some(last);
+            let mut batch = WriteBatch::new();
+            for graph in graphs.into_iter().filter(|g| !seen.contains(g)) {
+                membership::put(&mut batch, run.tenant, graph, &segment.definition.id, None)?;
+            }
+            if !batch.is_empty() {
+                run.store.commit(batch)?;
+            }
+        }
+    }
+    Ok(Outcome::Completed(metrics))
+}

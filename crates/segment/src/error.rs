@@ -1,0 +1,43 @@
+//! Errors of segmentation.
+
+/// Why a segmentation operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] tessera_store::Error),
+    /// Reading profiles failed.
+    #[error(transparent)]
+    Profile(#[from] tessera_profile::Error),
+    /// Identity resolution failed.
+    #[error(transparent)]
+    Identity(#[from] tessera_identity::Error),
+    /// Writing to the change feed failed.
+    #[error(transparent)]
+    Ingest(#[from] tessera_ingest::Error),
+    /// A definition (or a change to one) is invalid; nothing was saved.
+    #[error("{message}")]
+    Invalid {
+        /// Field at fault, e.g. `expression.value`.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// No such segment definition.
+    #[error("segment definition {0} does not exist")]
+    NotFound(String),
+    /// A concurrent change won; re-read and retry.
+    #[error("a concurrent change to the same data won; retry")]
+    Conflict,
+    /// A stored document does not decode.
+    #[error("stored {what} is unreadable: {reason}")]
+    Corrupt {
+        /// Which kind of document.
+        what: &'static str,
+        /// Decoder message.
+        reason: String,
+    },
+}
+
+/// Result alias for this crate.
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,18 @@
+//! Segmentation: audiences defined in PQL, evaluated over profiles.
+//!
+//! - [`definition`]: segment definitions as stored (the `/segment/definitions` resource).
+//! - [`membership`]: per profile (identity graph) and segment, `realized` / `existing` /
+//!   `exited` with the last qualification time; transitions are a pure function.
+//! - [`batch`]: evaluation of many segments over every profile of a sandbox in one pass (one
+//!   merge per profile and merge policy), the engine behind `/segment/jobs`.
+//!
+//! Layering: above `profile` (merged profiles, events, merge policies) and beside `ingest`,
+//! whose change feed carries membership changes to consumers (activation) — the one sideways
+//! dependency, because the change feed is the system's single ordered log.
+
+pub mod batch;
+pub mod definition;
+mod error;
+pub mod membership;
+
+pub use error::{Error, Result};
