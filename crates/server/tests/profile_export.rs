@@ -657,3 +657,72 @@ fn an_interrupted_export_resumes_after_restart_without_losing_or_repeating_lines
         Err(ExportError::NotReady { .. })
     ));
 }
+
+/// Export speed on generated profiles (a measurement, not a check; timings are never
+/// asserted): `TESSERA_EXPORT_PEOPLE=5000 cargo test -p tessera-server --test profile_export
+/// -- --ignored --nocapture`.
+#[test]
+#[ignore = "measurement"]
+fn export_speed() {
+    let people: usize = std::env::var("TESSERA_EXPORT_PEOPLE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5_000);
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> =
+        Arc::new(EmbeddedStore::open(&dir.path().join("db"), StoreOptions::default()).unwrap());
+    for chunk in 0..people.div_ceil(1_000) {
+        let count = 1_000.min(people - chunk * 1_000);
+        let mut txn = GraphTxn::new(store.as_ref(), tenant(), GraphConfig::default(), |_| 0);
+        let mut batch = WriteBatch::new();
+        for k in 0..count {
+            let n = chunk * 1_000 + k;
+            let ids = [
+                IdentityKey::new("CRMID", format!("c{n}")),
+                IdentityKey::new("Email", format!("p{n}@example.com")),
+                IdentityKey::new("ECID", format!("{n:038}")),
+            ];
+            txn.link(&ids, 1, "crm", "1:n:1").unwrap();
+            for (dataset, who, record) in [
+                (
+                    "crm",
+                    &ids[0],
+                    json!({"person": {"name": {"firstName": format!("P{n}"), "lastName": "Doe"}}, "homeAddress": {"city": "Basel"}}),
+                ),
+                (
+                    "loyalty",
+                    &ids[1],
+                    json!({"loyalty": {"points": n, "tier": "gold"}}),
+                ),
+            ] {
+                fragment::write(
+                    store.as_ref(),
+                    &mut batch,
+                    &tenant(),
+                    dataset,
+                    who,
+                    record.as_object().unwrap().clone(),
+                    WriteMode::Replace,
+                    1,
+                    "1:n:1",
+                )
+                .unwrap();
+            }
+        }
+        txn.finish(&mut batch).unwrap();
+        store.commit(batch).unwrap();
+    }
+    let (jobs, _wake) = ExportJobs::new(Arc::clone(&store), dir.path().join("exports"));
+    let job = jobs.create(&tenant(), request(store.as_ref())).unwrap();
+    let started = std::time::Instant::now();
+    assert_eq!(jobs.worker().process_pending(&|| true).unwrap(), 1);
+    let took = started.elapsed();
+    let done = jobs.get(&tenant(), &job.id.to_string()).unwrap();
+    assert_eq!(done.progress.tally.exported, people as u64);
+    println!(
+        "exported {people} profiles ({} bytes) in {:.2} s: {:.0} profiles/s",
+        done.progress.bytes,
+        took.as_secs_f64(),
+        people as f64 / took.as_secs_f64()
+    );
+}
