@@ -69,7 +69,7 @@ pub struct Spec {
     pub max_identities: usize,
 }
 
-/// What happened to the profiles handed to [`write`] (added up over a job).
+/// What happened to the profiles handed to [`write()`] (added up over a job).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Tally {
