@@ -268,12 +268,15 @@ pub(crate) fn bump_revision(batch: &mut WriteBatch, tenant: &Tenant) {
     batch.put(Table::Namespaces, &revision_key(tenant), token.to_vec());
 }
 
+/// A cached sandbox: the revision its namespaces were read at, and the namespaces.
+type CachedNamespaces = (Option<Vec<u8>>, std::sync::Arc<Namespaces>);
+
 /// Per-process cache of each sandbox's [`Namespaces`], revalidated against the stored
 /// revision on every use: one point read instead of a scan, and never stale, whichever node
 /// made the change.
 #[derive(Debug, Default)]
 pub struct NamespaceCache {
-    entries: std::sync::Mutex<HashMap<Tenant, (Option<Vec<u8>>, std::sync::Arc<Namespaces>)>>,
+    entries: std::sync::Mutex<HashMap<Tenant, CachedNamespaces>>,
 }
 
 impl NamespaceCache {

@@ -38,8 +38,14 @@ impl StoredEvent {
     /// When the write that stored the event was received (ms), read from its receipt id
     /// (`<receivedMs>:<node>:<counter>`); `None` for receipts of another form.
     pub fn received_ms(&self) -> Option<i64> {
-        self.xaction_id.split(':').next()?.parse().ok()
+        receipt_ms(&self.xaction_id)
     }
+}
+
+/// When the write behind a receipt id (`<receivedMs>:<node>:<counter>`) was received (ms);
+/// `None` for receipts of another form (tests and imports may use their own).
+pub fn receipt_ms(xaction_id: &str) -> Option<i64> {
+    xaction_id.split(':').next()?.parse().ok()
 }
 
 fn tenant_key(tenant: &Tenant) -> tessera_store::KeyBuilder {

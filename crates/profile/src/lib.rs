@@ -5,8 +5,10 @@
 //! operations ingestion adds to its atomic batch, the paged, filtered read of a profile's
 //! events (`event_query`, `event_filter`), merge policies and the merged profile with its
 //! materialized view (`policy`, `merged`, `lookup`, `view`), erasure of a person (`erase`),
-//! chunked deletion of a dataset's or a batch's data (`purge`) and whole-tenant statistics
-//! (`stats`). What does not: identity resolution (`identity` crate), HTTP.
+//! chunked deletion of a dataset's or a batch's data (`purge`), whole-tenant statistics
+//! (`stats`), a resumable walk over every profile (`walk`) and the export of one profile as a
+//! projected JSON line (`export`, with `projection` shared by every `fields` parameter). What does not: identity resolution (`identity`
+//! crate), export jobs and their files, HTTP (server).
 //!
 //! Invariants: 1 (the ops returned here are applied in the caller's single atomic batch, so a
 //! record, its idempotency index entry and its change-feed entry land together) and 3 (the
@@ -17,15 +19,18 @@ mod error;
 pub mod event;
 pub mod event_filter;
 pub mod event_query;
+pub mod export;
 pub mod fragment;
 
 pub mod lookup;
 pub mod merge;
 pub mod merged;
 pub mod policy;
+pub mod projection;
 pub mod purge;
 pub mod stats;
 pub mod view;
+pub mod walk;
 
 pub use error::{Error, Result};
 pub use tessera_identity::IdentityKey;

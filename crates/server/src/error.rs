@@ -361,6 +361,28 @@ impl From<crate::system_jobs::JobError> for ApiError {
     }
 }
 
+/// Export jobs answer in the Profile API's error shape, as AEP's `/export/jobs` does.
+impl From<crate::export_jobs::ExportError> for ApiError {
+    fn from(error: crate::export_jobs::ExportError) -> Self {
+        use crate::export_jobs::ExportError as E;
+        match error {
+            E::Store(store) => store.into(),
+            E::Profile(profile) => profile.into(),
+            E::NotFound { .. } => ApiError::Profile {
+                status: StatusCode::NOT_FOUND,
+                message: error.to_string(),
+            },
+            // The job exists; its file does not yet (or never will): a state conflict, not
+            // a missing resource.
+            E::NotReady { .. } | E::Contended { .. } => ApiError::Profile {
+                status: StatusCode::CONFLICT,
+                message: error.to_string(),
+            },
+            other @ (E::Corrupt(_) | E::File { .. }) => Self::internal(&other),
+        }
+    }
+}
+
 impl From<tessera_ingest::Error> for ApiError {
     fn from(error: tessera_ingest::Error) -> Self {
         use tessera_ingest::Error as E;

@@ -15,6 +15,7 @@ pub mod batch_worker;
 pub mod config;
 pub mod context;
 pub mod error;
+pub mod export_jobs;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
@@ -109,10 +110,12 @@ impl Server {
             Arc::clone(&store) as Arc<dyn Store>,
             config.auth,
             config.data_dir.join("batch-files"),
+            config.data_dir.join("exports"),
             config.limits.clone(),
         );
         batch_worker::spawn(state.batches.clone(), wakes.batches)?;
         system_jobs::spawn(state.system_jobs.clone(), wakes.system_jobs)?;
+        export_jobs::spawn(state.export_jobs.clone(), wakes.export_jobs)?;
         Ok(Self {
             listener,
             store,

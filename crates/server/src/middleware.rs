@@ -49,9 +49,12 @@ fn claimed(headers: &HeaderMap, name: &str) -> String {
 
 /// Axum middleware wrapping every route (installed with `Router::layer`, so the matched
 /// route template is known).
-pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn track(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let started = Instant::now();
     let id = request_id(request.headers());
+    // Handlers that record the request id (export jobs' `requestId`) see the generated one
+    // too, the same value the response echoes.
+    request.headers_mut().insert(REQUEST_ID_HEADER, id.clone());
     let route = request
         .extensions()
         .get::<MatchedPath>()

@@ -10,6 +10,7 @@ use tessera_store::Store;
 
 use crate::auth::AuthMode;
 use crate::batch_worker::{self, BatchKick};
+use crate::export_jobs::ExportJobs;
 use crate::metrics::Metrics;
 use crate::system_jobs::SystemJobs;
 
@@ -34,6 +35,8 @@ pub struct AppState {
     pub policies: Arc<tessera_profile::policy::PolicyCache>,
     /// Profile system jobs (dataset and batch deletion).
     pub system_jobs: SystemJobs,
+    /// Profile export jobs.
+    pub export_jobs: ExportJobs,
 }
 
 /// What the background workers wait on; [`crate::Server::bind`] hands each to its worker.
@@ -42,15 +45,18 @@ pub struct Wakes {
     pub batches: Receiver<()>,
     /// System-job worker (see [`crate::system_jobs::spawn`]).
     pub system_jobs: Receiver<()>,
+    /// Export-job worker (see [`crate::export_jobs::spawn`]).
+    pub export_jobs: Receiver<()>,
 }
 
 impl AppState {
-    /// Builds the state around an opened store; uploaded batch files go to `files_dir`.
-    /// Returns what the background workers wait on.
+    /// Builds the state around an opened store; uploaded batch files go to `files_dir`,
+    /// profile exports to `exports_dir`. Returns what the background workers wait on.
     pub fn new(
         store: Arc<dyn Store>,
         auth: AuthMode,
         files_dir: PathBuf,
+        exports_dir: PathBuf,
         limits: Limits,
     ) -> (Self, Wakes) {
         let schemas = SchemaRegistry::new(Arc::clone(&store));
@@ -63,8 +69,10 @@ impl AppState {
         let ingest = Ingestor::new(Arc::clone(&store), schemas.clone(), limits);
         let (batch_kick, batches_wake) = batch_worker::channel();
         let (system_jobs, system_jobs_wake) = SystemJobs::new(Arc::clone(&store));
+        let (export_jobs, export_jobs_wake) = ExportJobs::new(Arc::clone(&store), exports_dir);
         let state = Self {
             system_jobs,
+            export_jobs,
             batches: BatchService::new(ingest.clone(), files_dir),
             batch_kick,
             ingest,
@@ -77,6 +85,7 @@ impl AppState {
         let wakes = Wakes {
             batches: batches_wake,
             system_jobs: system_jobs_wake,
+            export_jobs: export_jobs_wake,
         };
         (state, wakes)
     }

@@ -6,6 +6,7 @@ pub mod batches;
 pub mod catalog;
 pub mod changefeed;
 pub mod collection;
+pub mod export_jobs;
 pub mod identity;
 pub mod inlets;
 pub mod merge_policies;
@@ -41,6 +42,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(profile::routes())
         .merge(merge_policies::routes())
         .merge(system_jobs::routes())
+        .merge(export_jobs::routes())
         .merge(preview::routes())
 }
 

@@ -16,6 +16,7 @@ use serde_json::{json, Map, Value};
 use tessera_identity::{IdentityKey, Namespaces, Xid};
 use tessera_profile::lookup::{Lookup, Profile};
 use tessera_profile::policy::{self, MergePolicy, PROFILE_CLASS};
+pub(crate) use tessera_profile::projection::project;
 use tessera_store::Store;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -86,40 +87,6 @@ pub(crate) fn profile_error(status: StatusCode, message: impl Into<String>) -> A
         status,
         message: message.into(),
     }
-}
-
-/// Keeps only the requested dotted paths of `entity`.
-pub(crate) fn project(entity: &Map<String, Value>, fields: &str) -> Map<String, Value> {
-    let mut out = Map::new();
-    for field in fields.split(',').map(str::trim).filter(|f| !f.is_empty()) {
-        let parts: Vec<&str> = field.split('.').collect();
-        let mut source = Some(entity);
-        let mut value = None;
-        for (index, part) in parts.iter().enumerate() {
-            let Some(map) = source else { break };
-            match map.get(*part) {
-                Some(found) if index + 1 == parts.len() => value = Some(found.clone()),
-                Some(Value::Object(next)) => source = Some(next),
-                _ => break,
-            }
-        }
-        let Some(value) = value else { continue };
-        let mut target = &mut out;
-        for (index, part) in parts.iter().enumerate() {
-            if index + 1 == parts.len() {
-                target.insert((*part).to_owned(), value.clone());
-                break;
-            }
-            let entry = target
-                .entry((*part).to_owned())
-                .or_insert_with(|| Value::Object(Map::new()));
-            match entry {
-                Value::Object(next) => target = next,
-                _ => break,
-            }
-        }
-    }
-    out
 }
 
 /// The merge policy a request names, or the sandbox's default for the profile class.

@@ -131,6 +131,7 @@ pub async fn start_probe(config_toml: Option<&str>) -> (SocketAddr, tempfile::Te
         std::sync::Arc::new(store),
         config.auth,
         dir.path().join("batch-files"),
+        dir.path().join("exports"),
         config.limits,
     );
     async fn probe(context: SandboxContext) -> String {
