@@ -5,7 +5,8 @@
 //! operations ingestion adds to its atomic batch, the paged, filtered read of a profile's
 //! events (`event_query`, `event_filter`), merge policies and the merged profile with its
 //! materialized view (`policy`, `merged`, `lookup`, `view`), erasure of a person (`erase`),
-//! chunked deletion of a dataset's or a batch's data (`purge`) and whole-tenant statistics
+//! chunked deletion of a dataset's or a batch's data or of expired events (`purge`), the
+//! retention cutoffs of event reads (`event_query`) and whole-tenant statistics
 //! (`stats`). What does not: identity resolution (`identity` crate), HTTP.
 //!
 //! Invariants: 1 (the ops returned here are applied in the caller's single atomic batch, so a
