@@ -127,11 +127,7 @@ fn ttl_text<'a>(doc: &'a Map<String, Value>, extension: &str) -> Option<&'a str>
 
 /// Checks one `extensions.{extension}.rowExpiration.ttlValue`: each level an object, the
 /// value a valid period or `null`, and a non-null value only on experience-event datasets.
-fn check_row_expiration(
-    doc: &Map<String, Value>,
-    extension: &str,
-    class: &XdmClass,
-) -> Result<()> {
+fn check_row_expiration(doc: &Map<String, Value>, extension: &str, class: &XdmClass) -> Result<()> {
     let Some(extensions) = doc.get("extensions") else {
         return Ok(());
     };
@@ -298,6 +294,11 @@ pub fn all_event_ttls(
         })
         .collect::<Result<Vec<_>>>()?;
     Ok((entries, last))
+}
+
+/// Whether `tenant` has a dataset `id` (the sweeper's check before trusting an index entry).
+pub fn exists(store: &dyn Store, tenant: &Tenant, id: &str) -> Result<bool> {
+    Ok(store.get(Table::Datasets, &key(tenant, id))?.is_some())
 }
 
 /// Drops the retention-index entry of a dataset that no longer exists (its sandbox was

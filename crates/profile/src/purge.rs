@@ -533,7 +533,11 @@ mod tests {
             .iter()
             .map(|row| event::decode_key(&row.value).unwrap().timestamp_ms)
             .collect();
-        assert_eq!(left, [600, 800], "batch-index entries of expired events remain");
+        assert_eq!(
+            left,
+            [600, 800],
+            "batch-index entries of expired events remain"
+        );
         let mut events = 0;
         for who in ["p0", "p1", "p2"] {
             events += event::for_identity(

@@ -18,6 +18,7 @@ pub mod error;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
+pub mod retention;
 pub mod routes;
 pub mod sandboxes;
 pub mod state;
@@ -113,6 +114,11 @@ impl Server {
         );
         batch_worker::spawn(state.batches.clone(), wakes.batches)?;
         system_jobs::spawn(state.system_jobs.clone(), wakes.system_jobs)?;
+        retention::spawn(
+            state.retention.clone(),
+            wakes.retention,
+            config.retention.sweep_interval,
+        )?;
         Ok(Self {
             listener,
             store,

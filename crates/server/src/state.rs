@@ -11,6 +11,7 @@ use tessera_store::Store;
 use crate::auth::AuthMode;
 use crate::batch_worker::{self, BatchKick};
 use crate::metrics::Metrics;
+use crate::retention::Retention;
 use crate::system_jobs::SystemJobs;
 
 /// Everything a handler may need; cheap to clone.
@@ -34,6 +35,8 @@ pub struct AppState {
     pub policies: Arc<tessera_profile::policy::PolicyCache>,
     /// Profile system jobs (dataset and batch deletion).
     pub system_jobs: SystemJobs,
+    /// Wakes the retention sweeper (expired events).
+    pub retention: Retention,
 }
 
 /// What the background workers wait on; [`crate::Server::bind`] hands each to its worker.
@@ -42,6 +45,8 @@ pub struct Wakes {
     pub batches: Receiver<()>,
     /// System-job worker (see [`crate::system_jobs::spawn`]).
     pub system_jobs: Receiver<()>,
+    /// Retention sweeper (see [`crate::retention::spawn`]).
+    pub retention: Receiver<()>,
 }
 
 impl AppState {
@@ -63,8 +68,10 @@ impl AppState {
         let ingest = Ingestor::new(Arc::clone(&store), schemas.clone(), limits);
         let (batch_kick, batches_wake) = batch_worker::channel();
         let (system_jobs, system_jobs_wake) = SystemJobs::new(Arc::clone(&store));
+        let (retention, retention_wake) = Retention::new(Arc::clone(&store));
         let state = Self {
             system_jobs,
+            retention,
             batches: BatchService::new(ingest.clone(), files_dir),
             batch_kick,
             ingest,
@@ -77,6 +84,7 @@ impl AppState {
         let wakes = Wakes {
             batches: batches_wake,
             system_jobs: system_jobs_wake,
+            retention: retention_wake,
         };
         (state, wakes)
     }
