@@ -83,8 +83,18 @@ async fn ttl_is_validated_stored_merged_and_disabled() {
         ),
     ] {
         let reply = patch(&base, &v2, body.clone()).await;
-        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{body}: {}", reply.text);
-        assert_eq!(reply.json()["report"]["field"], field, "{body}: {}", reply.text);
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{body}: {}",
+            reply.text
+        );
+        assert_eq!(
+            reply.json()["report"]["field"],
+            field,
+            "{body}: {}",
+            reply.text
+        );
     }
     let stored = dataset(&base, &events).await;
     assert_eq!(
