@@ -273,8 +273,11 @@ pub(crate) fn bump_revision(batch: &mut WriteBatch, tenant: &Tenant) {
 /// made the change.
 #[derive(Debug, Default)]
 pub struct NamespaceCache {
-    entries: std::sync::Mutex<HashMap<Tenant, (Option<Vec<u8>>, std::sync::Arc<Namespaces>)>>,
+    entries: std::sync::Mutex<HashMap<Tenant, CachedNamespaces>>,
 }
+
+/// The revision token the namespaces were read at, and the namespaces.
+type CachedNamespaces = (Option<Vec<u8>>, std::sync::Arc<Namespaces>);
 
 impl NamespaceCache {
     /// An empty cache.

@@ -129,7 +129,7 @@ pub fn fill(
     let encoded = serde_json::to_string(entry).map_err(corrupt)?;
     let raw = serde_json::value::RawValue::from_string(encoded).map_err(corrupt)?;
     let previous = read
-        .map(|bytes| serde_json::from_slice::<DocRead<'_>>(bytes))
+        .map(serde_json::from_slice::<DocRead<'_>>)
         .transpose()
         .map_err(corrupt)?;
     let fresh_generation;

@@ -312,12 +312,10 @@ async fn change(
     .ok_or_else(|| not_found(&id))?;
     check_datasets(state, context, &edit(&current)?).await?;
     let tenant = context.tenant.clone();
-    let updated =
-        blocking(state, move |store| {
-            Ok(policy::update(store, &tenant, &id, now_epoch(), edit)?
-                .ok_or_else(|| not_found(&id))?)
-        })
-        .await?;
+    let updated = blocking(state, move |store| {
+        policy::update(store, &tenant, &id, now_epoch(), edit)?.ok_or_else(|| not_found(&id))
+    })
+    .await?;
     let sandbox = sandbox_of(state, context).await?;
     Ok(Json(render(&updated, context, &sandbox)))
 }
