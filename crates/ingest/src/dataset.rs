@@ -5,6 +5,19 @@
 //! tenant and id. Server-owned fields (`created`, `updated`, `imsOrg`, users, `version`)
 //! cannot be set by clients. The flags ingestion needs are read from the tags AEP uses:
 //! `unifiedProfile: ["enabled:true", "isUpsert:true"]` and `unifiedIdentity: ["enabled:true"]`.
+//!
+//! Retention: `extensions.adobe_unifiedProfile.rowExpiration.ttlValue` (an ISO-8601 period,
+//! see [`crate::retention`]; `null` disables) bounds how long an experience-event dataset's
+//! events stay in the profile store. `extensions.adobe_lakeHouse.rowExpiration.ttlValue` is
+//! validated and stored the same way but has no effect: Tessera has no data lake. Both are
+//! refused on datasets whose schema is not of the ExperienceEvent class. A PATCH merges
+//! `extensions` key by key (the two settings are independent, as in AEP); every other
+//! top-level field is replaced.
+//!
+//! Stored besides the dataset, in the same atomic batch: the system-scope retention index
+//! `"ttl", org, sandbox, dataset id` → the `ttlValue` text, present exactly while the dataset
+//! has a profile TTL. Reads of events scan one sandbox's entries to hide expired events, and
+//! the retention sweeper scans all of them, without decoding every dataset of every tenant.
 
 use serde_json::{Map, Value};
 use tessera_model::Tenant;
@@ -13,6 +26,12 @@ use tessera_store::{Direction, Key, KeyReader, ScanRange, Scope, Store, Table, W
 
 use crate::error::{Error, Result};
 use crate::ids;
+use crate::retention::Ttl;
+
+/// Path of the profile-store TTL in a catalog object.
+pub const PROFILE_TTL_FIELD: &str = "extensions.adobe_unifiedProfile.rowExpiration.ttlValue";
+/// Path of the data-lake TTL (stored, without effect here).
+pub const LAKE_TTL_FIELD: &str = "extensions.adobe_lakeHouse.rowExpiration.ttlValue";
 
 /// Fields only the server writes.
 const SERVER_FIELDS: [&str; 7] = [
@@ -75,6 +94,13 @@ impl Dataset {
         tag_values(&self.doc, "unifiedProfile").any(|v| v == "isUpsert:true")
     }
 
+    /// The profile-store retention of the dataset's events
+    /// (`extensions.adobe_unifiedProfile.rowExpiration.ttlValue`); `None` when absent or
+    /// `null`. Values are validated when written, so a stored value always parses.
+    pub fn event_ttl(&self) -> Option<Ttl> {
+        ttl_text(&self.doc, "adobe_unifiedProfile").and_then(|text| Ttl::parse(text).ok())
+    }
+
     /// The object as AEP returns it inside `{id: {...}}`, optionally only some properties.
     pub fn view(&self, properties: Option<&[&str]>) -> Value {
         match properties {
@@ -87,6 +113,206 @@ impl Dataset {
                     .collect(),
             ),
         }
+    }
+}
+
+/// `extensions.{extension}.rowExpiration.ttlValue` when it is a string.
+fn ttl_text<'a>(doc: &'a Map<String, Value>, extension: &str) -> Option<&'a str> {
+    doc.get("extensions")?
+        .get(extension)?
+        .get("rowExpiration")?
+        .get("ttlValue")?
+        .as_str()
+}
+
+/// Checks one `extensions.{extension}.rowExpiration.ttlValue`: each level an object, the
+/// value a valid period or `null`, and a non-null value only on experience-event datasets.
+fn check_row_expiration(doc: &Map<String, Value>, extension: &str, class: &XdmClass) -> Result<()> {
+    let Some(extensions) = doc.get("extensions") else {
+        return Ok(());
+    };
+    if !extensions.is_object() {
+        return Err(Error::invalid("extensions", "must be an object"));
+    }
+    let Some(settings) = extensions.get(extension) else {
+        return Ok(());
+    };
+    let field = format!("extensions.{extension}");
+    if !settings.is_object() {
+        return Err(Error::invalid(field, "must be an object"));
+    }
+    let Some(expiration) = settings.get("rowExpiration") else {
+        return Ok(());
+    };
+    let field = format!("{field}.rowExpiration");
+    if !expiration.is_object() {
+        return Err(Error::invalid(field, "must be an object"));
+    }
+    let field = format!("{field}.ttlValue");
+    match expiration.get("ttlValue") {
+        None | Some(Value::Null) => Ok(()),
+        Some(Value::String(text)) => {
+            Ttl::parse(text).map_err(|e| Error::invalid(field.clone(), e.to_string()))?;
+            if *class != XdmClass::ExperienceEvent {
+                return Err(Error::invalid(
+                    field,
+                    "row expiration applies only to datasets of the XDM ExperienceEvent class (time-series schemas)",
+                ));
+            }
+            Ok(())
+        }
+        Some(_) => Err(Error::invalid(
+            field,
+            "must be an ISO-8601 period string (e.g. \"P30D\") or null",
+        )),
+    }
+}
+
+/// Merges `patch` into `target`: objects key by key, anything else (including `null`)
+/// replaces, so `{"ttlValue": null}` is stored as an explicit `null` as AEP shows it.
+fn merge_into(target: &mut Value, patch: Value) {
+    match (target, patch) {
+        (Value::Object(target), Value::Object(patch)) => {
+            for (key, value) in patch {
+                match target.get_mut(&key) {
+                    Some(existing) if existing.is_object() && value.is_object() => {
+                        merge_into(existing, value)
+                    }
+                    _ => {
+                        target.insert(key, value);
+                    }
+                }
+            }
+        }
+        (target, patch) => *target = patch,
+    }
+}
+
+fn retention_prefix() -> Key {
+    Key::builder(&Scope::System).str("ttl").finish()
+}
+
+fn retention_tenant_prefix(tenant: &Tenant) -> Key {
+    Key::extend(&retention_prefix())
+        .str(tenant.org.as_str())
+        .str(tenant.sandbox.as_str())
+        .finish()
+}
+
+fn retention_key(tenant: &Tenant, id: &str) -> Key {
+    Key::extend(&retention_tenant_prefix(tenant))
+        .str(id)
+        .finish()
+}
+
+/// Adds to `batch` the retention-index change that keeps it in step with `dataset`.
+fn index_retention(batch: &mut WriteBatch, tenant: &Tenant, dataset: &Dataset) {
+    let key = retention_key(tenant, &dataset.id);
+    match dataset.event_ttl() {
+        Some(ttl) => batch.put(Table::Datasets, &key, ttl.as_str().as_bytes().to_vec()),
+        None => batch.delete(Table::Datasets, &key),
+    };
+}
+
+fn decode_ttl(bytes: &[u8]) -> Result<Ttl> {
+    let text = std::str::from_utf8(bytes).map_err(|e| Error::Corrupt {
+        what: "retention index entry",
+        reason: e.to_string(),
+    })?;
+    Ttl::parse(text).map_err(|e| Error::Corrupt {
+        what: "retention index entry",
+        reason: e.to_string(),
+    })
+}
+
+/// The datasets of `tenant` with a profile TTL, and their TTLs (datasets without one are
+/// not listed). Reads only the retention index: one short prefix scan.
+pub fn event_ttls(store: &dyn Store, tenant: &Tenant) -> Result<Vec<(String, Ttl)>> {
+    let prefix = retention_tenant_prefix(tenant);
+    let prefix_len = prefix.as_bytes().len();
+    // A sandbox holds at most a few hundred datasets (AEP's cap).
+    let rows = store.scan(
+        Table::Datasets,
+        &ScanRange::prefix(prefix),
+        Direction::Forward,
+        100_000,
+    )?;
+    rows.into_iter()
+        .map(|row| {
+            let id = row
+                .key
+                .get(prefix_len..)
+                .map(KeyReader::new)
+                .ok_or(tessera_store::Error::MalformedKey {
+                    offset: prefix_len,
+                    reason: "retention key shorter than its prefix",
+                })
+                .and_then(|mut reader| reader.string())?;
+            Ok((id, decode_ttl(&row.value)?))
+        })
+        .collect()
+}
+
+/// One entry of the retention index across every tenant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetentionEntry {
+    /// Whose dataset.
+    pub tenant: Tenant,
+    /// Dataset id.
+    pub dataset: String,
+    /// Its profile TTL.
+    pub ttl: Ttl,
+}
+
+/// Every dataset of every tenant with a profile TTL, at most `limit`, after the index key
+/// `after` (returned as the second element, for the next call) — the retention sweeper's
+/// work list.
+pub fn all_event_ttls(
+    store: &dyn Store,
+    after: Option<Vec<u8>>,
+    limit: usize,
+) -> Result<(Vec<RetentionEntry>, Option<Vec<u8>>)> {
+    let mut range = ScanRange::prefix(retention_prefix());
+    range.resume_after = after;
+    let rows = store.scan(Table::Datasets, &range, Direction::Forward, limit)?;
+    let last = rows.last().map(|row| row.key.clone());
+    let entries = rows
+        .into_iter()
+        .map(|row| {
+            let (_, mut reader) = KeyReader::with_scope(&row.key)?;
+            let _tag = reader.string()?;
+            let (org, sandbox, dataset) = (reader.string()?, reader.string()?, reader.string()?);
+            let tenant = Tenant::parse(&org, &sandbox).map_err(|e| Error::Corrupt {
+                what: "retention index key",
+                reason: e.to_string(),
+            })?;
+            Ok(RetentionEntry {
+                tenant,
+                dataset,
+                ttl: decode_ttl(&row.value)?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((entries, last))
+}
+
+/// Whether `tenant` has a dataset `id` (the sweeper's check before trusting an index entry).
+pub fn exists(store: &dyn Store, tenant: &Tenant, id: &str) -> Result<bool> {
+    Ok(store.get(Table::Datasets, &key(tenant, id))?.is_some())
+}
+
+/// Drops the retention-index entry of a dataset that no longer exists (its sandbox was
+/// deleted, which removes tenant-scoped data but not this system-scope entry).
+pub fn forget_retention(store: &dyn Store, tenant: &Tenant, id: &str) -> Result<()> {
+    let dataset_key = key(tenant, id);
+    let mut batch = WriteBatch::new();
+    // Only if the dataset is still gone, so a racing re-create keeps its entry.
+    batch
+        .expect(Table::Datasets, &dataset_key, None)
+        .delete(Table::Datasets, &retention_key(tenant, id));
+    match store.commit(batch) {
+        Ok(_) | Err(tessera_store::Error::Conflict { .. }) => Ok(()),
+        Err(other) => Err(other.into()),
     }
 }
 
@@ -258,6 +484,8 @@ impl Catalog {
                 format!("schema {schema_id} is not enabled for Profile (meta:immutableTags must contain \"union\")"),
             ));
         }
+        check_row_expiration(doc, "adobe_unifiedProfile", schema.class())?;
+        check_row_expiration(doc, "adobe_lakeHouse", schema.class())?;
         Ok(schema.class().clone())
     }
 
@@ -290,11 +518,13 @@ impl Catalog {
         batch
             .expect(Table::Datasets, &key, None)
             .put(Table::Datasets, &key, encode(&dataset)?);
+        index_retention(&mut batch, tenant, &dataset);
         self.store.commit(batch)?;
         Ok(dataset)
     }
 
-    /// Applies a partial object (top-level fields replace). The schema cannot change.
+    /// Applies a partial object: top-level fields replace, except `extensions`, which merges
+    /// key by key (module docs). The schema cannot change.
     pub fn patch(
         &self,
         tenant: &Tenant,
@@ -320,7 +550,12 @@ impl Catalog {
             if SERVER_FIELDS.contains(&field.as_str()) {
                 continue;
             }
-            dataset.doc.insert(field, value);
+            match dataset.doc.get_mut(&field) {
+                Some(existing) if field == "extensions" => merge_into(existing, value),
+                _ => {
+                    dataset.doc.insert(field, value);
+                }
+            }
         }
         self.check(tenant, &dataset.doc)?;
         dataset.doc.insert("updated".into(), ids::now_ms().into());
@@ -331,6 +566,7 @@ impl Catalog {
             &key,
             encode(&dataset)?,
         );
+        index_retention(&mut batch, tenant, &dataset);
         self.store.commit(batch)?;
         Ok(dataset)
     }
@@ -347,7 +583,8 @@ impl Catalog {
         batch
             .expect(Table::Datasets, &key, Some(stored))
             .delete(Table::Datasets, &key)
-            .delete(Table::Datasets, &labels_key(tenant, id));
+            .delete(Table::Datasets, &labels_key(tenant, id))
+            .delete(Table::Datasets, &retention_key(tenant, id));
         self.store.commit(batch)?;
         Ok(())
     }

@@ -18,6 +18,7 @@ pub mod ids;
 pub mod inlet;
 pub mod pipeline;
 pub mod record;
+pub mod retention;
 pub mod streaming;
 
 pub use batch::{BatchService, BatchStatus, InputFormat};
@@ -25,4 +26,5 @@ pub use dataset::{Catalog, Dataset, Labels};
 pub use error::{Error, FieldProblem, Rejection, RejectionCode, Result};
 pub use inlet::{Inlet, NewInlet};
 pub use pipeline::Limits;
+pub use retention::Ttl;
 pub use streaming::{Ingestor, MessageOutcome, Receipt};

@@ -15,11 +15,16 @@
 //! while filters reject events, capped), so a page of `limit` events reads at most about
 //! `limit + 1` events per member plus those the filters rejected, never a whole history.
 //!
+//! Retention: `cutoffs` maps a dataset to the oldest event time it still retains (its TTL
+//! applied to "now" by the caller, who knows the catalog). Older events of that dataset are
+//! skipped like events a filter rejects, before `limit`, so they stop counting the moment a
+//! TTL is set, whether or not the sweeper has deleted them yet.
+//!
 //! Paging: a page ends with the position of the event that would come next, which becomes the
 //! next page's (inclusive) start. Positions compare as tuples, so paging is exact even when
 //! events are added or removed between requests: nothing before the cursor is repeated.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::ops::Bound;
 
 use base64::Engine;
@@ -107,6 +112,10 @@ pub struct TimeWindow {
     pub end_ms: Option<i64>,
 }
 
+/// Per dataset, the oldest event time (ms, inclusive) still retained; datasets not listed
+/// keep every event.
+pub type Cutoffs = BTreeMap<String, i64>;
+
 /// What one page request asks for.
 #[derive(Debug, Clone, Copy)]
 pub struct EventQuery<'a> {
@@ -124,6 +133,17 @@ pub struct EventQuery<'a> {
     pub filters: &'a [PropertyFilter],
     /// Most events on the page.
     pub limit: usize,
+    /// Retention: events older than their dataset's cutoff are not returned.
+    pub cutoffs: &'a Cutoffs,
+}
+
+impl EventQuery<'_> {
+    /// Whether retention hides an event of `dataset` at `timestamp_ms`.
+    fn expired(&self, dataset: &str, timestamp_ms: i64) -> bool {
+        self.cutoffs
+            .get(dataset)
+            .is_some_and(|cutoff| timestamp_ms < *cutoff)
+    }
 }
 
 /// An event on a page.
@@ -256,7 +276,12 @@ impl<'a> MemberScan<'a> {
             self.chunk = self.chunk.saturating_mul(2).min(MAX_CHUNK);
             self.resume = rows.last().map(|row| row.key.clone());
             for row in rows {
-                let found = self.decode(row)?;
+                let position = self.position(&row.key)?;
+                // Checked on the key alone: an expired event is not worth decoding.
+                if query.expired(&position.dataset, position.timestamp_ms) {
+                    continue;
+                }
+                let found = decode(position, &row)?;
                 if query.filters.iter().all(|f| f.matches(&found.event.event)) {
                     self.buffer.push_back(found);
                 }
@@ -265,29 +290,29 @@ impl<'a> MemberScan<'a> {
         Ok(())
     }
 
-    fn decode(&self, row: Entry) -> Result<FoundEvent> {
-        let (_, mut reader) = KeyReader::with_scope(&row.key)?;
+    fn position(&self, key: &[u8]) -> Result<Position> {
+        let (_, mut reader) = KeyReader::with_scope(key)?;
         let _table_tag = reader.string()?;
         let _namespace = reader.string()?;
         let _id = reader.string()?;
         let timestamp_ms = reader.i64()?;
         let dataset = reader.string()?;
         let event_id = reader.string()?;
-        let event: StoredEvent =
-            serde_json::from_slice(&row.value).map_err(|e| Error::Corrupt {
-                what: "event",
-                reason: e.to_string(),
-            })?;
-        Ok(FoundEvent {
-            position: Position {
-                timestamp_ms,
-                dataset,
-                event_id,
-                identity: self.identity.clone(),
-            },
-            event,
+        Ok(Position {
+            timestamp_ms,
+            dataset,
+            event_id,
+            identity: self.identity.clone(),
         })
     }
+}
+
+fn decode(position: Position, row: &Entry) -> Result<FoundEvent> {
+    let event: StoredEvent = serde_json::from_slice(&row.value).map_err(|e| Error::Corrupt {
+        what: "event",
+        reason: e.to_string(),
+    })?;
+    Ok(FoundEvent { position, event })
 }
 
 #[cfg(test)]
@@ -333,6 +358,8 @@ mod tests {
         (dir, store)
     }
 
+    const NO_CUTOFFS: &Cutoffs = &Cutoffs::new();
+
     fn query<'a>(members: &'a [IdentityKey], tenant: &'a Tenant) -> EventQuery<'a> {
         EventQuery {
             tenant,
@@ -342,6 +369,7 @@ mod tests {
             start: None,
             filters: &[],
             limit: 100,
+            cutoffs: NO_CUTOFFS,
         }
     }
 
@@ -475,6 +503,33 @@ mod tests {
             ["e030", "e040", "e050", "e060", "e070", "e080", "e090"]
         );
         assert_eq!(second.next, None);
+    }
+
+    #[test]
+    fn cutoffs_hide_older_events_of_their_dataset_only() {
+        let ecid = IdentityKey::new("ECID", "1");
+        let (_dir, store) = store_with(&[
+            (&ecid, 9, "a", "x"),
+            (&ecid, 10, "b", "x"),
+            (&ecid, 11, "c", "x"),
+        ]);
+        let tenant = tenant();
+        let members = [ecid];
+        let cutoffs = Cutoffs::from([("web".to_owned(), 10), ("other".to_owned(), 100)]);
+        for direction in [Direction::Forward, Direction::Reverse] {
+            let found = page(
+                &store,
+                &EventQuery {
+                    direction,
+                    cutoffs: &cutoffs,
+                    ..query(&members, &tenant)
+                },
+            )
+            .unwrap();
+            let mut got = ids(&found);
+            got.sort_unstable();
+            assert_eq!(got, ["b", "c"], "the cutoff itself is retained");
+        }
     }
 
     #[test]

@@ -5,10 +5,11 @@
 //! operations ingestion adds to its atomic batch, the paged, filtered read of a profile's
 //! events (`event_query`, `event_filter`), merge policies and the merged profile with its
 //! materialized view (`policy`, `merged`, `lookup`, `view`), erasure of a person (`erase`),
-//! chunked deletion of a dataset's or a batch's data (`purge`), whole-tenant statistics
-//! (`stats`), a resumable walk over every profile (`walk`) and the export of one profile as a
-//! projected JSON line (`export`, with `projection` shared by every `fields` parameter). What does not: identity resolution (`identity`
-//! crate), export jobs and their files, HTTP (server).
+//! chunked deletion of a dataset's or a batch's data or of expired events (`purge`), the
+//! retention cutoffs of event reads (`event_query`), whole-tenant statistics (`stats`), a
+//! resumable walk over every profile (`walk`) and the export of one profile as a projected
+//! JSON line (`export`, with `projection` shared by every `fields` parameter). What does not:
+//! identity resolution (`identity` crate), export jobs and their files, HTTP (server).
 //!
 //! Invariants: 1 (the ops returned here are applied in the caller's single atomic batch, so a
 //! record, its idempotency index entry and its change-feed entry land together) and 3 (the

@@ -1,5 +1,5 @@
-//! Deleting the profile data of a whole dataset, or the events of one ingestion batch, in
-//! bounded chunks.
+//! Deleting the profile data of a whole dataset, the events of one ingestion batch, or a
+//! dataset's events older than a time (retention), in bounded chunks.
 //!
 //! A purge can touch millions of keys, far more than one atomic batch should hold, so it
 //! proceeds in chunks: [`plan_chunk`] reads at most `limit` entries from where the
@@ -11,7 +11,9 @@
 //! What is deleted: for a dataset, its events (found through their idempotency index), their
 //! idempotency and batch-index entries, and its fragments (found by scanning the tenant's
 //! fragments, whose keys start with the identity); for a batch, the events the batch index
-//! lists, with their idempotency entries. Identity graphs are left alone: links belong to the
+//! lists, with their idempotency entries; for expired events, those of the dataset whose
+//! `timestamp` is before the cutoff, each with its idempotency and batch-index entries.
+//! Identity graphs are left alone: links belong to the
 //! identity service, which AEP deletes separately.
 //!
 //! Every chunk invalidates the materialized views of the graphs of the identities it
@@ -41,6 +43,21 @@ pub enum Target {
         dataset: String,
         /// Batch id.
         batch: String,
+    },
+    /// The events of a dataset whose `timestamp` is before `before_ms` (retention TTL).
+    ///
+    /// Two passes, both over indexes whose values are event keys (which hold the
+    /// timestamp), so nothing is decoded but keys: first the batch index, deleting each
+    /// expired event with its idempotency *and* batch-index entry in one chunk (an event key
+    /// does not name its batch, so this is the only place the three meet); then the
+    /// idempotency index, for events that came without a batch (streaming). An event loaded
+    /// by a batch between the two passes loses its batch-index entry only on the next sweep.
+    /// Work is O(dataset's events) per sweep: there is no time-ordered dataset index.
+    Expired {
+        /// Dataset id.
+        dataset: String,
+        /// Events strictly older than this (ms) are deleted.
+        before_ms: i64,
     },
 }
 
@@ -76,6 +93,19 @@ pub struct Progress {
 }
 
 impl Progress {
+    /// Where a new purge of `target` starts: expired-event purges begin with the batch
+    /// index (see [`Target::Expired`]), the others with the events.
+    pub fn start(target: &Target) -> Self {
+        let phase = match target {
+            Target::Expired { .. } => Phase::BatchIndex,
+            Target::Dataset { .. } | Target::Batch { .. } => Phase::Events,
+        };
+        Self {
+            phase,
+            ..Self::default()
+        }
+    }
+
     /// Whether nothing is left to delete.
     pub fn is_done(&self) -> bool {
         self.phase == Phase::Done
@@ -190,6 +220,49 @@ pub fn plan_chunk(
         (Target::Batch { .. }, Phase::BatchIndex | Phase::Fragments) => {
             planner.progress.phase = Phase::Done;
         }
+        (Target::Expired { dataset, before_ms }, Phase::BatchIndex) => {
+            let prefix = event::batch_index_prefix(tenant, dataset, None);
+            let rows = store.scan(
+                Table::Events,
+                &resumable(prefix, progress),
+                Direction::Forward,
+                limit,
+            )?;
+            planner.progress.after = rows.last().map(|row| row.key.clone());
+            for row in &rows {
+                if event::decode_key(&row.value)?.timestamp_ms >= *before_ms {
+                    continue;
+                }
+                let (batch_id, _) = decode_batch_index_key(&row.key)?;
+                planner.delete_event(&row.value, Some(&batch_id))?;
+            }
+            if rows.len() < limit {
+                planner.progress.phase = Phase::Events;
+                planner.progress.after = None;
+            }
+        }
+        (Target::Expired { dataset, before_ms }, Phase::Events) => {
+            let prefix = event::dataset_index_prefix(tenant, dataset);
+            let rows = store.scan(
+                Table::Events,
+                &resumable(prefix, progress),
+                Direction::Forward,
+                limit,
+            )?;
+            planner.progress.after = rows.last().map(|row| row.key.clone());
+            for row in &rows {
+                if event::decode_key(&row.value)?.timestamp_ms < *before_ms {
+                    planner.delete_event(&row.value, None)?;
+                }
+            }
+            if rows.len() < limit {
+                planner.progress.phase = Phase::Done;
+                planner.progress.after = None;
+            }
+        }
+        (Target::Expired { .. }, Phase::Fragments) => {
+            planner.progress.phase = Phase::Done;
+        }
     }
     planner.finish()
 }
@@ -278,7 +351,7 @@ fn decode_batch_index_key(bytes: &[u8]) -> Result<(String, String)> {
 
 /// Runs a whole purge in one call (tests and tools; servers run it chunk by chunk as a job).
 pub fn run(store: &dyn Store, tenant: &Tenant, target: &Target, limit: usize) -> Result<u64> {
-    let mut progress = Progress::default();
+    let mut progress = Progress::start(target);
     while !progress.is_done() {
         let chunk = plan_chunk(store, tenant, target, &progress, limit)?;
         if !chunk.batch.is_empty() {
@@ -308,11 +381,22 @@ mod tests {
     }
 
     fn add_event(store: &EmbeddedStore, dataset: &str, batch: Option<&str>, id: &str, who: &str) {
+        add_event_at(store, dataset, batch, id, who, 1_000);
+    }
+
+    fn add_event_at(
+        store: &EmbeddedStore,
+        dataset: &str,
+        batch: Option<&str>,
+        id: &str,
+        who: &str,
+        timestamp_ms: i64,
+    ) {
         let identity = IdentityKey::new("ECID", who);
         let new = NewEvent {
             dataset,
             identity: &identity,
-            timestamp_ms: 1_000,
+            timestamp_ms,
             event_id: id,
             xaction_id: "x",
         };
@@ -408,5 +492,66 @@ mod tests {
         )
         .unwrap();
         assert_eq!(left.len(), 1);
+    }
+
+    #[test]
+    fn expired_purge_deletes_older_events_with_all_their_index_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path(), StoreOptions::default()).unwrap();
+        // Streamed and batch-loaded events on both sides of the cutoff, in two datasets.
+        for n in 0..9_i64 {
+            let batch = (n % 2 == 0).then_some("b1");
+            let id = format!("e{n}");
+            let who = format!("p{}", n % 3);
+            add_event_at(&store, "web", batch, &id, &who, n * 100);
+            add_event_at(&store, "app", batch, &id, &who, n * 100);
+        }
+        let target = Target::Expired {
+            dataset: "web".into(),
+            before_ms: 450,
+        };
+        // e0..e4 are older than 450.
+        assert_eq!(run(&store, &tenant(), &target, 2).unwrap(), 5);
+        for n in 0..9 {
+            let id = format!("e{n}");
+            assert_eq!(
+                event::exists(&store, &tenant(), "web", &id).unwrap(),
+                n >= 5,
+                "{id}"
+            );
+            assert!(event::exists(&store, &tenant(), "app", &id).unwrap());
+        }
+        let index = store
+            .scan(
+                Table::Events,
+                &ScanRange::prefix(event::batch_index_prefix(&tenant(), "web", None)),
+                Direction::Forward,
+                100,
+            )
+            .unwrap();
+        let left: Vec<i64> = index
+            .iter()
+            .map(|row| event::decode_key(&row.value).unwrap().timestamp_ms)
+            .collect();
+        assert_eq!(
+            left,
+            [600, 800],
+            "batch-index entries of expired events remain"
+        );
+        let mut events = 0;
+        for who in ["p0", "p1", "p2"] {
+            events += event::for_identity(
+                &store,
+                &tenant(),
+                &IdentityKey::new("ECID", who),
+                Direction::Forward,
+                100,
+            )
+            .unwrap()
+            .len();
+        }
+        assert_eq!(events, 4 + 9, "web keeps e5..e8, app keeps all");
+        // A second sweep finds nothing more.
+        assert_eq!(run(&store, &tenant(), &target, 2).unwrap(), 0);
     }
 }

@@ -1,7 +1,8 @@
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
-//! Paging through a stitched profile's events: with any members, window, filter, page size
-//! and order, following the cursors yields exactly the matching events of every member, in
-//! `(timestamp, dataset, _id, identity)` order, each once, and every page but the last full.
+//! Paging through a stitched profile's events: with any members, window, filter, retention
+//! cutoffs per dataset, page size and order, following the cursors yields exactly the
+//! matching, unexpired events of every member, in `(timestamp, dataset, _id, identity)`
+//! order, each once, and every page but the last full.
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
@@ -10,7 +11,7 @@ use tessera_identity::IdentityKey;
 use tessera_model::Tenant;
 use tessera_profile::event::{self, NewEvent};
 use tessera_profile::event_filter::PropertyFilter;
-use tessera_profile::event_query::{self, EventQuery, Position, TimeWindow};
+use tessera_profile::event_query::{self, Cutoffs, EventQuery, Position, TimeWindow};
 use tessera_store::{Direction, EmbeddedStore, Store, StoreOptions, WriteBatch};
 
 /// Identities chosen so that prefixes and orderings collide: "1" is a prefix of "10".
@@ -34,6 +35,8 @@ struct Case {
     filter: bool,
     page: usize,
     reverse: bool,
+    /// Retention cutoff of `ds-a` and `ds-b` (oldest retained timestamp), if any.
+    cutoffs: [Option<i64>; 2],
 }
 
 fn case() -> impl Strategy<Value = Case> {
@@ -47,15 +50,22 @@ fn case() -> impl Strategy<Value = Case> {
         any::<bool>(),
         1usize..7,
         any::<bool>(),
+        (
+            proptest::option::of(-3i64..5),
+            proptest::option::of(-3i64..5),
+        ),
     )
-        .prop_map(|(events, members, window, filter, page, reverse)| Case {
-            events,
-            members,
-            window,
-            filter,
-            page,
-            reverse,
-        })
+        .prop_map(
+            |(events, members, window, filter, page, reverse, (cut_a, cut_b))| Case {
+                events,
+                members,
+                window,
+                filter,
+                page,
+                reverse,
+                cutoffs: [cut_a, cut_b],
+            },
+        )
 }
 
 fn run(store: &dyn Store, tenant: &Tenant, case: &Case) -> Result<(), TestCaseError> {
@@ -90,6 +100,11 @@ fn run(store: &dyn Store, tenant: &Tenant, case: &Case) -> Result<(), TestCaseEr
 
     let members: Vec<IdentityKey> = case.members.iter().map(|i| pool[*i].clone()).collect();
     let (start_ms, end_ms) = case.window;
+    let cutoffs: Cutoffs = datasets
+        .iter()
+        .zip(case.cutoffs)
+        .filter_map(|(ds, cutoff)| Some(((*ds).to_owned(), cutoff?)))
+        .collect();
     let mut expected: Vec<Position> = stored
         .iter()
         .filter(|(p, n)| {
@@ -97,6 +112,9 @@ fn run(store: &dyn Store, tenant: &Tenant, case: &Case) -> Result<(), TestCaseEr
                 && start_ms.is_none_or(|s| p.timestamp_ms >= s)
                 && end_ms.is_none_or(|e| p.timestamp_ms < e)
                 && (!case.filter || *n < 2)
+                && cutoffs
+                    .get(&p.dataset)
+                    .is_none_or(|cutoff| p.timestamp_ms >= *cutoff)
         })
         .map(|(p, _)| p.clone())
         .collect();
@@ -124,6 +142,7 @@ fn run(store: &dyn Store, tenant: &Tenant, case: &Case) -> Result<(), TestCaseEr
             start: cursor.as_ref(),
             filters: &filters,
             limit: case.page,
+            cutoffs: &cutoffs,
         };
         let page = event_query::page(store, &query).unwrap();
         let count = page.events.len();
@@ -177,11 +196,49 @@ fn a_page_boundary_inside_a_tie_loses_nothing() {
         filter: false,
         page: 1,
         reverse: false,
+        cutoffs: [None, None],
     };
     run(&store, &tenant, &case).unwrap();
     let reverse = Case {
         reverse: true,
         page: 3,
+        ..case
+    };
+    run(
+        &store,
+        &Tenant::parse("ACME@AdobeOrg", "other").unwrap(),
+        &reverse,
+    )
+    .unwrap();
+}
+
+/// A cutoff hiding the events on both sides of a page boundary: the cursor names the next
+/// unexpired event, and nothing expired appears on either page.
+#[test]
+fn a_cutoff_between_pages_skips_only_expired_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(dir.path(), StoreOptions::default()).unwrap();
+    let tenant = Tenant::parse("ACME@AdobeOrg", "prod").unwrap();
+    let case = Case {
+        events: vec![
+            (0, -3, 0, 0, 0),
+            (0, -2, 1, 1, 0),
+            (1, -1, 0, 2, 0),
+            (1, 0, 1, 3, 0),
+            (2, 1, 0, 0, 0),
+            (2, 2, 1, 1, 0),
+            (0, 3, 0, 2, 0),
+        ],
+        members: vec![0, 1, 2],
+        window: (None, None),
+        filter: false,
+        page: 2,
+        reverse: false,
+        cutoffs: [Some(2), Some(-2)],
+    };
+    run(&store, &tenant, &case).unwrap();
+    let reverse = Case {
+        reverse: true,
         ..case
     };
     run(

@@ -14,6 +14,9 @@
 //! client_id = "tessera-0123456789abcdef"
 //! secret_hash = "sha256$<salt hex>$<digest hex>"
 //! grants = [{ org = "ACME@AdobeOrg", sandboxes = ["*"], role = "admin" }]
+//!
+//! [retention]
+//! sweep_interval_secs = 600    # how often expired events are deleted (at least 1)
 //! ```
 
 use std::net::SocketAddr;
@@ -67,6 +70,15 @@ struct FileConfig {
     auth: FileAuth,
     #[serde(default)]
     limits: FileLimits,
+    #[serde(default)]
+    retention: FileRetention,
+}
+
+/// `[retention]`: the sweeper deleting events past their dataset's profile TTL.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileRetention {
+    sweep_interval_secs: Option<u64>,
 }
 
 /// `[limits]`: ingestion and identity-graph limits (AEP's defaults when absent).
@@ -86,6 +98,7 @@ impl Default for FileConfig {
             server: FileServer::default(),
             auth: FileAuth::default(),
             limits: FileLimits::default(),
+            retention: FileRetention::default(),
         }
     }
 }
@@ -152,6 +165,23 @@ pub struct ServerConfig {
     pub auth: AuthMode,
     /// Ingestion and identity-graph limits.
     pub limits: tessera_ingest::Limits,
+    /// Retention sweeping.
+    pub retention: RetentionConfig,
+}
+
+/// How the retention sweeper runs (reads hide expired events whatever these say).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetentionConfig {
+    /// Time between periodic sweeps; setting or changing a TTL also starts one.
+    pub sweep_interval: std::time::Duration,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            sweep_interval: crate::retention::DEFAULT_SWEEP_INTERVAL,
+        }
+    }
 }
 
 impl ServerConfig {
@@ -262,12 +292,25 @@ impl ServerConfig {
             )?,
             ..defaults
         };
+        let retention = match file.retention.sweep_interval_secs {
+            Some(0) => {
+                return Err(invalid(
+                    "retention.sweep_interval_secs",
+                    "must be at least 1".into(),
+                ))
+            }
+            Some(secs) => RetentionConfig {
+                sweep_interval: std::time::Duration::from_secs(secs),
+            },
+            None => RetentionConfig::default(),
+        };
         Ok(Self {
             listen,
             data_dir,
             durability,
             auth,
             limits,
+            retention,
         })
     }
 }
@@ -419,6 +462,20 @@ mod tests {
             10 * 1024,
             "unset limits keep AEP's defaults"
         );
+        let zero_interval = ServerConfig::from_toml(
+            "[retention]\nsweep_interval_secs = 0\n",
+            Overrides::default(),
+        );
+        assert!(zero_interval
+            .unwrap_err()
+            .to_string()
+            .contains("retention.sweep_interval_secs"));
+        let interval = ServerConfig::from_toml(
+            "[retention]\nsweep_interval_secs = 30\n",
+            Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(interval.retention.sweep_interval.as_secs(), 30);
         let bad_version = ServerConfig::from_toml("version = 2\n", Overrides::default());
         assert!(bad_version.unwrap_err().to_string().contains("version"));
     }

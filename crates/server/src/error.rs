@@ -356,7 +356,7 @@ impl From<crate::system_jobs::JobError> for ApiError {
                 status: StatusCode::UNPROCESSABLE_ENTITY,
                 message: error.to_string(),
             },
-            other @ E::Corrupt(_) => Self::internal(&other),
+            other @ (E::Corrupt(_) | E::Unsupported { .. }) => Self::internal(&other),
         }
     }
 }

@@ -19,6 +19,7 @@ pub mod export_jobs;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
+pub mod retention;
 pub mod routes;
 pub mod sandboxes;
 pub mod state;
@@ -116,6 +117,11 @@ impl Server {
         batch_worker::spawn(state.batches.clone(), wakes.batches)?;
         system_jobs::spawn(state.system_jobs.clone(), wakes.system_jobs)?;
         export_jobs::spawn(state.export_jobs.clone(), wakes.export_jobs)?;
+        retention::spawn(
+            state.retention.clone(),
+            wakes.retention,
+            config.retention.sweep_interval,
+        )?;
         Ok(Self {
             listener,
             store,

@@ -12,6 +12,7 @@ use crate::auth::AuthMode;
 use crate::batch_worker::{self, BatchKick};
 use crate::export_jobs::ExportJobs;
 use crate::metrics::Metrics;
+use crate::retention::Retention;
 use crate::system_jobs::SystemJobs;
 
 /// Everything a handler may need; cheap to clone.
@@ -37,6 +38,8 @@ pub struct AppState {
     pub system_jobs: SystemJobs,
     /// Profile export jobs.
     pub export_jobs: ExportJobs,
+    /// Wakes the retention sweeper (expired events).
+    pub retention: Retention,
 }
 
 /// What the background workers wait on; [`crate::Server::bind`] hands each to its worker.
@@ -47,6 +50,8 @@ pub struct Wakes {
     pub system_jobs: Receiver<()>,
     /// Export-job worker (see [`crate::export_jobs::spawn`]).
     pub export_jobs: Receiver<()>,
+    /// Retention sweeper (see [`crate::retention::spawn`]).
+    pub retention: Receiver<()>,
 }
 
 impl AppState {
@@ -70,9 +75,11 @@ impl AppState {
         let (batch_kick, batches_wake) = batch_worker::channel();
         let (system_jobs, system_jobs_wake) = SystemJobs::new(Arc::clone(&store));
         let (export_jobs, export_jobs_wake) = ExportJobs::new(Arc::clone(&store), exports_dir);
+        let (retention, retention_wake) = Retention::new(Arc::clone(&store));
         let state = Self {
             system_jobs,
             export_jobs,
+            retention,
             batches: BatchService::new(ingest.clone(), files_dir),
             batch_kick,
             ingest,
@@ -86,6 +93,7 @@ impl AppState {
             batches: batches_wake,
             system_jobs: system_jobs_wake,
             export_jobs: export_jobs_wake,
+            retention: retention_wake,
         };
         (state, wakes)
     }

@@ -52,6 +52,12 @@ pub enum JobError {
         /// The unfinished job.
         job: String,
     },
+    /// The target is not one a system job deletes (retention purges run in the sweeper).
+    #[error("{target} cannot be deleted by a system job")]
+    Unsupported {
+        /// What was asked.
+        target: String,
+    },
     /// A stored job document does not decode.
     #[error("stored system job is unreadable: {0}")]
     Corrupt(String),
@@ -147,6 +153,8 @@ fn guard_key(tenant: &Tenant, target: &Target) -> Key {
     match target {
         Target::Dataset { dataset } => builder.str("dataset").str(dataset).finish(),
         Target::Batch { batch, .. } => builder.str("batch").str(batch).finish(),
+        // Never created (see `SystemJobs::create`); a distinct key all the same.
+        Target::Expired { dataset, .. } => builder.str("expired").str(dataset).finish(),
     }
 }
 
@@ -174,10 +182,13 @@ fn describe(target: &Target) -> String {
     match target {
         Target::Dataset { dataset } => format!("dataset {dataset}"),
         Target::Batch { batch, .. } => format!("batch {batch}"),
+        Target::Expired { dataset, before_ms } => {
+            format!("events of dataset {dataset} before {before_ms}")
+        }
     }
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     i64::try_from(
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -237,6 +248,13 @@ impl SystemJobs {
         let (dataset_id, batch_id) = match &target {
             Target::Dataset { dataset } => (dataset.clone(), None),
             Target::Batch { dataset, batch } => (dataset.clone(), Some(batch.clone())),
+            // A job document could not record it (`SystemJob::target` would read it back as
+            // a whole-dataset delete), so refuse rather than widen a deletion.
+            Target::Expired { .. } => {
+                return Err(JobError::Unsupported {
+                    target: describe(&target),
+                })
+            }
         };
         let job = SystemJob {
             id: uuid::Uuid::new_v4().to_string(),

@@ -3,6 +3,12 @@
 //! Shapes follow Catalog: create answers 201 with `["@/dataSets/{id}"]`; reads answer an
 //! object keyed by dataset id (also for a single dataset), optionally limited to
 //! `properties`; list pages with `start` and `limit`.
+//!
+//! Retention (`extensions.adobe_unifiedProfile.rowExpiration.ttlValue`) is set with either
+//! PATCH path: `/dataSets/{id}` or AEP's `/v2/datasets/{id}`, both answering
+//! `["@/dataSets/{id}"]`. A create or PATCH that leaves a dataset with a TTL wakes the
+//! retention sweeper, so events already past it are deleted at once (reads hide them even
+//! sooner: see `profile_events`).
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
@@ -21,6 +27,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_datasets, create_dataset))
         .routes(routes!(get_dataset, patch_dataset, delete_dataset))
+        .routes(routes!(patch_dataset_v2))
         .routes(routes!(
             get_labels,
             create_labels,
@@ -181,6 +188,9 @@ async fn create_dataset(
     })
     .await?;
     tracing::info!(dataset = %dataset.id, "dataset created");
+    if dataset.event_ttl().is_some() {
+        state.retention.kick();
+    }
     Ok((
         StatusCode::CREATED,
         Json(Value::from(vec![format!("@/dataSets/{}", dataset.id)])),
@@ -215,13 +225,55 @@ async fn patch_dataset(
     Path(id): Path<String>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> ApiResult<Json<Value>> {
+    patch(state, context, id, body).await
+}
+
+/// Update some fields of a dataset, AEP's v2 path (used for `rowExpiration`); the same
+/// as `PATCH /dataSets/{id}`.
+#[utoipa::path(patch, path = "/data/foundation/catalog/v2/datasets/{id}", tag = "catalog",
+    params(("id" = String, Path, description = "dataset id")),
+    responses((status = 200, description = "`[\"@/dataSets/{id}\"]`"),
+        (status = 400, description = "invalid field, e.g. a malformed ttlValue or a TTL on a record dataset")))]
+async fn patch_dataset_v2(
+    State(state): State<AppState>,
+    context: SandboxContext,
+    Path(id): Path<String>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> ApiResult<Json<Value>> {
+    patch(state, context, id, body).await
+}
+
+async fn patch(
+    state: AppState,
+    context: SandboxContext,
+    id: String,
+    body: Result<Json<Value>, JsonRejection>,
+) -> ApiResult<Json<Value>> {
     let patch = body_object(body)?;
     let tenant = context.tenant.clone();
     let user = context.caller.label().to_owned();
+    let previous_ttl = {
+        let (tenant, id) = (tenant.clone(), id.clone());
+        with_ingest(&state, move |ingest| ingest.catalog().get(&tenant, &id))
+            .await?
+            .event_ttl()
+    };
     let dataset = with_ingest(&state, move |ingest| {
         ingest.catalog().patch(&tenant, &id, patch, &user)
     })
     .await?;
+    let ttl = dataset.event_ttl();
+    if ttl != previous_ttl {
+        tracing::info!(
+            dataset = %dataset.id,
+            ttl = ttl.as_ref().map(|t| t.as_str()).unwrap_or("none"),
+            "dataset profile retention changed"
+        );
+        // A new or changed TTL may have made events expire: delete them now, as AEP does.
+        if ttl.is_some() {
+            state.retention.kick();
+        }
+    }
     Ok(Json(Value::from(vec![format!(
         "@/dataSets/{}",
         dataset.id

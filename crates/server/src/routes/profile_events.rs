@@ -10,12 +10,16 @@
 //! `start=`) is an opaque token rather than the next event's `_id`, because an `_id` alone does
 //! not locate an event among several identities and datasets; an unknown identity is an empty
 //! page, not a 404.
+//!
+//! Retention: events older than their dataset's profile TTL
+//! (`extensions.adobe_unifiedProfile.rowExpiration.ttlValue`) are not returned, from the
+//! moment the TTL is set, even before the sweeper has deleted them.
 
 use axum::http::StatusCode;
 use axum::Json;
 use serde_json::{json, Value};
 use tessera_profile::event_filter::{self, PropertyFilter};
-use tessera_profile::event_query::{self, EventQuery, FoundEvent, Position, TimeWindow};
+use tessera_profile::event_query::{self, Cutoffs, EventQuery, FoundEvent, Position, TimeWindow};
 use tessera_store::Direction;
 
 use crate::context::SandboxContext;
@@ -177,9 +181,16 @@ fn read_page(
     let key = requested_identity(&namespaces, id, ns)?;
     let max_identities = state.ingest.limits().max_graph_identities;
     let members = graph_members(store, tenant, &key, use_graph, max_identities)?;
+    // One clock reading for the whole page, so every dataset's retention cutoff agrees.
+    let now_ms = crate::system_jobs::now_ms();
+    let cutoffs: Cutoffs = tessera_ingest::dataset::event_ttls(store, tenant)?
+        .into_iter()
+        .map(|(dataset, ttl)| (dataset, ttl.cutoff_ms(now_ms)))
+        .collect();
     let query = EventQuery {
         tenant,
         members: &members,
+        cutoffs: &cutoffs,
         window: spec.window,
         direction: spec.direction,
         start: spec.start.as_ref(),

@@ -18,6 +18,8 @@ use tessera_server::{AppState, Overrides, Server, ServerConfig};
 
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// The running server's state (its store, services), for checks below the HTTP API.
+    pub state: AppState,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     handle: Option<tokio::task::JoinHandle<()>>,
     _dir: tempfile::TempDir,
@@ -38,6 +40,7 @@ impl TestServer {
         };
         let server = Server::bind(config).await.unwrap();
         let addr = server.local_addr().unwrap();
+        let state = server.state().clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let handle = tokio::spawn(async move {
             server
@@ -49,6 +52,7 @@ impl TestServer {
         });
         Self {
             addr,
+            state,
             shutdown: Some(tx),
             handle: Some(handle),
             _dir: dir,
