@@ -38,6 +38,21 @@ pub enum ChangeKind {
     /// whose fragments, events and graph entries were removed. Consumers drop what they
     /// derived from them (memberships, exports); the entry is also the audit record.
     Erased,
+    /// A profile entered or left a segment (`segment` says which and how); `graph` is the
+    /// profile, `identities` its identities.
+    Membership,
+}
+
+/// What a [`ChangeKind::Membership`] entry reports.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SegmentChange {
+    /// Segment definition id.
+    pub segment_id: String,
+    /// `realized` or `exited`.
+    pub status: String,
+    /// When the profile last started to qualify (ms).
+    pub last_qualification_time: i64,
 }
 
 /// One feed entry.
@@ -70,6 +85,9 @@ pub struct ChangeEntry {
     /// for datasets not enabled for identity).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub graph: Option<u64>,
+    /// For membership entries: the segment and the new status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment: Option<SegmentChange>,
 }
 
 /// Adds `entry` to `batch`; its sequence number comes back in the commit's `appended`.

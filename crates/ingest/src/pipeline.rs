@@ -399,6 +399,7 @@ fn add_to_batch(
             applied_ms,
             event_ms,
             graph,
+            segment: None,
         },
     )
 }

@@ -94,7 +94,7 @@ pub fn compile(definitions: Vec<SegmentDefinition>, policies: &PolicySet) -> Res
 }
 
 /// Figures of one run, in AEP's segment-job metric names.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Metrics {
     /// Profiles evaluated.

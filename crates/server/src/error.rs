@@ -340,6 +340,30 @@ impl From<tessera_profile::Error> for ApiError {
     }
 }
 
+/// Segment jobs answer in the Profile API's error shape, as AEP's segmentation service does.
+impl From<crate::segment_jobs::SegmentJobError> for ApiError {
+    fn from(error: crate::segment_jobs::SegmentJobError) -> Self {
+        use crate::segment_jobs::SegmentJobError as E;
+        match error {
+            E::Store(store) => store.into(),
+            E::Profile(profile) => profile.into(),
+            E::NotFound { .. } => ApiError::Profile {
+                status: StatusCode::NOT_FOUND,
+                message: error.to_string(),
+            },
+            E::Invalid(message) => ApiError::Profile {
+                status: StatusCode::BAD_REQUEST,
+                message,
+            },
+            E::Segment(tessera_segment::Error::Invalid { message, .. }) => ApiError::Profile {
+                status: StatusCode::BAD_REQUEST,
+                message,
+            },
+            other @ (E::Segment(_) | E::Corrupt(_)) => Self::internal(&other),
+        }
+    }
+}
+
 /// System jobs answer in the Profile API's error shape, as AEP's `/system/jobs` does.
 impl From<crate::system_jobs::JobError> for ApiError {
     fn from(error: crate::system_jobs::JobError) -> Self {

@@ -22,6 +22,7 @@ pub mod openapi;
 pub mod retention;
 pub mod routes;
 pub mod sandboxes;
+pub mod segment_jobs;
 pub mod state;
 pub mod system_jobs;
 
@@ -116,6 +117,7 @@ impl Server {
         );
         batch_worker::spawn(state.batches.clone(), wakes.batches)?;
         system_jobs::spawn(state.system_jobs.clone(), wakes.system_jobs)?;
+        segment_jobs::spawn(state.segment_jobs.clone(), wakes.segment_jobs)?;
         export_jobs::spawn(state.export_jobs.clone(), wakes.export_jobs)?;
         retention::spawn(
             state.retention.clone(),

@@ -40,6 +40,8 @@ pub struct AppState {
     pub export_jobs: ExportJobs,
     /// Wakes the retention sweeper (expired events).
     pub retention: Retention,
+    /// Segment jobs (batch evaluation).
+    pub segment_jobs: crate::segment_jobs::SegmentJobs,
 }
 
 /// What the background workers wait on; [`crate::Server::bind`] hands each to its worker.
@@ -52,6 +54,8 @@ pub struct Wakes {
     pub export_jobs: Receiver<()>,
     /// Retention sweeper (see [`crate::retention::spawn`]).
     pub retention: Receiver<()>,
+    /// Segment-job worker (see [`crate::segment_jobs::spawn`]).
+    pub segment_jobs: Receiver<()>,
 }
 
 impl AppState {
@@ -71,15 +75,19 @@ impl AppState {
             tessera_ingest::dataset::uses_schema(usage_store.as_ref(), tenant, schema_id)
                 .unwrap_or(true)
         }));
+        let max_graph_identities = limits.max_graph_identities;
         let ingest = Ingestor::new(Arc::clone(&store), schemas.clone(), limits);
         let (batch_kick, batches_wake) = batch_worker::channel();
         let (system_jobs, system_jobs_wake) = SystemJobs::new(Arc::clone(&store));
         let (export_jobs, export_jobs_wake) = ExportJobs::new(Arc::clone(&store), exports_dir);
         let (retention, retention_wake) = Retention::new(Arc::clone(&store));
+        let (segment_jobs, segment_jobs_wake) =
+            crate::segment_jobs::SegmentJobs::new(Arc::clone(&store), max_graph_identities);
         let state = Self {
             system_jobs,
             export_jobs,
             retention,
+            segment_jobs,
             batches: BatchService::new(ingest.clone(), files_dir),
             batch_kick,
             ingest,
@@ -94,6 +102,7 @@ impl AppState {
             system_jobs: system_jobs_wake,
             export_jobs: export_jobs_wake,
             retention: retention_wake,
+            segment_jobs: segment_jobs_wake,
         };
         (state, wakes)
     }

@@ -16,6 +16,7 @@ pub mod profile;
 pub mod profile_events;
 pub mod sandboxes;
 pub mod schemas;
+pub mod segment_jobs;
 pub mod system_jobs;
 
 use std::sync::Arc;
@@ -41,6 +42,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(identity::graph_routes())
         .merge(profile::routes())
         .merge(merge_policies::routes())
+        .merge(segment_jobs::routes())
         .merge(system_jobs::routes())
         .merge(export_jobs::routes())
         .merge(preview::routes())

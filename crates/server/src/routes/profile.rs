@@ -148,6 +148,37 @@ pub(crate) fn graph_members(
     Ok(members)
 }
 
+/// Adds the profile's segment memberships to a found profile as `segmentMembership` (kept
+/// apart from the materialized view, so an evaluation does not invalidate merged profiles).
+fn with_memberships(
+    store: &dyn Store,
+    tenant: &tessera_model::Tenant,
+    key: &IdentityKey,
+    found: Lookup,
+) -> ApiResult<Lookup> {
+    let Lookup::Found(mut profile) = found else {
+        return Ok(found);
+    };
+    let Some(graph) = tessera_identity::graph_id(store, tenant, key)? else {
+        return Ok(Lookup::Found(profile));
+    };
+    let memberships = tessera_segment::membership::of_graph(store, tenant, graph)
+        .map_err(crate::segment_jobs::SegmentJobError::from)?;
+    if let Some(xdm) = tessera_segment::membership::to_xdm(&memberships) {
+        // The entity is a JSON object's text: insert the field after its opening brace.
+        let text = profile.entity.get();
+        let rest = text.strip_prefix('{').unwrap_or(text).trim_start();
+        let spliced = if rest.starts_with('}') {
+            format!("{{\"segmentMembership\":{xdm}}}")
+        } else {
+            format!("{{\"segmentMembership\":{xdm},{rest}")
+        };
+        profile.entity = RawValue::from_string(spliced)
+            .map_err(|e| profile_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    }
+    Ok(Lookup::Found(profile))
+}
+
 fn rfc3339(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()
@@ -291,6 +322,7 @@ async fn get_profile(
         let key = requested_identity(&namespaces, &entity_id, namespace.as_deref())?;
         let policy = choose_policy(&policies, store, &tenant, policy_id.as_deref())?;
         let found = tessera_profile::lookup::lookup(store, &tenant, &key, &policy, max_identities)?;
+        let found = with_memberships(store, &tenant, &key, found)?;
         Ok((key, policy, found))
     })
     .await?;
@@ -433,6 +465,7 @@ async fn post_entities(
                         &policy,
                         max_identities,
                     )?;
+                    let found = with_memberships(store, &tenant, &key, found)?;
                     (key.xid().as_str().to_owned(), Ok(found))
                 }
                 Err(error) => (raw, Err(error)),
@@ -555,6 +588,7 @@ async fn delete_entity(
                         applied_ms: at_ms,
                         event_ms: None,
                         graph: None,
+                        segment: None,
                     },
                 )
                 .map_err(|e| tessera_profile::Error::Corrupt {
