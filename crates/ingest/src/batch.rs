@@ -619,6 +619,7 @@ impl BatchService {
             ids::now_ms(),
             self.ingestor.limits(),
         )?;
+        self.ingestor.applied();
         let written = applied
             .iter()
             .filter(|a| matches!(a, Applied::Written { .. }))

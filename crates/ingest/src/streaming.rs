@@ -148,7 +148,11 @@ pub struct Ingestor {
     receipts: Arc<ReceiptIds>,
     limits: Limits,
     namespaces: Arc<tessera_identity::NamespaceCache>,
+    on_applied: Arc<std::sync::OnceLock<AppliedHook>>,
 }
+
+/// Called after records were applied (durably): wakes change-feed consumers without polling.
+pub type AppliedHook = Box<dyn Fn() + Send + Sync>;
 
 impl Ingestor {
     /// Builds the ingestor.
@@ -160,6 +164,20 @@ impl Ingestor {
             receipts: Arc::new(ReceiptIds::default()),
             limits,
             namespaces: Arc::new(tessera_identity::NamespaceCache::new()),
+            on_applied: Arc::new(std::sync::OnceLock::new()),
+        }
+    }
+
+    /// Sets the hook called after every applied group of records (once; later calls are
+    /// ignored). Every clone of this ingestor shares it.
+    pub fn set_on_applied(&self, hook: AppliedHook) {
+        let _ = self.on_applied.set(hook);
+    }
+
+    /// Tells the hook that records were applied.
+    pub(crate) fn applied(&self) {
+        if let Some(hook) = self.on_applied.get() {
+            hook();
         }
     }
 
@@ -271,6 +289,7 @@ impl Ingestor {
         } else {
             let items: Vec<Prepared> = prepared.iter().map(|(_, item)| item.clone()).collect();
             let applied = pipeline::apply(&self.store, &items, ids::now_ms(), &self.limits)?;
+            self.applied();
             for ((index, item), result) in prepared.iter().zip(applied) {
                 let duplicate = matches!(result, Applied::Duplicate { .. });
                 if let Some(slot) = outcomes.get_mut(*index) {

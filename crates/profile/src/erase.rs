@@ -27,6 +27,8 @@ pub struct Erased {
     pub fragments: usize,
     /// Events removed.
     pub events: usize,
+    /// The graph that was erased (whole-graph erasure) or left (one identity), if any.
+    pub graph: Option<u64>,
 }
 
 /// Events removed per write.
@@ -131,6 +133,7 @@ pub fn erase(
             },
             |_| 0,
         );
+        let graph = tessera_identity::graph_id(store, tenant, identity)?;
         let had_graph = if whole_graph {
             txn.erase_graph(identity)?.is_some()
         } else {
@@ -145,6 +148,7 @@ pub fn erase(
         txn.finish(&mut batch)?;
         let this_round = Erased {
             fragments,
+            graph,
             ..erased.clone()
         };
         audit(&mut batch, &this_round)?;

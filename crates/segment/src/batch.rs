@@ -43,6 +43,46 @@ pub struct Compiled {
     reads_events: bool,
 }
 
+impl Compiled {
+    /// Whether the expression reads experience events.
+    pub fn reads_events(&self) -> bool {
+        self.reads_events
+    }
+}
+
+/// The change-feed entry of one membership change; `receipt` names the writer (a batch job,
+/// the streaming consumer) so consumers can tell them apart.
+pub fn feed_entry(
+    tenant: &Tenant,
+    change: &Change,
+    receipt: &str,
+    now_ms: i64,
+) -> tessera_ingest::change_feed::ChangeEntry {
+    use tessera_ingest::change_feed::{ChangeEntry, ChangeKind, SegmentChange};
+    ChangeEntry {
+        org: tenant.org.to_string(),
+        sandbox: tenant.sandbox.to_string(),
+        dataset_id: String::new(),
+        kind: ChangeKind::Membership,
+        namespace: change.identity.namespace.clone(),
+        id: change.identity.id.clone(),
+        identities: change
+            .identities
+            .iter()
+            .map(|i| (i.namespace.clone(), i.id.clone()))
+            .collect(),
+        xaction_id: format!("{receipt}:{}", change.segment),
+        applied_ms: now_ms,
+        event_ms: None,
+        graph: Some(change.graph),
+        segment: Some(SegmentChange {
+            segment_id: change.segment.clone(),
+            status: change.status.as_str().to_owned(),
+            last_qualification_time: change.last_qualification_time,
+        }),
+    }
+}
+
 /// Compiles `definitions` against the sandbox's merge policies, ordered so that every
 /// segment comes after the segments it reads with `inSegment`.
 pub fn compile(definitions: Vec<SegmentDefinition>, policies: &PolicySet) -> Result<Vec<Compiled>> {
@@ -192,15 +232,18 @@ fn events_of(run: &Run<'_>, members: &[IdentityKey]) -> Result<Vec<Value>> {
     Ok(docs)
 }
 
+/// A profile's membership changes (`None`: remove) and the times of the events it read.
+type Evaluated = (Vec<(String, Option<Membership>)>, Vec<i64>);
+
 /// Evaluates `segments` for one profile; returns the new memberships of the segments whose
-/// membership changed (`None`: remove).
+/// membership changed (`None`: remove), and the event times read (for timers).
 fn evaluate_profile(
     run: &Run<'_>,
     graph: &Graph,
     segments: &[Compiled],
     stored: &BTreeMap<String, Membership>,
     metrics: &mut Metrics,
-) -> Result<Vec<(String, Option<Membership>)>> {
+) -> Result<Evaluated> {
     let members: Vec<IdentityKey> = graph.identities().cloned().collect();
     // Profiles per policy: one merge for the graph when it stitches, one per identity when not.
     let mut profiles: HashMap<String, Vec<Value>> = HashMap::new();
@@ -287,7 +330,45 @@ fn evaluate_profile(
             changes.push((id.clone(), after));
         }
     }
-    Ok(changes)
+    let times = events.events().iter().filter_map(|e| e.timestamp).collect();
+    Ok((changes, times))
+}
+
+/// Evaluates `segments` for one profile and adds the membership changes to `batch` and
+/// their feed-worthy moves (entered, left) to `changes`.
+pub(crate) fn evaluate_into(
+    run: &Run<'_>,
+    graph: &Graph,
+    segments: &[Compiled],
+    batch: &mut WriteBatch,
+    changes: &mut Vec<Change>,
+    metrics: &mut Metrics,
+) -> Result<Vec<i64>> {
+    let stored = membership::of_graph(run.store, run.tenant, graph.id)?;
+    let (moved, times) = evaluate_profile(run, graph, segments, &stored, metrics)?;
+    let identities: Vec<IdentityKey> = graph.identities().cloned().collect();
+    let oldest = graph
+        .members
+        .iter()
+        .min_by_key(|m| (m.first_seen, m.identity.clone()))
+        .map(|m| m.identity.clone());
+    for (segment, membership) in moved {
+        membership::put(batch, run.tenant, graph.id, &segment, membership.as_ref())?;
+        if let (Some(m), Some(identity)) = (membership, &oldest) {
+            // `existing` is no news: consumers hear when a profile enters or leaves.
+            if m.status != Status::Existing {
+                changes.push(Change {
+                    graph: graph.id,
+                    identity: identity.clone(),
+                    identities: identities.clone(),
+                    segment,
+                    status: m.status,
+                    last_qualification_time: m.last_qualification_time,
+                });
+            }
+        }
+    }
+    Ok(times)
 }
 
 /// Evaluates `segments` over every profile of the sandbox.
@@ -315,36 +396,7 @@ pub fn run(run: &Run<'_>, segments: &[Compiled]) -> Result<Outcome> {
                 continue;
             }
             metrics.total_profiles += 1;
-            let stored = membership::of_graph(run.store, run.tenant, graph.id)?;
-            let moved = evaluate_profile(run, graph, segments, &stored, &mut metrics)?;
-            let identities: Vec<IdentityKey> = graph.identities().cloned().collect();
-            let oldest = graph
-                .members
-                .iter()
-                .min_by_key(|m| (m.first_seen, m.identity.clone()))
-                .map(|m| m.identity.clone());
-            for (segment, membership) in moved {
-                membership::put(
-                    &mut batch,
-                    run.tenant,
-                    graph.id,
-                    &segment,
-                    membership.as_ref(),
-                )?;
-                if let (Some(m), Some(identity)) = (membership, &oldest) {
-                    // `existing` is no news: consumers hear when a profile enters or leaves.
-                    if m.status != Status::Existing {
-                        changes.push(Change {
-                            graph: graph.id,
-                            identity: identity.clone(),
-                            identities: identities.clone(),
-                            segment,
-                            status: m.status,
-                            last_qualification_time: m.last_qualification_time,
-                        });
-                    }
-                }
-            }
+            evaluate_into(run, graph, segments, &mut batch, &mut changes, &mut metrics)?;
         }
         (run.record)(&mut batch, &changes)?;
         run.store.commit(batch)?;

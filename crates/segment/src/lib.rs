@@ -5,6 +5,8 @@
 //!   `exited` with the last qualification time; transitions are a pure function.
 //! - [`batch`]: evaluation of many segments over every profile of a sandbox in one pass (one
 //!   merge per profile and merge policy), the engine behind `/segment/jobs`.
+//! - [`streaming`]: the change-feed consumer re-evaluating continuous segments of each touched
+//!   profile, and timers re-evaluating when a time window flips.
 //!
 //! Layering: above `profile` (merged profiles, events, merge policies) and beside `ingest`,
 //! whose change feed carries membership changes to consumers (activation) — the one sideways
@@ -14,5 +16,6 @@ pub mod batch;
 pub mod definition;
 mod error;
 pub mod membership;
+pub mod streaming;
 
 pub use error::{Error, Result};

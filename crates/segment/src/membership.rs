@@ -178,6 +178,20 @@ pub fn put(
     Ok(())
 }
 
+/// Adds to `batch` the removal of every membership of `graph` (it was erased, or absorbed
+/// into another graph whose evaluation decides anew).
+pub fn remove_graph(
+    store: &dyn Store,
+    batch: &mut WriteBatch,
+    tenant: &Tenant,
+    graph: u64,
+) -> Result<()> {
+    for segment in of_graph(store, tenant, graph)?.keys() {
+        put(batch, tenant, graph, segment, None)?;
+    }
+    Ok(())
+}
+
 /// Graphs holding a membership row (any status) in `segment`, in id order, after `after`.
 pub fn graphs_of_segment(
     store: &dyn Store,

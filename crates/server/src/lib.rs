@@ -23,6 +23,7 @@ pub mod retention;
 pub mod routes;
 pub mod sandboxes;
 pub mod segment_jobs;
+pub mod segment_stream;
 pub mod state;
 pub mod system_jobs;
 
@@ -118,6 +119,11 @@ impl Server {
         batch_worker::spawn(state.batches.clone(), wakes.batches)?;
         system_jobs::spawn(state.system_jobs.clone(), wakes.system_jobs)?;
         segment_jobs::spawn(state.segment_jobs.clone(), wakes.segment_jobs)?;
+        segment_stream::spawn(
+            Arc::clone(&store) as Arc<dyn Store>,
+            wakes.segment_stream,
+            config.limits.max_graph_identities,
+        )?;
         export_jobs::spawn(state.export_jobs.clone(), wakes.export_jobs)?;
         retention::spawn(
             state.retention.clone(),

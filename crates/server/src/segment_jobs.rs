@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tessera_ingest::change_feed::{self, ChangeEntry, ChangeKind, SegmentChange};
+use tessera_ingest::change_feed;
 use tessera_model::Tenant;
 use tessera_segment::batch::{self, Change, Metrics, Outcome, Run};
 use tessera_store::{Direction, Key, KeyReader, ScanRange, Scope, Store, Table, WriteBatch};
@@ -394,7 +394,10 @@ impl Engine {
         };
         let record = |batch: &mut WriteBatch, changes: &[Change]| -> tessera_segment::Result<()> {
             for change in changes {
-                change_feed::append(batch, &membership_entry(tenant, change))?;
+                change_feed::append(
+                    batch,
+                    &batch::feed_entry(tenant, change, "segment-job", now_ms()),
+                )?;
             }
             Ok(())
         };
@@ -407,32 +410,6 @@ impl Engine {
             record: &record,
         };
         Ok(batch::run(&run, &compiled)?)
-    }
-}
-
-/// The change-feed entry of one membership change.
-fn membership_entry(tenant: &Tenant, change: &Change) -> ChangeEntry {
-    ChangeEntry {
-        org: tenant.org.to_string(),
-        sandbox: tenant.sandbox.to_string(),
-        dataset_id: String::new(),
-        kind: ChangeKind::Membership,
-        namespace: change.identity.namespace.clone(),
-        id: change.identity.id.clone(),
-        identities: change
-            .identities
-            .iter()
-            .map(|i| (i.namespace.clone(), i.id.clone()))
-            .collect(),
-        xaction_id: format!("segment:{}", change.segment),
-        applied_ms: now_ms(),
-        event_ms: None,
-        graph: Some(change.graph),
-        segment: Some(SegmentChange {
-            segment_id: change.segment.clone(),
-            status: change.status.as_str().to_owned(),
-            last_qualification_time: change.last_qualification_time,
-        }),
     }
 }
 

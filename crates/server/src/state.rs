@@ -56,6 +56,8 @@ pub struct Wakes {
     pub retention: Receiver<()>,
     /// Segment-job worker (see [`crate::segment_jobs::spawn`]).
     pub segment_jobs: Receiver<()>,
+    /// Streaming-segmentation worker (see [`crate::segment_stream::spawn`]).
+    pub segment_stream: Receiver<()>,
 }
 
 impl AppState {
@@ -77,6 +79,9 @@ impl AppState {
         }));
         let max_graph_identities = limits.max_graph_identities;
         let ingest = Ingestor::new(Arc::clone(&store), schemas.clone(), limits);
+        // Applied records wake the streaming-segmentation worker at once.
+        let (stream_kick, segment_stream_wake) = crate::segment_stream::channel();
+        ingest.set_on_applied(Box::new(move || stream_kick.kick()));
         let (batch_kick, batches_wake) = batch_worker::channel();
         let (system_jobs, system_jobs_wake) = SystemJobs::new(Arc::clone(&store));
         let (export_jobs, export_jobs_wake) = ExportJobs::new(Arc::clone(&store), exports_dir);
@@ -103,6 +108,7 @@ impl AppState {
             export_jobs: export_jobs_wake,
             retention: retention_wake,
             segment_jobs: segment_jobs_wake,
+            segment_stream: segment_stream_wake,
         };
         (state, wakes)
     }

@@ -570,6 +570,14 @@ async fn delete_entity(
             policy.stitches(),
             at_ms,
             |batch, erased| {
+                // A whole person erased leaves no segment membership behind.
+                if let (true, Some(graph)) = (policy.stitches(), erased.graph) {
+                    tessera_segment::membership::remove_graph(store, batch, &tenant, graph)
+                        .map_err(|e| tessera_profile::Error::Corrupt {
+                            what: "segment membership",
+                            reason: e.to_string(),
+                        })?;
+                }
                 tessera_ingest::change_feed::append(
                     batch,
                     &tessera_ingest::change_feed::ChangeEntry {
@@ -587,7 +595,7 @@ async fn delete_entity(
                         xaction_id: format!("erase:{by}"),
                         applied_ms: at_ms,
                         event_ms: None,
-                        graph: None,
+                        graph: erased.graph,
                         segment: None,
                     },
                 )

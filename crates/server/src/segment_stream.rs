@@ -1,0 +1,70 @@
+//! The streaming-segmentation worker: runs [`tessera_segment::streaming`] passes over the
+//! change feed as soon as ingestion applies records (woken by the ingestor's hook, so a
+//! membership follows its event within milliseconds), and fires due timers.
+
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tessera_store::Store;
+
+use crate::system_jobs::now_ms;
+
+/// Longest sleep between passes when nothing wakes the worker (a safety net: feed entries
+/// written by other nodes, clock jumps).
+const IDLE: Duration = Duration::from_secs(1);
+
+/// Wakes the worker.
+#[derive(Debug, Clone)]
+pub struct StreamKick(SyncSender<()>);
+
+impl StreamKick {
+    /// Asks for a pass soon; never blocks (a pending wake-up already covers this one).
+    pub fn kick(&self) {
+        let _ = self.0.try_send(());
+    }
+}
+
+/// The kick handle and the receiver the worker waits on.
+pub fn channel() -> (StreamKick, Receiver<()>) {
+    let (tx, rx) = sync_channel(1);
+    (StreamKick(tx), rx)
+}
+
+/// Starts the worker thread; it ends when every [`StreamKick`] is dropped.
+pub fn spawn(
+    store: Arc<dyn Store>,
+    wake: Receiver<()>,
+    max_identities: usize,
+) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("tessera-segment-stream".into())
+        .spawn(move || loop {
+            loop {
+                match tessera_segment::streaming::pass(store.as_ref(), now_ms(), max_identities) {
+                    Ok(outcome) if outcome.entries > 0 => continue,
+                    Ok(_) => break,
+                    Err(error) => {
+                        tracing::warn!(%error, "streaming segmentation pass failed; will retry");
+                        break;
+                    }
+                }
+            }
+            if let Err(error) =
+                tessera_segment::streaming::fire_timers(store.as_ref(), now_ms(), max_identities)
+            {
+                tracing::warn!(%error, "segment timers failed; will retry");
+            }
+            let sleep = match tessera_segment::streaming::next_timer(store.as_ref()) {
+                Ok(Some(due)) => Duration::from_millis(
+                    u64::try_from(due.saturating_sub(now_ms()).max(1)).unwrap_or(1),
+                )
+                .min(IDLE),
+                _ => IDLE,
+            };
+            match wake.recv_timeout(sleep) {
+                Ok(()) | Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+        })
+}
