@@ -26,6 +26,26 @@ pub enum Error {
     /// No such segment definition.
     #[error("segment definition {0} does not exist")]
     NotFound(String),
+    /// The expression reads `inSegment("{id}")` and no definition `id` exists in the sandbox.
+    #[error("inSegment references segment definition {id}, which does not exist in this sandbox")]
+    UnknownDependency {
+        /// The referenced id.
+        id: String,
+    },
+    /// Saving would make segments depend on themselves through `inSegment`.
+    #[error("inSegment would make a dependency cycle: {}", .path.join(" -> "))]
+    Cycle {
+        /// The cycle, starting and ending with the definition being saved.
+        path: Vec<String>,
+    },
+    /// The definition cannot be deleted while other definitions read it with `inSegment`.
+    #[error("segment definition {id} is used by {} through inSegment; change or delete them first", .dependents.join(", "))]
+    InUse {
+        /// The definition that was to be deleted.
+        id: String,
+        /// The definitions that depend on it.
+        dependents: Vec<String>,
+    },
     /// A concurrent change won; re-read and retry.
     #[error("a concurrent change to the same data won; retry")]
     Conflict,

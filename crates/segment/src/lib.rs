@@ -1,6 +1,9 @@
 //! Segmentation: audiences defined in PQL, evaluated over profiles.
 //!
-//! - [`definition`]: segment definitions as stored (the `/segment/definitions` resource).
+//! - [`definition`]: segment definitions as stored (the `/segment/definitions` resource), and
+//!   their validated creation, change and deletion.
+//! - [`dependency`]: segment of segments — the `inSegment` graph, kept acyclic, with stored
+//!   reverse edges (who depends on a definition).
 //! - [`membership`]: per profile (identity graph) and segment, `realized` / `existing` /
 //!   `exited` with the last qualification time; transitions are a pure function.
 //! - [`batch`]: evaluation of many segments over every profile of a sandbox in one pass (one
@@ -14,6 +17,7 @@
 
 pub mod batch;
 pub mod definition;
+pub mod dependency;
 mod error;
 pub mod membership;
 pub mod streaming;

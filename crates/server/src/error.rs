@@ -407,6 +407,37 @@ impl From<crate::export_jobs::ExportError> for ApiError {
     }
 }
 
+/// Segment definitions answer in the Profile API's envelope (`/segment/definitions` is a
+/// UPS route). A definition that is wrong in itself — syntax, types, unknown `inSegment`
+/// target, a dependency cycle, an unknown merge policy — is 400 with the field in the
+/// message; deleting a definition others read is 409 (the request is valid, the current
+/// state forbids it), as a schema still used by a dataset is.
+impl From<tessera_segment::Error> for ApiError {
+    fn from(error: tessera_segment::Error) -> Self {
+        use tessera_segment::Error as E;
+        let profile = |status: StatusCode, message: String| ApiError::Profile { status, message };
+        match error {
+            E::Store(store) => store.into(),
+            E::Profile(profile_error) => profile_error.into(),
+            E::Identity(identity) => identity.into(),
+            E::Ingest(ingest) => ingest.into(),
+            E::Invalid { field, message } if field.is_empty() => {
+                profile(StatusCode::BAD_REQUEST, message)
+            }
+            E::Invalid { field, message } => {
+                profile(StatusCode::BAD_REQUEST, format!("{field}: {message}"))
+            }
+            E::UnknownDependency { .. } | E::Cycle { .. } => profile(
+                StatusCode::BAD_REQUEST,
+                format!("expression.value: {error}"),
+            ),
+            E::NotFound(_) => profile(StatusCode::NOT_FOUND, error.to_string()),
+            E::InUse { .. } | E::Conflict => profile(StatusCode::CONFLICT, error.to_string()),
+            other @ E::Corrupt { .. } => Self::internal(&other),
+        }
+    }
+}
+
 impl From<tessera_ingest::Error> for ApiError {
     fn from(error: tessera_ingest::Error) -> Self {
         use tessera_ingest::Error as E;

@@ -16,6 +16,7 @@ pub mod profile;
 pub mod profile_events;
 pub mod sandboxes;
 pub mod schemas;
+pub mod segment_definitions;
 pub mod segment_jobs;
 pub mod system_jobs;
 
@@ -46,6 +47,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(system_jobs::routes())
         .merge(export_jobs::routes())
         .merge(preview::routes())
+        .merge(segment_definitions::routes())
 }
 
 /// Runs `work` on the blocking pool: commits wait for fsync, and scans can take longer than
