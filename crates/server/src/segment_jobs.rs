@@ -91,6 +91,10 @@ pub struct SegmentJob {
     pub segment_ids: Vec<String>,
     /// Whether the request asked for every segment (`*`).
     pub all_segments: bool,
+    /// Who started it: `api`, or `definition` (a definition was created or changed, so it and
+    /// the segments built on it are evaluated at once).
+    #[serde(default = "api_source")]
+    pub source: String,
     /// Status.
     pub status: SegmentJobStatus,
     /// Created (ms).
@@ -109,6 +113,10 @@ pub struct SegmentJob {
     /// Why it failed.
     #[serde(default)]
     pub error: Option<String>,
+}
+
+fn api_source() -> String {
+    "api".to_owned()
 }
 
 fn job_key(tenant: &Tenant, id: &str) -> Key {
@@ -185,6 +193,28 @@ impl SegmentJobs {
 
     /// Accepts a job over `segments` (`None`: every segment of the sandbox).
     pub fn create(&self, tenant: &Tenant, segments: Option<Vec<String>>) -> Result<SegmentJob> {
+        self.create_from(tenant, segments, "api")
+    }
+
+    /// Evaluates `segment` and every segment built on it (`inSegment`, transitively): after a
+    /// definition was created or changed, memberships follow at once instead of at the next
+    /// scheduled run.
+    pub fn after_definition_change(&self, tenant: &Tenant, segment: &str) -> Result<SegmentJob> {
+        let mut ids = vec![segment.to_owned()];
+        ids.extend(tessera_segment::dependency::affected(
+            self.store.as_ref(),
+            tenant,
+            segment,
+        )?);
+        self.create_from(tenant, Some(ids), "definition")
+    }
+
+    fn create_from(
+        &self,
+        tenant: &Tenant,
+        segments: Option<Vec<String>>,
+        source: &str,
+    ) -> Result<SegmentJob> {
         let known = tessera_segment::definition::list(self.store.as_ref(), tenant)?;
         let all_segments = segments.is_none();
         let segment_ids = match segments {
@@ -210,6 +240,7 @@ impl SegmentJobs {
             sandbox: tenant.sandbox.to_string(),
             segment_ids,
             all_segments,
+            source: source.to_owned(),
             status: SegmentJobStatus::New,
             creation_time: now,
             update_time: now,

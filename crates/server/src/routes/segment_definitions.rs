@@ -329,6 +329,22 @@ async fn list_definitions(
 
 // ---------------------------------------------------------------------------- writes
 
+/// Queues the evaluation of a new or changed definition and of the segments built on it. The
+/// definition is saved either way: a failure to queue is logged, and the next job catches up.
+async fn evaluate_soon(state: &AppState, context: &SandboxContext, id: &str) {
+    let jobs = state.segment_jobs.clone();
+    let tenant = context.tenant.clone();
+    let id = id.to_owned();
+    let queued =
+        crate::routes::off_thread(move || jobs.after_definition_change(&tenant, &id)).await;
+    if let Err(error) = queued {
+        tracing::warn!(
+            ?error,
+            "could not queue the evaluation of a changed segment definition"
+        );
+    }
+}
+
 /// Create a segment definition (`pql/text` or `pql/json`). The expression is parsed and
 /// type-checked; `inSegment` targets and `mergePolicyId` must exist. Nothing is saved on error.
 #[utoipa::path(post, path = "/data/core/ups/segment/definitions", tag = "segmentation",
@@ -352,6 +368,7 @@ async fn create_definition(
         Ok(definition::describe(store, &tenant, created)?)
     })
     .await?;
+    evaluate_soon(&state, &context, &created.definition.id).await;
     let sandbox = sandbox_of(&state, &context).await?;
     Ok(Json(render(&created, &context, &sandbox)))
 }
@@ -379,6 +396,7 @@ async fn patch_definition(
         Ok(definition::describe(store, &tenant, updated)?)
     })
     .await?;
+    evaluate_soon(&state, &context, &updated.definition.id).await;
     let sandbox = sandbox_of(&state, &context).await?;
     Ok(Json(render(&updated, &context, &sandbox)))
 }

@@ -51,7 +51,7 @@ fn render(job: &SegmentJob, sandbox: &sandboxes::Sandbox) -> Value {
         "imsOrgId": job.org,
         "sandbox": {"sandboxId": sandbox.name, "sandboxName": sandbox.name, "type": sandbox.kind, "default": sandbox.is_default},
         "profileInstanceId": "ups",
-        "source": "api",
+        "source": job.source,
         "status": job.status,
         "segments": segments,
         "metrics": metrics_json(job),
