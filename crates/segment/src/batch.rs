@@ -371,6 +371,25 @@ pub(crate) fn evaluate_into(
     Ok(times)
 }
 
+/// The memberships `graph` would have if `segments` were evaluated now (stored memberships
+/// of other segments included), without writing anything: edge (synchronous) evaluation on
+/// lookup.
+pub fn current_memberships(
+    run: &Run<'_>,
+    graph: &Graph,
+    segments: &[Compiled],
+) -> Result<BTreeMap<String, Membership>> {
+    let mut memberships = membership::of_graph(run.store, run.tenant, graph.id)?;
+    let (moved, _) = evaluate_profile(run, graph, segments, &memberships, &mut Metrics::default())?;
+    for (segment, state) in moved {
+        match state {
+            Some(m) => memberships.insert(segment, m),
+            None => memberships.remove(&segment),
+        };
+    }
+    Ok(memberships)
+}
+
 /// Evaluates `segments` over every profile of the sandbox.
 pub fn run(run: &Run<'_>, segments: &[Compiled]) -> Result<Outcome> {
     let mut metrics = Metrics::default();

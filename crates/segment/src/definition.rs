@@ -631,6 +631,12 @@ fn read_revision(store: &dyn Store, tenant: &Tenant) -> Result<(Option<Vec<u8>>,
     Ok((bytes, value))
 }
 
+/// The sandbox's definitions revision: changes with every create, update and delete, so a
+/// cache of compiled definitions is revalidated with one point read.
+pub fn revision(store: &dyn Store, tenant: &Tenant) -> Result<u64> {
+    Ok(read_revision(store, tenant)?.1)
+}
+
 /// Starts the batch of a definitions write: it succeeds only if no other write of the
 /// sandbox's definitions committed since `read_revision`.
 fn revision_batch(tenant: &Tenant, revision: (Option<Vec<u8>>, u64)) -> WriteBatch {

@@ -18,6 +18,7 @@
 pub mod batch;
 pub mod definition;
 pub mod dependency;
+pub mod edge;
 mod error;
 pub mod membership;
 pub mod streaming;

@@ -261,3 +261,39 @@ fn cycles_are_refused() {
         Err(tessera_segment::Error::Invalid { .. })
     ));
 }
+
+#[test]
+fn edge_evaluation_answers_without_writing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(dir.path(), StoreOptions::default()).unwrap();
+    let tenant = Tenant::parse("A@AdobeOrg", "prod").unwrap();
+    let ada = [IdentityKey::new("CRMID", "ada")];
+    let graph_id = link(&store, &tenant, &ada);
+    profile(
+        &store,
+        &tenant,
+        &ada[0],
+        json!({"homeAddress": {"city": "Basel"}}),
+    );
+    let mut edge = segment("edge-basel", r#"homeAddress.city = "Basel""#, &[]);
+    edge.evaluation_info.synchronous.enabled = true;
+    let mut batch = WriteBatch::new();
+    tessera_segment::definition::put(&mut batch, &tenant, &edge, None).unwrap();
+    store.commit(batch).unwrap();
+
+    let cache = tessera_segment::edge::EdgeSegments::new();
+    let segments = cache.segments(&store, &tenant).unwrap();
+    assert_eq!(segments.len(), 1);
+    let graph = tessera_identity::graph::graph_by_id(&store, &tenant, graph_id)
+        .unwrap()
+        .unwrap();
+    let now =
+        tessera_segment::edge::memberships(&store, &tenant, &graph, &segments, NOW, 50).unwrap();
+    assert_eq!(now["edge-basel"].status, Status::Realized);
+    assert!(
+        membership::of_graph(&store, &tenant, graph_id)
+            .unwrap()
+            .is_empty(),
+        "edge evaluation wrote"
+    );
+}

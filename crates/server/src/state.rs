@@ -42,6 +42,8 @@ pub struct AppState {
     pub retention: Retention,
     /// Segment jobs (batch evaluation).
     pub segment_jobs: crate::segment_jobs::SegmentJobs,
+    /// Compiled synchronous (edge) segments per sandbox, evaluated on lookup.
+    pub edge_segments: Arc<tessera_segment::edge::EdgeSegments>,
 }
 
 /// What the background workers wait on; [`crate::Server::bind`] hands each to its worker.
@@ -93,6 +95,7 @@ impl AppState {
             export_jobs,
             retention,
             segment_jobs,
+            edge_segments: Arc::new(tessera_segment::edge::EdgeSegments::new()),
             batches: BatchService::new(ingest.clone(), files_dir),
             batch_kick,
             ingest,

@@ -150,8 +150,11 @@ pub(crate) fn graph_members(
 
 /// Adds the profile's segment memberships to a found profile as `segmentMembership` (kept
 /// apart from the materialized view, so an evaluation does not invalidate merged profiles).
+/// Synchronous (edge) segments are evaluated now, so the answer does not wait for the
+/// streaming consumer.
 fn with_memberships(
     store: &dyn Store,
+    state: &AppState,
     tenant: &tessera_model::Tenant,
     key: &IdentityKey,
     found: Lookup,
@@ -162,8 +165,23 @@ fn with_memberships(
     let Some(graph) = tessera_identity::graph_id(store, tenant, key)? else {
         return Ok(Lookup::Found(profile));
     };
-    let memberships = tessera_segment::membership::of_graph(store, tenant, graph)
-        .map_err(crate::segment_jobs::SegmentJobError::from)?;
+    let segment_error = crate::segment_jobs::SegmentJobError::from;
+    let edge = state
+        .edge_segments
+        .segments(store, tenant)
+        .map_err(segment_error)?;
+    let memberships = match tessera_identity::graph::graph_by_id(store, tenant, graph)? {
+        Some(live) if !edge.is_empty() => tessera_segment::edge::memberships(
+            store,
+            tenant,
+            &live,
+            &edge,
+            crate::system_jobs::now_ms(),
+            state.ingest.limits().max_graph_identities,
+        )
+        .map_err(segment_error)?,
+        _ => tessera_segment::membership::of_graph(store, tenant, graph).map_err(segment_error)?,
+    };
     if let Some(xdm) = tessera_segment::membership::to_xdm(&memberships) {
         // The entity is a JSON object's text: insert the field after its opening brace.
         let text = profile.entity.get();
@@ -317,12 +335,13 @@ async fn get_profile(
     let namespace = query.entity_id_ns.clone();
     let policy_id = query.merge_policy_id.clone();
     let (ingest, policies) = (state.ingest.clone(), Arc::clone(&state.policies));
+    let worker = state.clone();
     let (key, policy, found) = blocking(&state, move |store| {
         let namespaces = ingest.namespaces(&tenant)?;
         let key = requested_identity(&namespaces, &entity_id, namespace.as_deref())?;
         let policy = choose_policy(&policies, store, &tenant, policy_id.as_deref())?;
         let found = tessera_profile::lookup::lookup(store, &tenant, &key, &policy, max_identities)?;
-        let found = with_memberships(store, &tenant, &key, found)?;
+        let found = with_memberships(store, &worker, &tenant, &key, found)?;
         Ok((key, policy, found))
     })
     .await?;
@@ -435,6 +454,7 @@ async fn post_entities(
     let tenant = context.tenant.clone();
     let fields = (!request.fields.is_empty()).then(|| request.fields.join(","));
     let (ingest, policies) = (state.ingest.clone(), Arc::clone(&state.policies));
+    let worker = state.clone();
     let results = blocking(&state, move |store| {
         let namespaces = ingest.namespaces(&tenant)?;
         let policy = choose_policy(
@@ -465,7 +485,7 @@ async fn post_entities(
                         &policy,
                         max_identities,
                     )?;
-                    let found = with_memberships(store, &tenant, &key, found)?;
+                    let found = with_memberships(store, &worker, &tenant, &key, found)?;
                     (key.xid().as_str().to_owned(), Ok(found))
                 }
                 Err(error) => (raw, Err(error)),
