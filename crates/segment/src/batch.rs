@@ -390,23 +390,75 @@ pub fn current_memberships(
     Ok(memberships)
 }
 
-/// Evaluates `segments` over every profile of the sandbox.
-pub fn run(run: &Run<'_>, segments: &[Compiled]) -> Result<Outcome> {
-    let mut metrics = Metrics::default();
-    for segment in segments {
-        metrics
-            .segmented_profile_counter
-            .insert(segment.definition.id.clone(), 0);
+impl Metrics {
+    /// Adds another worker's figures.
+    fn absorb(&mut self, other: Metrics) {
+        self.total_profiles += other.total_profiles;
+        for (k, v) in other.segmented_profile_counter {
+            *self.segmented_profile_counter.entry(k).or_default() += v;
+        }
+        for (k, by) in other.segmented_profile_by_namespace_counter {
+            let into = self
+                .segmented_profile_by_namespace_counter
+                .entry(k)
+                .or_default();
+            for (ns, v) in by {
+                *into.entry(ns).or_default() += v;
+            }
+        }
+        for (k, by) in other.segmented_profile_by_status_counter {
+            let into = self
+                .segmented_profile_by_status_counter
+                .entry(k)
+                .or_default();
+            for (status, v) in by {
+                *into.entry(status).or_default() += v;
+            }
+        }
+        for (k, v) in other.total_profiles_by_merge_policy {
+            *self.total_profiles_by_merge_policy.entry(k).or_default() += v;
+        }
     }
-    let mut seen: HashSet<u64> = HashSet::new();
-    let mut after = None;
+}
+
+/// Where the walk over the sandbox's graphs stands, shared by the workers.
+struct Walk {
+    after: Option<u64>,
+    done: bool,
+}
+
+/// One worker: takes the next page of graphs, evaluates it, commits it; until the walk ends,
+/// `should_stop` says stop, or an error occurs.
+fn work(
+    run: &Run<'_>,
+    segments: &[Compiled],
+    walk: &std::sync::Mutex<Walk>,
+) -> Result<(Metrics, HashSet<u64>, bool)> {
+    let mut metrics = Metrics::default();
+    let mut seen = HashSet::new();
     loop {
         if (run.should_stop)() {
-            return Ok(Outcome::Stopped(metrics));
+            return Ok((metrics, seen, true));
         }
-        let page = tessera_identity::graphs(run.store, run.tenant, after, PAGE)?;
-        let Some(last) = page.last() else { break };
-        after = Some(last.id);
+        // Reading the page under the lock keeps pages disjoint and in order; evaluation,
+        // the expensive part, runs outside it.
+        let page = {
+            let mut state = walk
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if state.done {
+                return Ok((metrics, seen, false));
+            }
+            let page = tessera_identity::graphs(run.store, run.tenant, state.after, PAGE)?;
+            match page.last() {
+                Some(last) => state.after = Some(last.id),
+                None => state.done = true,
+            }
+            page
+        };
+        if page.is_empty() {
+            return Ok((metrics, seen, false));
+        }
         let mut batch = WriteBatch::new();
         let mut changes = Vec::new();
         for graph in &page {
@@ -419,6 +471,48 @@ pub fn run(run: &Run<'_>, segments: &[Compiled]) -> Result<Outcome> {
         }
         (run.record)(&mut batch, &changes)?;
         run.store.commit(batch)?;
+    }
+}
+
+/// Evaluates `segments` over every profile of the sandbox, on every core.
+pub fn run(run: &Run<'_>, segments: &[Compiled]) -> Result<Outcome> {
+    let mut metrics = Metrics::default();
+    for segment in segments {
+        metrics
+            .segmented_profile_counter
+            .insert(segment.definition.id.clone(), 0);
+    }
+    let workers = std::thread::available_parallelism().map_or(1, usize::from);
+    let walk = std::sync::Mutex::new(Walk {
+        after: None,
+        done: false,
+    });
+    let results: Vec<Result<(Metrics, HashSet<u64>, bool)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| scope.spawn(|| work(run, segments, &walk)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(Error::Corrupt {
+                        what: "segment evaluation",
+                        reason: "a worker panicked".into(),
+                    })
+                })
+            })
+            .collect()
+    });
+    let mut seen: HashSet<u64> = HashSet::new();
+    let mut stopped = false;
+    for result in results {
+        let (part, part_seen, part_stopped) = result?;
+        metrics.absorb(part);
+        seen.extend(part_seen);
+        stopped |= part_stopped;
+    }
+    if stopped {
+        return Ok(Outcome::Stopped(metrics));
     }
     // Memberships of graphs that no longer exist.
     for segment in segments {
