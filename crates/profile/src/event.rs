@@ -242,3 +242,26 @@ pub fn for_identity(
         })
         .collect()
 }
+
+/// Events of `identity` with a timestamp at or after `from_ms`, newest first, at most
+/// `limit`: a window's worth, without reading older history.
+pub fn since(
+    store: &dyn Store,
+    tenant: &Tenant,
+    identity: &IdentityKey,
+    from_ms: i64,
+    limit: usize,
+) -> Result<Vec<StoredEvent>> {
+    let range = ScanRange::prefix(identity_prefix(tenant, identity)).narrow_lower(
+        std::ops::Bound::Included(time_key(tenant, identity, from_ms).into_bytes()),
+    );
+    let rows = store.scan(Table::Events, &range, Direction::Reverse, limit)?;
+    rows.iter()
+        .map(|row| {
+            serde_json::from_slice(&row.value).map_err(|e| Error::Corrupt {
+                what: "event",
+                reason: e.to_string(),
+            })
+        })
+        .collect()
+}

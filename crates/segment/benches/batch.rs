@@ -226,6 +226,7 @@ fn main() {
         max_identities: 50,
         should_stop: &never,
         record: &record,
+        use_views: false,
     };
     for pass in [
         "first run (every membership new)",

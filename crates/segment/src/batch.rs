@@ -41,6 +41,8 @@ pub struct Compiled {
     pub policy: MergePolicy,
     program: Program,
     reads_events: bool,
+    /// How far back its events matter (ms); `None`: the whole history.
+    lookback: Option<i64>,
 }
 
 impl Compiled {
@@ -123,6 +125,7 @@ pub fn compile(definitions: Vec<SegmentDefinition>, policies: &PolicySet) -> Res
             done.insert(definition.id.clone());
             ordered.push(Compiled {
                 reads_events: text.contains("xEvent"),
+                lookback: crate::lookback::lookback(&expr),
                 definition,
                 policy,
                 program,
@@ -180,6 +183,10 @@ pub struct Run<'a> {
     pub should_stop: &'a (dyn Fn() -> bool + Sync),
     /// Adds the change-feed entries of a page's membership changes to its batch.
     pub record: &'a (dyn Fn(&mut WriteBatch, &[Change]) -> Result<()> + Sync),
+    /// Read merged profiles through the materialized views (and fill them): right for
+    /// evaluations of single profiles (streaming, edge), whose views lookups share; a batch
+    /// run over every profile merges directly rather than write a view per profile.
+    pub use_views: bool,
 }
 
 /// Outcome of a run.
@@ -196,13 +203,36 @@ fn merged_entity(
     members: &[IdentityKey],
     policy: &MergePolicy,
 ) -> Result<Option<Value>> {
-    let entry = tessera_profile::lookup::compute(
-        run.store,
-        run.tenant,
-        members.to_vec(),
-        policy,
-        run.max_identities,
-    )?;
+    let entry = match members.first() {
+        Some(first) if run.use_views && (policy.stitches() || members.len() == 1) => {
+            match tessera_profile::lookup::lookup(
+                run.store,
+                run.tenant,
+                first,
+                policy,
+                run.max_identities,
+            )? {
+                tessera_profile::lookup::Lookup::Found(profile) => Entry::Found {
+                    members: profile.members,
+                    sources: profile.sources,
+                    tags: profile.tags,
+                    last_modified: profile.last_modified,
+                    entity: profile.entity,
+                },
+                tessera_profile::lookup::Lookup::NotFound => Entry::NotFound,
+                tessera_profile::lookup::Lookup::TooManyIdentities(count) => {
+                    Entry::TooManyIdentities { count }
+                }
+            }
+        }
+        _ => tessera_profile::lookup::compute(
+            run.store,
+            run.tenant,
+            members.to_vec(),
+            policy,
+            run.max_identities,
+        )?,
+    };
     match entry {
         Entry::Found { entity, .. } => {
             Ok(Some(serde_json::from_str(entity.get()).map_err(|e| {
@@ -216,18 +246,27 @@ fn merged_entity(
     }
 }
 
-fn events_of(run: &Run<'_>, members: &[IdentityKey]) -> Result<Vec<Value>> {
+/// Events of `members`, newer than `now - lookback` when the segments' windows allow.
+fn events_of(run: &Run<'_>, members: &[IdentityKey], lookback: Option<i64>) -> Result<Vec<Value>> {
     let mut docs = Vec::new();
     for member in members {
-        for stored in tessera_profile::event::for_identity(
-            run.store,
-            run.tenant,
-            member,
-            Direction::Reverse,
-            MAX_EVENTS_PER_IDENTITY,
-        )? {
-            docs.push(Value::Object(stored.event));
-        }
+        let stored = match lookback {
+            Some(window) => tessera_profile::event::since(
+                run.store,
+                run.tenant,
+                member,
+                run.now_ms.saturating_sub(window),
+                MAX_EVENTS_PER_IDENTITY,
+            )?,
+            None => tessera_profile::event::for_identity(
+                run.store,
+                run.tenant,
+                member,
+                Direction::Reverse,
+                MAX_EVENTS_PER_IDENTITY,
+            )?,
+        };
+        docs.extend(stored.into_iter().map(|e| Value::Object(e.event)));
     }
     Ok(docs)
 }
@@ -270,8 +309,14 @@ fn evaluate_profile(
             .or_default() += 1;
         profiles.insert(tag, merged);
     }
-    let events = if segments.iter().any(|s| s.reads_events) {
-        EventSet::new(events_of(run, &members)?)
+    let readers: Vec<&Compiled> = segments.iter().filter(|s| s.reads_events).collect();
+    let events = if !readers.is_empty() {
+        // The widest window any of them needs; one unbounded reader reads everything.
+        let lookback = readers
+            .iter()
+            .map(|s| s.lookback)
+            .try_fold(0i64, |widest, l| l.map(|l| widest.max(l)));
+        EventSet::new(events_of(run, &members, lookback)?)
     } else {
         EventSet::default()
     };

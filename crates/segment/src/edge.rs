@@ -90,6 +90,7 @@ pub fn memberships(
         max_identities,
         should_stop: &never,
         record: &no_record,
+        use_views: true,
     };
     batch::current_memberships(&run, graph, segments)
 }

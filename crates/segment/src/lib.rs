@@ -20,6 +20,7 @@ pub mod definition;
 pub mod dependency;
 pub mod edge;
 mod error;
+pub mod lookback;
 pub mod membership;
 pub mod streaming;
 

@@ -234,6 +234,7 @@ fn evaluate_graphs(
         max_identities,
         should_stop: &never,
         record: &no_record,
+        use_views: true,
     };
     let timed: Vec<(Sensitivity, bool)> = segments
         .iter()

@@ -116,6 +116,7 @@ fn run_at(
         max_identities: 50,
         should_stop: &never,
         record: &record,
+        use_views: false,
     };
     match batch::run(&run, segments).unwrap() {
         Outcome::Completed(metrics) => (metrics, changes.into_inner().unwrap()),

@@ -217,7 +217,7 @@ proptest! {
         };
         let never = || false;
         let t = tenant();
-        let run = Run { store: &store, tenant: &t, now_ms: NOW, max_identities: 50, should_stop: &never, record: &record };
+        let run = Run { store: &store, tenant: &t, now_ms: NOW, max_identities: 50, should_stop: &never, record: &record, use_views: false };
         let outcome = batch::run(&run, &segments).unwrap();
         prop_assert!(matches!(outcome, Outcome::Completed(_)));
         let moved = moved.into_inner().unwrap();

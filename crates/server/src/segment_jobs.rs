@@ -439,6 +439,7 @@ impl Engine {
             max_identities: self.max_identities,
             should_stop: &should_stop,
             record: &record,
+            use_views: false,
         };
         Ok(batch::run(&run, &compiled)?)
     }

@@ -129,6 +129,12 @@ impl RequestSpec {
 pub trait RequestSource: Send + Sync {
     /// The next request; `rng` is the calling connection's own seeded generator.
     fn next_request(&self, rng: &mut ChaCha8Rng) -> RequestSpec;
+
+    /// Figures a scenario measures beside the request latencies (e.g. a probe), reported
+    /// after the run.
+    fn probe_report(&self) -> Option<serde_json::Value> {
+        None
+    }
 }
 
 /// A response: status and the whole body (read to the end so the connection can be reused).

@@ -193,14 +193,16 @@ async fn bench(args: &BenchArgs, plan: LoadPlan) -> anyhow::Result<()> {
             .prepare(&context)
             .await?
             .with_context(|| format!("scenario {} is not available", args.scenario.name()))?;
-        Ok::<_, anyhow::Error>(load::run_load(Arc::clone(&target), source, &plan).await?)
+        let kept = Arc::clone(&source);
+        let outcome = load::run_load(Arc::clone(&target), source, &plan).await?;
+        Ok::<_, anyhow::Error>((outcome, kept.probe_report()))
     }
     .await;
     // Stop a spawned server whatever happened, then report.
     if let Some(server) = spawned {
         server.stop().await.context("stop the spawned server")?;
     }
-    let outcome = measured?;
+    let (outcome, probe) = measured?;
     let report = Report {
         format: "tessera-bench/1",
         scenario: args.scenario.name().to_owned(),
@@ -228,6 +230,7 @@ async fn bench(args: &BenchArgs, plan: LoadPlan) -> anyhow::Result<()> {
             records_per_request: args.records_per_request.max(1),
         },
         figures: Figures::of(&outcome, &plan.mode),
+        probe,
     };
     print!("{}", report.table());
     let path = report.write(&args.out_dir, &file_stamp(started_at))?;
@@ -327,6 +330,7 @@ mod tests {
                     | Scenario::IngestStream
                     | Scenario::Lookup
                     | Scenario::LookupEvents
+                    | Scenario::StreamingSegment
             );
             assert_eq!(
                 s.availability() == Availability::Available,
@@ -335,7 +339,7 @@ mod tests {
                 s.name()
             );
         }
-        let cli = Cli::try_parse_from(["x", "--scenario", "streaming-segment", "--spawn"]).unwrap();
+        let cli = Cli::try_parse_from(["x", "--scenario", "batch-segment", "--spawn"]).unwrap();
         // returns before spawning anything
         run_bench(&cli.bench).unwrap();
     }

@@ -152,6 +152,9 @@ pub struct Report {
     pub parameters: Parameters,
     /// What it measured.
     pub figures: Figures,
+    /// A scenario's own probe figures, when it has any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub probe: Option<serde_json::Value>,
 }
 
 impl Report {
@@ -239,6 +242,9 @@ impl Report {
         }
         if let Some(e) = &f.first_error {
             let _ = writeln!(out, "first error  {e}");
+        }
+        if let Some(probe) = &self.probe {
+            let _ = writeln!(out, "probe        {probe}");
         }
         out
     }

@@ -46,7 +46,7 @@ impl RequestSource for Lookup {
     }
 }
 
-fn encode(value: &str) -> String {
+pub(crate) fn encode(value: &str) -> String {
     value
         .bytes()
         .map(|b| {
@@ -59,7 +59,7 @@ fn encode(value: &str) -> String {
         .collect()
 }
 
-async fn load(
+pub(crate) async fn load(
     connection: &mut Connection,
     target: &Target,
     inlet: &str,
@@ -81,6 +81,19 @@ async fn load(
             return Err(Error::Http {
                 addr: target.url(),
                 reason: format!("loading answered {}", response.status),
+            });
+        }
+        // The batch endpoint answers 207 with one outcome per message: a refused message
+        // means a broken data set, not a slow server, so it stops the run.
+        let outcomes: Value = serde_json::from_slice(&response.body)?;
+        let refused = outcomes
+            .get("responses")
+            .and_then(Value::as_array)
+            .and_then(|items| items.iter().find(|i| i.get("statusCode").is_some()));
+        if let Some(refused) = refused {
+            return Err(Error::Http {
+                addr: target.url(),
+                reason: format!("loading refused a message: {refused}"),
             });
         }
     }

@@ -112,7 +112,10 @@ impl Scenario {
             Scenario::IngestStream => Some(Arc::new(ingest_stream::prepare(context).await?)),
             Scenario::Lookup => Some(Arc::new(lookup::prepare(context).await?)),
             Scenario::LookupEvents => Some(Arc::new(lookup_events::prepare(context).await?)),
-            Scenario::BatchSegment | Scenario::StreamingSegment => None,
+            Scenario::StreamingSegment => {
+                Some(Arc::new(streaming_segment::prepare(context).await?))
+            }
+            Scenario::BatchSegment => None,
         })
     }
 }
