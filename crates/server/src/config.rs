@@ -72,6 +72,15 @@ struct FileConfig {
     limits: FileLimits,
     #[serde(default)]
     retention: FileRetention,
+    #[serde(default)]
+    segmentation: FileSegmentation,
+}
+
+/// `[segmentation]`: previews and estimates.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSegmentation {
+    preview_sample_size: Option<u64>,
 }
 
 /// `[retention]`: the sweeper deleting events past their dataset's profile TTL.
@@ -99,6 +108,7 @@ impl Default for FileConfig {
             auth: FileAuth::default(),
             limits: FileLimits::default(),
             retention: FileRetention::default(),
+            segmentation: FileSegmentation::default(),
         }
     }
 }
@@ -167,6 +177,8 @@ pub struct ServerConfig {
     pub limits: tessera_ingest::Limits,
     /// Retention sweeping.
     pub retention: RetentionConfig,
+    /// Previews and estimates (sampling).
+    pub preview: crate::previews::PreviewConfig,
 }
 
 /// How the retention sweeper runs (reads hide expired events whatever these say).
@@ -304,6 +316,16 @@ impl ServerConfig {
             },
             None => RetentionConfig::default(),
         };
+        let preview = match file.segmentation.preview_sample_size {
+            Some(0) => {
+                return Err(invalid(
+                    "segmentation.preview_sample_size",
+                    "must be at least 1".into(),
+                ))
+            }
+            Some(sample_size) => crate::previews::PreviewConfig { sample_size },
+            None => crate::previews::PreviewConfig::default(),
+        };
         Ok(Self {
             listen,
             data_dir,
@@ -311,6 +333,7 @@ impl ServerConfig {
             auth,
             limits,
             retention,
+            preview,
         })
     }
 }
