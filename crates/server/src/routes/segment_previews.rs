@@ -162,7 +162,7 @@ pub struct PageParams {
 
 fn href(identity: &IdentityKey) -> (String, Value) {
     let xid = identity.xid().as_str().to_owned();
-    let link = json!({"_href": format!("/data/core/ups/access/entities?entityId={xid}")});
+    let link = json!({"_href": format!("/data/core/ups/access/entities?schema.name=_xdm.context.profile&entityId={xid}")});
     (xid, link)
 }
 
