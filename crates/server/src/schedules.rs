@@ -103,6 +103,9 @@ pub struct Schedule {
     pub state: String,
     /// Created, seconds.
     pub create_epoch: i64,
+    /// Created, ms (orders lists: several schedules are often made in one second).
+    #[serde(default)]
+    pub created_ms: i64,
     /// Last change, seconds.
     pub update_epoch: i64,
     /// Occurrences at or before this instant (ms) never fire: set when the schedule is
@@ -308,6 +311,7 @@ impl Schedules {
             schedule: expression.to_owned(),
             state: state.to_owned(),
             create_epoch: now_ms / 1000,
+            created_ms: now_ms,
             update_epoch: now_ms / 1000,
             anchor_ms: now_ms,
             last_fire_ms: None,
@@ -370,7 +374,7 @@ impl Schedules {
             .iter()
             .map(|row| decode(&row.value))
             .collect::<Result<Vec<_>>>()?;
-        all.sort_by(|a, b| (a.create_epoch, &a.id).cmp(&(b.create_epoch, &b.id)));
+        all.sort_by(|a, b| (a.created_ms, &a.id).cmp(&(b.created_ms, &b.id)));
         Ok(all)
     }
 
@@ -621,6 +625,7 @@ mod tests {
             schedule: "0 0 1 * * ?".into(),
             state: state.into(),
             create_epoch: 0,
+            created_ms: 0,
             update_epoch: 0,
             anchor_ms: ms_of(anchor),
             last_fire_ms: last.map(ms_of),
