@@ -398,7 +398,11 @@ mod tests {
             Some(datetime!(2025-01-01 10:30 UTC))
         );
         let stepped = cron("0 1/7 0 * * ?");
-        assert_eq!(stepped.minutes.count(), 9, "1, 8, ..., 57 as AEP's appendix says");
+        assert_eq!(
+            stepped.minutes.count(),
+            9,
+            "1, 8, ..., 57 as AEP's appendix says"
+        );
         let sunday = cron("30 0 0 ? * 1");
         // 2025-03-02 is a Sunday.
         assert_eq!(

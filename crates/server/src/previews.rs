@@ -187,9 +187,9 @@ impl Preview {
     }
 }
 
-/// `previewId` of a query: unpadded base64 (URL-safe alphabet, so it is always one path
-/// segment; it equals the standard alphabet for AEP's observed ids, whose characters never
-/// produce `+` or `/`... usually — the URL-safe choice makes "usually" "always").
+/// `previewId` of a query: unpadded base64 of `0:<app id>:<previewQueryId>:0`. The URL-safe
+/// alphabet keeps it one path segment; for AEP's observed ids (hex, `-`, `:`) it produces the
+/// same text as the standard alphabet, and [`query_id_of`] accepts either.
 pub fn preview_id(app_id: &str, query_id: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("0:{app_id}:{query_id}:0"))
 }
@@ -284,7 +284,11 @@ fn purge(live: &mut Live) {
 
 impl Previews {
     /// The service and the queue its runner reads (see [`spawn`]).
-    pub fn new(store: Arc<dyn Store>, max_identities: usize, config: PreviewConfig) -> (Self, Wake) {
+    pub fn new(
+        store: Arc<dyn Store>,
+        max_identities: usize,
+        config: PreviewConfig,
+    ) -> (Self, Wake) {
         let (queue, wake) = sync_channel(MAX_LIVE);
         let service = Self {
             engine: Engine {
@@ -461,8 +465,8 @@ impl Engine {
         let mut total = 0u64;
         let mut after = None;
         loop {
-            let page = tessera_identity::graphs(store, tenant, after, PAGE)
-                .map_err(|e| e.to_string())?;
+            let page =
+                tessera_identity::graphs(store, tenant, after, PAGE).map_err(|e| e.to_string())?;
             let Some(last) = page.last() else { break };
             after = Some(last.id);
             for graph in &page {
@@ -497,8 +501,8 @@ impl Engine {
         };
         let mut after = None;
         loop {
-            let page = tessera_identity::graphs(store, tenant, after, PAGE)
-                .map_err(|e| e.to_string())?;
+            let page =
+                tessera_identity::graphs(store, tenant, after, PAGE).map_err(|e| e.to_string())?;
             let Some(last) = page.last() else { break };
             after = Some(last.id);
             let mut read = 0u64;
@@ -643,6 +647,10 @@ mod tests {
         p.total_rows = 1000;
         assert_eq!(p.estimated_size(), 300);
         // 1000 × sqrt(0.3 × 0.7 / 100 × 900 / 999) ≈ 43.5
-        assert!((p.standard_error() - 43.5).abs() < 0.1, "{}", p.standard_error());
+        assert!(
+            (p.standard_error() - 43.5).abs() < 0.1,
+            "{}",
+            p.standard_error()
+        );
     }
 }

@@ -127,7 +127,12 @@ impl Schedule {
             .properties
             .get("segments")
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
             .unwrap_or_default();
         if ids.is_empty() || ids.iter().any(|id| id == "*") {
             None
@@ -137,7 +142,8 @@ impl Schedule {
     }
 
     fn base(&self) -> i64 {
-        self.last_fire_ms.map_or(self.anchor_ms, |l| l.max(self.anchor_ms))
+        self.last_fire_ms
+            .map_or(self.anchor_ms, |l| l.max(self.anchor_ms))
     }
 }
 
@@ -258,8 +264,7 @@ fn check_properties(kind: &str, properties: &Value) -> Result<()> {
             Ok(())
         }
         _ => Err(ScheduleError::Invalid(
-            "properties.segments is required for batch_segmentation: [\"*\"] or segment ids"
-                .into(),
+            "properties.segments is required for batch_segmentation: [\"*\"] or segment ids".into(),
         )),
     }
 }
@@ -597,7 +602,9 @@ pub fn spawn(
             let sleep = match scheduler.next_wakeup(OffsetDateTime::now_utc()) {
                 Ok(Some(next)) => {
                     let until = next - OffsetDateTime::now_utc();
-                    Duration::try_from(until).unwrap_or(Duration::ZERO).min(MAX_SLEEP)
+                    Duration::try_from(until)
+                        .unwrap_or(Duration::ZERO)
+                        .min(MAX_SLEEP)
                 }
                 Ok(None) | Err(_) => MAX_SLEEP,
             };

@@ -106,7 +106,10 @@ async fn a_preview_runs_to_result_ready_and_pages_its_matching_profiles() {
     let c1 = &c1[xid("CRMID", "c1")];
     assert_eq!(
         c1["_href"],
-        format!("/data/core/ups/access/entities?schema.name=_xdm.context.profile&entityId={}", xid("CRMID", "c1"))
+        format!(
+            "/data/core/ups/access/entities?schema.name=_xdm.context.profile&entityId={}",
+            xid("CRMID", "c1")
+        )
     );
     assert!(
         c1["endCustomerIds"]
@@ -125,14 +128,19 @@ async fn a_preview_runs_to_result_ready_and_pages_its_matching_profiles() {
     assert_eq!(profile.status, StatusCode::OK, "{}", profile.text);
 
     // Paging.
-    let first = get(&base, &format!("{PREVIEW}/{preview_id}?limit=1")).await.json();
+    let first = get(&base, &format!("{PREVIEW}/{preview_id}?limit=1"))
+        .await
+        .json();
     assert_eq!(first["page"], json!({"offset": 0, "size": 1}));
     let next = first["links"]["next"].as_str().unwrap();
     assert!(next.contains("offset=1"), "{next}");
     let second = get(&base, next).await.json();
     assert_eq!(second["page"], json!({"offset": 1, "size": 1}));
     assert_eq!(second["links"]["next"], "");
-    assert!(second["links"]["prev"].as_str().unwrap().contains("offset=0"));
+    assert!(second["links"]["prev"]
+        .as_str()
+        .unwrap()
+        .contains("offset=0"));
     assert_ne!(first["results"][0], second["results"][0]);
 
     // The estimate shares the id.
@@ -213,9 +221,11 @@ async fn graph_type_none_evaluates_each_identity_alone() {
     // The fragments are keyed by the CRMIDs: the Email identity alone has no attributes.
     let results = done["results"].as_array().unwrap();
     assert_eq!(results.len(), 2, "{done}");
-    assert!(results
-        .iter()
-        .all(|r| r.as_object().unwrap().values().all(|v| v.get("endCustomerIds").is_none())));
+    assert!(results.iter().all(|r| r
+        .as_object()
+        .unwrap()
+        .values()
+        .all(|v| v.get("endCustomerIds").is_none())));
     let estimate = get(&base, &format!("{ESTIMATE}/{preview_id}")).await.json();
     assert_eq!(estimate["totalRows"], 4, "four identities: {estimate}");
     assert_eq!(estimate["profilesMatchedSoFar"], 2);
@@ -247,9 +257,15 @@ async fn a_large_sandbox_is_sampled_and_the_estimate_scaled() {
     let estimate = get(&base, &format!("{ESTIMATE}/{first_id}")).await.json();
     assert_eq!(estimate["totalRows"], 30);
     let read = estimate["profilesReadSoFar"].as_u64().unwrap();
-    assert!(read > 0 && read < 30, "a sample, not everything: {estimate}");
+    assert!(
+        read > 0 && read < 30,
+        "a sample, not everything: {estimate}"
+    );
     assert_eq!(estimate["numRowsToRead"], read);
-    assert_eq!(estimate["profilesMatchedSoFar"], read, "every profile matches");
+    assert_eq!(
+        estimate["profilesMatchedSoFar"], read,
+        "every profile matches"
+    );
     assert_eq!(estimate["estimatedSize"], 30, "scaled to the sandbox");
     assert_eq!(estimate["standardError"], 0.0, "p = 1 has no spread");
 
@@ -295,11 +311,19 @@ async fn refused_requests_say_why_and_create_nothing() {
             json!({"predicateExpression": "true", "graphType": "cluster"}),
             "graphType",
         ),
-        (json!({"predicateType": "pql/text"}), "predicateExpression is required"),
+        (
+            json!({"predicateType": "pql/text"}),
+            "predicateExpression is required",
+        ),
         (json!([]), "expected"),
     ] {
         let reply = post(&base, PREVIEW, body.clone()).await;
-        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{body}: {}", reply.text);
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{body}: {}",
+            reply.text
+        );
         let message = reply.json()["message"].as_str().unwrap().to_owned();
         assert!(message.contains(fragment), "{body}: {message}");
     }
@@ -312,7 +336,11 @@ async fn refused_requests_say_why_and_create_nothing() {
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("0:app-x:nope:0")
         ),
     ] {
-        assert_eq!(get(&base, &path).await.status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(
+            get(&base, &path).await.status,
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
     }
     server.stop().await;
 }

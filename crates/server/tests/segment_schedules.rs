@@ -57,7 +57,10 @@ async fn schedules_are_created_listed_patched_and_deleted() {
     assert_eq!(created["properties"], json!({"segments": ["*"]}));
     assert!(created["createEpoch"].as_i64().unwrap() > 1_700_000_000);
     assert_eq!(created["createEpoch"], created["updateEpoch"]);
-    assert!(created.get("nextRunEpoch").is_none(), "inactive: no next run");
+    assert!(
+        created.get("nextRunEpoch").is_none(),
+        "inactive: no next run"
+    );
 
     // One per type and sandbox; another type is fine.
     let second = post(&base, SCHEDULES, daily()).await;
@@ -70,7 +73,11 @@ async fn schedules_are_created_listed_patched_and_deleted() {
     )
     .await;
     assert_eq!(export.status, StatusCode::OK, "{}", export.text);
-    assert_eq!(export.json()["state"], "inactive", "state defaults to inactive");
+    assert_eq!(
+        export.json()["state"],
+        "inactive",
+        "state defaults to inactive"
+    );
     let export_id = export.json()["id"].as_str().unwrap().to_owned();
 
     let list = get(&base, SCHEDULES).await.json();
@@ -127,7 +134,12 @@ async fn schedules_are_created_listed_patched_and_deleted() {
         (json!({"state": "active"}), "JSON Patch array"),
     ] {
         let reply = patch(&base, &id, ops.clone()).await;
-        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{ops}: {}", reply.text);
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{ops}: {}",
+            reply.text
+        );
         let message = reply.json()["message"].as_str().unwrap().to_owned();
         assert!(message.contains(fragment), "{ops}: {message}");
     }
@@ -136,9 +148,13 @@ async fn schedules_are_created_listed_patched_and_deleted() {
         "0 0 2 * * ?"
     );
     assert_eq!(
-        patch(&base, "nope", json!([{"op": "add", "path": "/state", "value": "active"}]))
-            .await
-            .status,
+        patch(
+            &base,
+            "nope",
+            json!([{"op": "add", "path": "/state", "value": "active"}])
+        )
+        .await
+        .status,
         StatusCode::NOT_FOUND
     );
 
@@ -150,7 +166,10 @@ async fn schedules_are_created_listed_patched_and_deleted() {
     );
     assert_eq!(delete(&base, &id).await.status, StatusCode::NOT_FOUND);
     assert_eq!(post(&base, SCHEDULES, daily()).await.status, StatusCode::OK);
-    assert_eq!(delete(&base, &export_id).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        delete(&base, &export_id).await.status,
+        StatusCode::NO_CONTENT
+    );
     server.stop().await;
 }
 
@@ -165,8 +184,14 @@ async fn invalid_schedules_are_refused_with_the_reason() {
     };
     for (body, fragment) in [
         (with("schedule", json!("0 0 * * * ?")), "24 times a day"),
-        (with("schedule", json!("0 */30 1 * * ?")), "at most once per 24 hours"),
-        (with("schedule", json!("* 0 1 * * ?")), "at most once per 24 hours"),
+        (
+            with("schedule", json!("0 */30 1 * * ?")),
+            "at most once per 24 hours",
+        ),
+        (
+            with("schedule", json!("* 0 1 * * ?")),
+            "at most once per 24 hours",
+        ),
         (with("schedule", json!("0 0 1 * *")), "6 or 7 fields"),
         (with("schedule", json!("0 0 25 * * ?")), "hours"),
         (with("schedule", json!("0 0 1 * * *")), "exactly one"),
@@ -174,13 +199,21 @@ async fn invalid_schedules_are_refused_with_the_reason() {
         (with("schedule", json!("0 0 1 * * ? 2001")), "never fires"),
         (with("schedule", json!(7)), "must be a string"),
         (with("name", json!("")), "name is required"),
-        (with("type", json!("streaming")), "batch_segmentation or export"),
+        (
+            with("type", json!("streaming")),
+            "batch_segmentation or export",
+        ),
         (with("state", json!("on")), "active or inactive"),
         (with("properties", json!({})), "properties.segments"),
         (with("properties", json!(null)), "properties is required"),
     ] {
         let reply = post(&base, SCHEDULES, body.clone()).await;
-        assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{body}: {}", reply.text);
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{body}: {}",
+            reply.text
+        );
         let message = reply.json()["message"].as_str().unwrap().to_owned();
         assert!(message.contains(fragment), "{body}: {message}");
     }
@@ -198,7 +231,11 @@ async fn invalid_schedules_are_refused_with_the_reason() {
         let reply = post(&base, SCHEDULES, with("schedule", json!(expression))).await;
         assert_eq!(reply.status, StatusCode::OK, "{expression}: {}", reply.text);
         let id = reply.json()["id"].as_str().unwrap().to_owned();
-        assert_eq!(delete(&base, &id).await.status, StatusCode::NO_CONTENT, "{i}");
+        assert_eq!(
+            delete(&base, &id).await.status,
+            StatusCode::NO_CONTENT,
+            "{i}"
+        );
     }
     // Without an expression AEP generates one: daily.
     let reply = post(
@@ -250,7 +287,10 @@ async fn an_active_schedule_fires_a_segment_job_once_when_due() {
     let occurrence = fired[0].occurrence_ms / 1000;
     assert_eq!(occurrence % 86_400, 3600, "the 01:00 UTC occurrence");
     assert!(occurrence <= later.unix_timestamp());
-    assert!(occurrence > later.unix_timestamp() - 86_400, "the latest one");
+    assert!(
+        occurrence > later.unix_timestamp() - 86_400,
+        "the latest one"
+    );
     assert!(scheduler.tick(later).unwrap().is_empty(), "no double fire");
 
     let schedule = get(&base, &format!("{SCHEDULES}/{id}")).await.json();

@@ -35,7 +35,10 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
 
 fn body(body: Result<Json<Value>, JsonRejection>) -> Result<Value, ScheduleError> {
     body.map(|Json(v)| v).map_err(|rejection| {
-        ScheduleError::Invalid(format!("the body is not valid JSON: {}", rejection.body_text()))
+        ScheduleError::Invalid(format!(
+            "the body is not valid JSON: {}",
+            rejection.body_text()
+        ))
     })
 }
 

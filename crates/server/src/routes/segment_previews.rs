@@ -134,8 +134,7 @@ async fn create_preview(
         let (request, expr) = read_request(&body)?;
         let schema = pql_schema(&registry, &tenant)?;
         type_check(&expr, &schema).map_err(rename_field)?;
-        tessera_pql::compile(&expr)
-            .map_err(|e| invalid(format!("predicateExpression: {e}")))?;
+        tessera_pql::compile(&expr).map_err(|e| invalid(format!("predicateExpression: {e}")))?;
         Ok(previews.create(&tenant, request)?)
     })
     .await?;
@@ -192,12 +191,14 @@ async fn get_preview(
     Query(params): Query<PageParams>,
 ) -> ApiResult<Json<Value>> {
     let offset = params.offset.unwrap_or(0);
-    let limit = params.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, DEFAULT_LIMIT);
+    let limit = params
+        .limit
+        .unwrap_or(DEFAULT_LIMIT)
+        .clamp(1, DEFAULT_LIMIT);
     let previews = state.previews.clone();
     let tenant = context.tenant.clone();
     let preview_id = id.clone();
-    let preview =
-        off_thread(move || previews.get(&tenant, &preview_id, offset, limit)).await?;
+    let preview = off_thread(move || previews.get(&tenant, &preview_id, offset, limit)).await?;
     let link = |offset: usize| format!("{PREVIEW}/{id}?offset={offset}&limit={limit}");
     let next = if preview.state == PreviewState::ResultReady
         && offset + preview.results.len() < preview.result_count
