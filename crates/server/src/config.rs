@@ -17,6 +17,9 @@
 //!
 //! [retention]
 //! sweep_interval_secs = 600    # how often expired events are deleted (at least 1)
+//!
+//! [segmentation]
+//! preview_sample_size = 1000000 # previews read every profile up to this many, then sample
 //! ```
 
 use std::net::SocketAddr;
@@ -499,6 +502,24 @@ mod tests {
         )
         .unwrap();
         assert_eq!(interval.retention.sweep_interval.as_secs(), 30);
+        assert_eq!(
+            interval.preview.sample_size, 1_000_000,
+            "AEP's sample size by default"
+        );
+        let zero_sample = ServerConfig::from_toml(
+            "[segmentation]\npreview_sample_size = 0\n",
+            Overrides::default(),
+        );
+        assert!(zero_sample
+            .unwrap_err()
+            .to_string()
+            .contains("segmentation.preview_sample_size"));
+        let sample = ServerConfig::from_toml(
+            "[segmentation]\npreview_sample_size = 5\n",
+            Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(sample.preview.sample_size, 5);
         let bad_version = ServerConfig::from_toml("version = 2\n", Overrides::default());
         assert!(bad_version.unwrap_err().to_string().contains("version"));
     }
