@@ -10,6 +10,9 @@
 //! A profile under a policy without stitching (`identityGraph: none`) qualifies when one of
 //! its identities' own profile qualifies; memberships are kept per graph either way.
 //!
+//! [`matches_profile`] is the read-only evaluation of one compiled expression on one profile
+//! (previews and estimates): the same merge and event reading, nothing written.
+//!
 //! Memberships of graphs that no longer exist (absorbed by a merge, erased) are removed at the
 //! end of a run over every segment they hold: their identities now belong to a graph that the
 //! run evaluated.
@@ -106,11 +109,6 @@ pub fn compile(definitions: Vec<SegmentDefinition>, policies: &PolicySet) -> Res
             });
         }
         for definition in ready {
-            let expr = definition.parsed()?;
-            let program = tessera_pql::compile(&expr).map_err(|e| Error::Invalid {
-                field: "expression.value".into(),
-                message: e.to_string(),
-            })?;
             let policy = match &definition.merge_policy_id {
                 Some(id) => policies.get(id).cloned().ok_or_else(|| Error::Invalid {
                     field: "mergePolicyId".into(),
@@ -121,19 +119,30 @@ pub fn compile(definitions: Vec<SegmentDefinition>, policies: &PolicySet) -> Res
                 })?,
                 None => policies.default_for(PROFILE_CLASS),
             };
-            let text = tessera_pql::to_text(&expr);
             done.insert(definition.id.clone());
-            ordered.push(Compiled {
-                reads_events: text.contains("xEvent"),
-                lookback: crate::lookback::lookback(&expr),
-                definition,
-                policy,
-                program,
-            });
+            ordered.push(compile_one(definition, policy)?);
         }
         pending = blocked;
     }
     Ok(ordered)
+}
+
+/// Compiles one definition under `policy`, whatever the definition's own merge policy says:
+/// previews evaluate an expression under a policy of their choosing (`graphType`).
+pub fn compile_one(definition: SegmentDefinition, policy: MergePolicy) -> Result<Compiled> {
+    let expr = definition.parsed()?;
+    let program = tessera_pql::compile(&expr).map_err(|e| Error::Invalid {
+        field: "expression.value".into(),
+        message: e.to_string(),
+    })?;
+    let text = tessera_pql::to_text(&expr);
+    Ok(Compiled {
+        reads_events: text.contains("xEvent"),
+        lookback: crate::lookback::lookback(&expr),
+        definition,
+        policy,
+        program,
+    })
 }
 
 /// Figures of one run, in AEP's segment-job metric names.
@@ -271,6 +280,68 @@ fn events_of(run: &Run<'_>, members: &[IdentityKey], lookback: Option<i64>) -> R
     Ok(docs)
 }
 
+/// The merged profiles `policy` evaluates for `members`: one merge of the graph when it
+/// stitches, one per identity when not (none when no fragment exists).
+fn candidate_profiles(
+    run: &Run<'_>,
+    members: &[IdentityKey],
+    policy: &MergePolicy,
+) -> Result<Vec<Value>> {
+    let mut merged = Vec::new();
+    if policy.stitches() {
+        merged.extend(merged_entity(run, members, policy)?);
+    } else {
+        for member in members {
+            merged.extend(merged_entity(run, std::slice::from_ref(member), policy)?);
+        }
+    }
+    Ok(merged)
+}
+
+/// Whether `segment` matches one of `candidates` (or `empty` when there is none: event-only
+/// profiles are still profiles).
+fn any_matches(
+    segment: &Compiled,
+    candidates: &[Value],
+    empty: &Value,
+    events: &EventSet,
+    ctx: &EvalContext<'_>,
+) -> bool {
+    if candidates.is_empty() {
+        segment.program.matches(empty, events, ctx)
+    } else {
+        candidates
+            .iter()
+            .any(|profile| segment.program.matches(profile, events, ctx))
+    }
+}
+
+/// Whether `segment` matches the profile made of `members` of graph `graph_id`, now. Reads
+/// only: nothing is written, no membership moves. `inSegment` sees the stored memberships of
+/// the graph. Previews and estimates use it; passing one identity of a graph as `members`
+/// evaluates that identity alone (AEP's `graphType: none`).
+pub fn matches_profile(
+    run: &Run<'_>,
+    graph_id: u64,
+    members: &[IdentityKey],
+    segment: &Compiled,
+) -> Result<bool> {
+    let stored = membership::of_graph(run.store, run.tenant, graph_id)?;
+    let candidates = candidate_profiles(run, members, &segment.policy)?;
+    let events = if segment.reads_events {
+        EventSet::new(events_of(run, members, segment.lookback)?)
+    } else {
+        EventSet::default()
+    };
+    let is_member = |other: &str| stored.get(other).is_some_and(|m| m.status.is_member());
+    let ctx = EvalContext {
+        now_ms: run.now_ms,
+        segments: &is_member,
+    };
+    let empty = Value::Object(serde_json::Map::new());
+    Ok(any_matches(segment, &candidates, &empty, &events, &ctx))
+}
+
 /// A profile's membership changes (`None`: remove) and the times of the events it read.
 type Evaluated = (Vec<(String, Option<Membership>)>, Vec<i64>);
 
@@ -291,18 +362,7 @@ fn evaluate_profile(
         if profiles.contains_key(&tag) {
             continue;
         }
-        let mut merged = Vec::new();
-        if segment.policy.stitches() {
-            merged.extend(merged_entity(run, &members, &segment.policy)?);
-        } else {
-            for member in &members {
-                merged.extend(merged_entity(
-                    run,
-                    std::slice::from_ref(member),
-                    &segment.policy,
-                )?);
-            }
-        }
+        let merged = candidate_profiles(run, &members, &segment.policy)?;
         *metrics
             .total_profiles_by_merge_policy
             .entry(segment.policy.id.clone())
@@ -335,14 +395,7 @@ fn evaluate_profile(
                 now_ms: run.now_ms,
                 segments: &is_member,
             };
-            if candidates.is_empty() {
-                // Event-only profiles are still profiles: evaluate on an empty entity.
-                segment.program.matches(&empty, &events, &ctx)
-            } else {
-                candidates
-                    .iter()
-                    .any(|profile| segment.program.matches(profile, &events, &ctx))
-            }
+            any_matches(segment, candidates, &empty, &events, &ctx)
         };
         let before = stored.get(id).copied();
         let after = membership::next(before, qualifies, run.now_ms);

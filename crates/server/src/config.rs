@@ -17,6 +17,9 @@
 //!
 //! [retention]
 //! sweep_interval_secs = 600    # how often expired events are deleted (at least 1)
+//!
+//! [segmentation]
+//! preview_sample_size = 1000000 # previews read every profile up to this many, then sample
 //! ```
 
 use std::net::SocketAddr;
@@ -72,6 +75,15 @@ struct FileConfig {
     limits: FileLimits,
     #[serde(default)]
     retention: FileRetention,
+    #[serde(default)]
+    segmentation: FileSegmentation,
+}
+
+/// `[segmentation]`: previews and estimates.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSegmentation {
+    preview_sample_size: Option<u64>,
 }
 
 /// `[retention]`: the sweeper deleting events past their dataset's profile TTL.
@@ -99,6 +111,7 @@ impl Default for FileConfig {
             auth: FileAuth::default(),
             limits: FileLimits::default(),
             retention: FileRetention::default(),
+            segmentation: FileSegmentation::default(),
         }
     }
 }
@@ -167,6 +180,8 @@ pub struct ServerConfig {
     pub limits: tessera_ingest::Limits,
     /// Retention sweeping.
     pub retention: RetentionConfig,
+    /// Previews and estimates (sampling).
+    pub preview: crate::previews::PreviewConfig,
 }
 
 /// How the retention sweeper runs (reads hide expired events whatever these say).
@@ -304,6 +319,16 @@ impl ServerConfig {
             },
             None => RetentionConfig::default(),
         };
+        let preview = match file.segmentation.preview_sample_size {
+            Some(0) => {
+                return Err(invalid(
+                    "segmentation.preview_sample_size",
+                    "must be at least 1".into(),
+                ))
+            }
+            Some(sample_size) => crate::previews::PreviewConfig { sample_size },
+            None => crate::previews::PreviewConfig::default(),
+        };
         Ok(Self {
             listen,
             data_dir,
@@ -311,6 +336,7 @@ impl ServerConfig {
             auth,
             limits,
             retention,
+            preview,
         })
     }
 }
@@ -476,6 +502,24 @@ mod tests {
         )
         .unwrap();
         assert_eq!(interval.retention.sweep_interval.as_secs(), 30);
+        assert_eq!(
+            interval.preview.sample_size, 1_000_000,
+            "AEP's sample size by default"
+        );
+        let zero_sample = ServerConfig::from_toml(
+            "[segmentation]\npreview_sample_size = 0\n",
+            Overrides::default(),
+        );
+        assert!(zero_sample
+            .unwrap_err()
+            .to_string()
+            .contains("segmentation.preview_sample_size"));
+        let sample = ServerConfig::from_toml(
+            "[segmentation]\npreview_sample_size = 5\n",
+            Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(sample.preview.sample_size, 5);
         let bad_version = ServerConfig::from_toml("version = 2\n", Overrides::default());
         assert!(bad_version.unwrap_err().to_string().contains("version"));
     }

@@ -364,6 +364,41 @@ impl From<crate::segment_jobs::SegmentJobError> for ApiError {
     }
 }
 
+/// Previews and estimates answer in the Profile API's error shape (they are UPS routes).
+impl From<crate::previews::PreviewError> for ApiError {
+    fn from(error: crate::previews::PreviewError) -> Self {
+        use crate::previews::PreviewError as E;
+        let status = match error {
+            E::NotFound { .. } => StatusCode::NOT_FOUND,
+            E::Invalid(_) => StatusCode::BAD_REQUEST,
+            // A capacity limit the client can wait out, not a fault of the request.
+            E::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
+        };
+        ApiError::Profile {
+            status,
+            message: error.to_string(),
+        }
+    }
+}
+
+/// Schedules answer in the Profile API's error shape: invalid bodies and cron expressions
+/// (including the once-a-day rule) are 400 with the reason; a second schedule of a type in
+/// a sandbox is 409 (valid request, current state forbids it).
+impl From<crate::schedules::ScheduleError> for ApiError {
+    fn from(error: crate::schedules::ScheduleError) -> Self {
+        use crate::schedules::ScheduleError as E;
+        let profile = |status: StatusCode, message: String| ApiError::Profile { status, message };
+        match error {
+            E::Store(store) => store.into(),
+            E::Job(job) => job.into(),
+            E::NotFound { .. } => profile(StatusCode::NOT_FOUND, error.to_string()),
+            E::AlreadyExists { .. } => profile(StatusCode::CONFLICT, error.to_string()),
+            E::Cron(_) | E::Invalid(_) => profile(StatusCode::BAD_REQUEST, error.to_string()),
+            other @ E::Corrupt(_) => Self::internal(&other),
+        }
+    }
+}
+
 /// System jobs answer in the Profile API's error shape, as AEP's `/system/jobs` does.
 impl From<crate::system_jobs::JobError> for ApiError {
     fn from(error: crate::system_jobs::JobError) -> Self {

@@ -14,14 +14,17 @@ pub mod auth;
 pub mod batch_worker;
 pub mod config;
 pub mod context;
+pub mod cron;
 pub mod error;
 pub mod export_jobs;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
+pub mod previews;
 pub mod retention;
 pub mod routes;
 pub mod sandboxes;
+pub mod schedules;
 pub mod segment_jobs;
 pub mod segment_stream;
 pub mod state;
@@ -115,10 +118,16 @@ impl Server {
             config.data_dir.join("batch-files"),
             config.data_dir.join("exports"),
             config.limits.clone(),
+            config.preview.clone(),
         );
         batch_worker::spawn(state.batches.clone(), wakes.batches)?;
         system_jobs::spawn(state.system_jobs.clone(), wakes.system_jobs)?;
         segment_jobs::spawn(state.segment_jobs.clone(), wakes.segment_jobs)?;
+        schedules::spawn(
+            state.schedules.scheduler(state.segment_jobs.clone()),
+            wakes.schedules,
+        )?;
+        previews::spawn(&state.previews, wakes.previews)?;
         segment_stream::spawn(
             Arc::clone(&store) as Arc<dyn Store>,
             wakes.segment_stream,

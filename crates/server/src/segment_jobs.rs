@@ -196,6 +196,15 @@ impl SegmentJobs {
         self.create_from(tenant, segments, "api")
     }
 
+    /// Accepts a job started by a schedule (`source: scheduler`, as AEP reports it).
+    pub fn create_from_schedule(
+        &self,
+        tenant: &Tenant,
+        segments: Option<Vec<String>>,
+    ) -> Result<SegmentJob> {
+        self.create_from(tenant, segments, "scheduler")
+    }
+
     /// Evaluates `segment` and every segment built on it (`inSegment`, transitively): after a
     /// definition was created or changed, memberships follow at once instead of at the next
     /// scheduled run.

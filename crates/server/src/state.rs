@@ -44,6 +44,10 @@ pub struct AppState {
     pub segment_jobs: crate::segment_jobs::SegmentJobs,
     /// Compiled synchronous (edge) segments per sandbox, evaluated on lookup.
     pub edge_segments: Arc<tessera_segment::edge::EdgeSegments>,
+    /// Segmentation schedules.
+    pub schedules: crate::schedules::Schedules,
+    /// Segment previews and estimates.
+    pub previews: crate::previews::Previews,
 }
 
 /// What the background workers wait on; [`crate::Server::bind`] hands each to its worker.
@@ -60,6 +64,10 @@ pub struct Wakes {
     pub segment_jobs: Receiver<()>,
     /// Streaming-segmentation worker (see [`crate::segment_stream::spawn`]).
     pub segment_stream: Receiver<()>,
+    /// Scheduler (see [`crate::schedules::spawn`]).
+    pub schedules: Receiver<()>,
+    /// Preview runner (see [`crate::previews::spawn`]).
+    pub previews: crate::previews::Wake,
 }
 
 impl AppState {
@@ -71,6 +79,7 @@ impl AppState {
         files_dir: PathBuf,
         exports_dir: PathBuf,
         limits: Limits,
+        preview: crate::previews::PreviewConfig,
     ) -> (Self, Wakes) {
         let schemas = SchemaRegistry::new(Arc::clone(&store));
         let usage_store = Arc::clone(&store);
@@ -90,7 +99,12 @@ impl AppState {
         let (retention, retention_wake) = Retention::new(Arc::clone(&store));
         let (segment_jobs, segment_jobs_wake) =
             crate::segment_jobs::SegmentJobs::new(Arc::clone(&store), max_graph_identities);
+        let (schedules, schedules_wake) = crate::schedules::Schedules::new(Arc::clone(&store));
+        let (previews, previews_wake) =
+            crate::previews::Previews::new(Arc::clone(&store), max_graph_identities, preview);
         let state = Self {
+            schedules,
+            previews,
             system_jobs,
             export_jobs,
             retention,
@@ -112,6 +126,8 @@ impl AppState {
             retention: retention_wake,
             segment_jobs: segment_jobs_wake,
             segment_stream: segment_stream_wake,
+            schedules: schedules_wake,
+            previews: previews_wake,
         };
         (state, wakes)
     }

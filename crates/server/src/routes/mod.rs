@@ -15,9 +15,11 @@ pub mod preview;
 pub mod profile;
 pub mod profile_events;
 pub mod sandboxes;
+pub mod schedules;
 pub mod schemas;
 pub mod segment_definitions;
 pub mod segment_jobs;
+pub mod segment_previews;
 pub mod system_jobs;
 
 use std::sync::Arc;
@@ -48,6 +50,8 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(export_jobs::routes())
         .merge(preview::routes())
         .merge(segment_definitions::routes())
+        .merge(segment_previews::routes())
+        .merge(schedules::routes())
 }
 
 /// Runs `work` on the blocking pool: commits wait for fsync, and scans can take longer than

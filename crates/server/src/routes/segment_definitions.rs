@@ -128,7 +128,7 @@ fn union_or_class(
     }
 }
 
-fn pql_schema(registry: &SchemaRegistry, tenant: &Tenant) -> ApiResult<checker::Schema> {
+pub(crate) fn pql_schema(registry: &SchemaRegistry, tenant: &Tenant) -> ApiResult<checker::Schema> {
     Ok(checker::Schema {
         profile: union_or_class(registry, tenant, PROFILE_CLASS)?,
         event: Some(union_or_class(registry, tenant, EXPERIENCE_EVENT_CLASS)?),
@@ -137,7 +137,7 @@ fn pql_schema(registry: &SchemaRegistry, tenant: &Tenant) -> ApiResult<checker::
 
 /// Type-checks a segment expression: every problem the checker finds, and a result that is
 /// not a boolean (a segment is a predicate on a profile).
-fn type_check(expr: &Expr, schema: &checker::Schema) -> tessera_segment::Result<()> {
+pub(crate) fn type_check(expr: &Expr, schema: &checker::Schema) -> tessera_segment::Result<()> {
     let invalid = |message: String| tessera_segment::Error::Invalid {
         field: "expression.value".into(),
         message,

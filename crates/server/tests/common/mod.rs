@@ -137,6 +137,7 @@ pub async fn start_probe(config_toml: Option<&str>) -> (SocketAddr, tempfile::Te
         dir.path().join("batch-files"),
         dir.path().join("exports"),
         config.limits,
+        config.preview,
     );
     async fn probe(context: SandboxContext) -> String {
         format!("{} {}", context.tenant, context.role)
