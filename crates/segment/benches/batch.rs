@@ -166,8 +166,14 @@ fn main() {
         txn.link(&[crm.clone(), ecid.clone()], 1, "crm", "x")
             .expect("link");
         txn.finish(&mut batch).expect("graph");
-        let city = CITIES[rng.gen_range(0..CITIES.len())];
-        let tier = ["bronze", "silver", "gold"][rng.gen_range(0..3)];
+        let city = CITIES
+            .get(rng.gen_range(0..CITIES.len()))
+            .copied()
+            .unwrap_or("Basel");
+        let tier = ["bronze", "silver", "gold"]
+            .get(rng.gen_range(0..3))
+            .copied()
+            .unwrap_or("gold");
         let record = json!({"homeAddress": {"city": city}, "person": {"birthYear": rng.gen_range(1940..2005)},
             "loyalty": {"tier": tier, "points": rng.gen_range(0..10_000)}});
         let serde_json::Value::Object(record) = record else {
@@ -189,7 +195,10 @@ fn main() {
         for e in 0..n {
             let at = NOW - rng.gen_range(0..60 * DAY);
             let id = format!("{p}-{e}");
-            let kind = TYPES[rng.gen_range(0..TYPES.len())];
+            let kind = TYPES
+                .get(rng.gen_range(0..TYPES.len()))
+                .copied()
+                .unwrap_or("commerce.purchases");
             let body = json!({"_id": id, "timestamp": timestamp(at), "eventType": kind,
                 "commerce": {"order": {"priceTotal": rng.gen_range(5..300)}}});
             let serde_json::Value::Object(body) = body else {
