@@ -42,6 +42,8 @@ pub struct AppState {
     pub retention: Retention,
     /// Segment jobs (batch evaluation).
     pub segment_jobs: crate::segment_jobs::SegmentJobs,
+    /// Wakes the computed-attribute backfill worker.
+    pub computed: crate::computed_worker::ComputedKick,
 }
 
 /// What the background workers wait on; [`crate::Server::bind`] hands each to its worker.
@@ -58,6 +60,8 @@ pub struct Wakes {
     pub segment_jobs: Receiver<()>,
     /// Streaming-segmentation worker (see [`crate::segment_stream::spawn`]).
     pub segment_stream: Receiver<()>,
+    /// Computed-attribute backfill worker (see [`crate::computed_worker::spawn`]).
+    pub computed: Receiver<()>,
 }
 
 impl AppState {
@@ -79,7 +83,8 @@ impl AppState {
         }));
         let max_graph_identities = limits.max_graph_identities;
         let ingest = Ingestor::new(Arc::clone(&store), schemas.clone(), limits);
-        // Applied records wake the streaming-segmentation worker at once.
+        // Applied records wake the streaming-segmentation worker at once; it also keeps
+        // computed attributes current, before evaluating segments that may read them.
         let (stream_kick, segment_stream_wake) = crate::segment_stream::channel();
         ingest.set_on_applied(Box::new(move || stream_kick.kick()));
         let (batch_kick, batches_wake) = batch_worker::channel();
@@ -88,7 +93,9 @@ impl AppState {
         let (retention, retention_wake) = Retention::new(Arc::clone(&store));
         let (segment_jobs, segment_jobs_wake) =
             crate::segment_jobs::SegmentJobs::new(Arc::clone(&store), max_graph_identities);
+        let (computed, computed_wake) = crate::computed_worker::channel();
         let state = Self {
+            computed,
             system_jobs,
             export_jobs,
             retention,
@@ -109,6 +116,7 @@ impl AppState {
             retention: retention_wake,
             segment_jobs: segment_jobs_wake,
             segment_stream: segment_stream_wake,
+            computed: computed_wake,
         };
         (state, wakes)
     }

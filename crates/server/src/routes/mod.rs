@@ -6,6 +6,7 @@ pub mod batches;
 pub mod catalog;
 pub mod changefeed;
 pub mod collection;
+pub mod computed_attributes;
 pub mod export_jobs;
 pub mod identity;
 pub mod inlets;
@@ -48,6 +49,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(export_jobs::routes())
         .merge(preview::routes())
         .merge(segment_definitions::routes())
+        .merge(computed_attributes::routes())
 }
 
 /// Runs `work` on the blocking pool: commits wait for fsync, and scans can take longer than
