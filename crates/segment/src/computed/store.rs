@@ -1,6 +1,7 @@
 //! Stored incremental state of computed attributes, one record per profile.
 //!
-//! Key: `tenant, "cav", graph` in `Table::ComputedAttributes` → `[format byte] ++ bincode`
+//! Key: `tenant, "cav", graph` in `Table::ComputedAttributes` → `[format byte 1] ++ bincode`
+//! (varint integers)
 //! of [`GraphState`]: every live attribute's buckets for that identity graph. One record per
 //! graph rather than per (graph, attribute) so that an event costs one read and one write
 //! whatever the number of attributes (the ingestion-overhead budget is per event).
@@ -10,14 +11,17 @@
 //! sets it to the feed head it read after its scan; that is what makes a backfill running
 //! beside the consumer count every event exactly once (see `upkeep`).
 //!
-//! `fingerprint` identifies the graph's member identities when the state was built: a
-//! merge, split, eviction or erasure changes it, and the next write touching the graph
-//! recomputes the state from the graph's events instead of guessing how to combine.
+//! `members` lists the graph's identities when the state was built. An event entry whose
+//! identities are all members needs no graph read (the common case, and what keeps the
+//! upkeep cheap); any other entry reads the graph, and when its members differ (a merge,
+//! split, eviction or erasure) the state is recomputed from the graph's events instead of
+//! guessing how to combine.
 
 use std::collections::BTreeMap;
 
+use bincode::Options as _;
 use serde::{Deserialize, Serialize};
-use tessera_identity::Graph;
+use tessera_identity::{Graph, IdentityKey};
 use tessera_model::Tenant;
 use tessera_store::{Key, Scope, Store, Table};
 
@@ -38,8 +42,8 @@ pub struct AttrState {
 /// Every live attribute's state for one profile.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct GraphState {
-    /// Which member identities the state was built for.
-    pub fingerprint: u64,
+    /// The graph's member identities when the state was built, sorted.
+    pub members: Vec<IdentityKey>,
     /// Attribute id → state.
     pub attrs: BTreeMap<String, AttrState>,
 }
@@ -52,20 +56,28 @@ pub fn key(tenant: &Tenant, graph: u64) -> Key {
         .finish()
 }
 
+/// bincode with variable-length integers: bucket starts and counts shrink to a few bytes,
+/// and the state is read and written on every event.
+fn options() -> impl bincode::Options {
+    bincode::DefaultOptions::new()
+}
+
 /// Encodes a state.
 pub fn encode(state: &GraphState) -> Result<Vec<u8>> {
     let mut bytes = vec![FORMAT_V1];
-    bincode::serialize_into(&mut bytes, state).map_err(|e| Error::Corrupt {
-        what: "computed attribute state",
-        reason: e.to_string(),
-    })?;
+    options()
+        .serialize_into(&mut bytes, state)
+        .map_err(|e| Error::Corrupt {
+            what: "computed attribute state",
+            reason: e.to_string(),
+        })?;
     Ok(bytes)
 }
 
 /// Decodes a state.
 pub fn decode(bytes: &[u8]) -> Result<GraphState> {
     match bytes.split_first() {
-        Some((&FORMAT_V1, body)) => bincode::deserialize(body).map_err(|e| Error::Corrupt {
+        Some((&FORMAT_V1, body)) => options().deserialize(body).map_err(|e| Error::Corrupt {
             what: "computed attribute state",
             reason: e.to_string(),
         }),
@@ -88,23 +100,20 @@ pub fn load(
     }
 }
 
-/// FNV-1a over the sorted member identities: stable across builds and processes (the std
-/// hasher is not promised to be), and only ever compared for equality.
-pub fn fingerprint(graph: &Graph) -> u64 {
-    let mut members: Vec<_> = graph.identities().collect();
+/// A graph's member identities, sorted (the form [`GraphState::members`] keeps).
+pub fn members_of(graph: &Graph) -> Vec<IdentityKey> {
+    let mut members: Vec<IdentityKey> = graph.identities().cloned().collect();
     members.sort();
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |bytes: &[u8]| {
-        for b in bytes {
-            hash ^= u64::from(*b);
-            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    };
-    for member in members {
-        eat(member.namespace.as_bytes());
-        eat(&[0]);
-        eat(member.id.as_bytes());
-        eat(&[0xff]);
+    members
+}
+
+impl GraphState {
+    /// Whether every identity in `identities` is a member.
+    pub fn covers<'a>(&self, mut identities: impl Iterator<Item = (&'a str, &'a str)>) -> bool {
+        identities.all(|(namespace, id)| {
+            self.members
+                .binary_search_by(|m| (m.namespace.as_str(), m.id.as_str()).cmp(&(namespace, id)))
+                .is_ok()
+        })
     }
-    hash
 }

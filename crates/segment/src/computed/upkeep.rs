@@ -10,7 +10,7 @@
 //!   catching up) loses cleanly. Per event and attribute that is a filter evaluation and an
 //!   O(log b) bucket update, never a scan of the profile's history.
 //! - **Recompute**: when a profile has no state yet, misses a live attribute, or its
-//!   identities changed (merge, split, eviction, erasure: the fingerprint differs), its
+//!   identities changed (merge, split, eviction, erasure: the member list differs), its
 //!   state is rebuilt from its events inside the widest window. Exactly once with a
 //!   consumer running beside it: read the feed head `h1`, scan the events, read the head
 //!   `h2`, fold the feed's events in `(h1, h2]` that the scan did not see, and set every
@@ -104,7 +104,13 @@ fn fold_event(
     let mut folded = 0;
     for attr in live {
         let def = &attr.definition;
-        let state = attrs.entry(def.id.clone()).or_default();
+        // Look up before inserting: cloning the id on every event and attribute shows.
+        if !attrs.contains_key(&def.id) {
+            attrs.insert(def.id.clone(), AttrState::default());
+        }
+        let Some(state) = attrs.get_mut(&def.id) else {
+            continue;
+        };
         if let Some(seq) = seq {
             if seq <= state.seq {
                 continue;
@@ -125,55 +131,87 @@ fn fold_event(
     folded
 }
 
-/// Rebuilds a profile's state from its events (see the module documentation).
-pub fn recompute(
+/// A recompute in progress: the state built from the profile's stored events, and what the
+/// scan saw (receipts), to fold the feed's later entries the scan missed exactly once.
+struct Rebuilt {
+    state: GraphState,
+    members: HashSet<IdentityKey>,
+    seen: HashSet<String>,
+}
+
+/// Builds a profile's state from its stored events inside the widest live window, every
+/// watermark set to `h1` (a feed head read before the scan).
+fn scan_graph(
     store: &dyn Store,
     tenant: &Tenant,
     graph: &Graph,
     live: &[Compiled],
+    h1: u64,
     now: i64,
-) -> Result<GraphState> {
+) -> Result<Rebuilt> {
     let mut attrs: BTreeMap<String, AttrState> = live
         .iter()
         .map(|a| (a.definition.id.clone(), AttrState::default()))
         .collect();
-    let Some(earliest) = live
+    let mut seen: HashSet<String> = HashSet::new();
+    let members: HashSet<IdentityKey> = graph.identities().cloned().collect();
+    if let Some(earliest) = live
         .iter()
         .map(|a| a.definition.duration.first_bucket(now))
         .min()
-    else {
-        return Ok(GraphState {
-            fingerprint: state_store::fingerprint(graph),
-            attrs,
-        });
-    };
-    let h1 = change_feed::head(store)?;
-    let mut seen: HashSet<String> = HashSet::new();
-    let members: HashSet<&IdentityKey> = graph.identities().collect();
-    for member in &members {
-        let range = ScanRange::prefix(tessera_profile::event::identity_prefix(tenant, member))
-            .narrow_lower(std::ops::Bound::Included(
-                tessera_profile::event::time_key(tenant, member, earliest).into_bytes(),
-            ));
-        let rows = store.scan(
-            Table::Events,
-            &range,
-            Direction::Forward,
-            MAX_EVENTS_PER_IDENTITY,
-        )?;
-        for row in rows {
-            let key = tessera_profile::event::decode_key(&row.key)?;
-            let stored: StoredEvent = serde_json::from_slice(&row.value).map_err(corrupt_event)?;
-            seen.insert(stored.xaction_id.clone());
-            fold_event(
-                live,
-                &mut attrs,
-                None,
-                key.timestamp_ms,
-                Value::Object(stored.event),
-                now,
-            );
+    {
+        for member in &members {
+            let range = ScanRange::prefix(tessera_profile::event::identity_prefix(tenant, member))
+                .narrow_lower(std::ops::Bound::Included(
+                    tessera_profile::event::time_key(tenant, member, earliest).into_bytes(),
+                ));
+            let rows = store.scan(
+                Table::Events,
+                &range,
+                Direction::Forward,
+                MAX_EVENTS_PER_IDENTITY,
+            )?;
+            for row in rows {
+                let key = tessera_profile::event::decode_key(&row.key)?;
+                let stored: StoredEvent =
+                    serde_json::from_slice(&row.value).map_err(corrupt_event)?;
+                seen.insert(stored.xaction_id.clone());
+                fold_event(
+                    live,
+                    &mut attrs,
+                    None,
+                    key.timestamp_ms,
+                    Value::Object(stored.event),
+                    now,
+                );
+            }
         }
+    }
+    for state in attrs.values_mut() {
+        state.seq = h1;
+    }
+    Ok(Rebuilt {
+        state: GraphState {
+            members: state_store::members_of(graph),
+            attrs,
+        },
+        members,
+        seen,
+    })
+}
+
+/// Finishes recomputes whose scans ran after feed head `h1`: reads the head `h2`, folds the
+/// feed's events in `(h1, h2]` that a scan did not see, and sets every watermark to `h2`.
+/// `rebuilt` maps a tenant's profile (org, sandbox, graph) to its recompute.
+fn finish_rebuilds(
+    store: &dyn Store,
+    live: &HashMap<(String, String), Vec<Compiled>>,
+    rebuilt: &mut BTreeMap<(String, String, u64), Rebuilt>,
+    h1: u64,
+    now: i64,
+) -> Result<()> {
+    if rebuilt.is_empty() {
+        return Ok(());
     }
     let h2 = change_feed::head(store)?;
     let mut after = h1;
@@ -184,27 +222,62 @@ pub fn recompute(
         };
         after = last;
         for (seq, entry) in entries.iter().filter(|(seq, _)| *seq <= h2) {
-            let identity = IdentityKey::new(entry.namespace.clone(), entry.id.clone());
-            let ours = entry.kind == ChangeKind::Event
-                && entry.org == tenant.org.as_str()
-                && entry.sandbox == tenant.sandbox.as_str()
-                && members.contains(&identity)
-                && !seen.contains(&entry.xaction_id);
-            if !ours {
+            if entry.kind != ChangeKind::Event {
                 continue;
             }
-            if let (Some(ts), Some(doc)) = (entry.event_ms, event_of(store, tenant, entry)?) {
-                fold_event(live, &mut attrs, Some(*seq), ts, doc, now);
+            let identity = IdentityKey::new(entry.namespace.clone(), entry.id.clone());
+            let target = rebuilt.iter_mut().find(|((org, sandbox, _), r)| {
+                *org == entry.org && *sandbox == entry.sandbox && r.members.contains(&identity)
+            });
+            let Some(((org, sandbox, _), target)) = target else {
+                continue;
+            };
+            if target.seen.contains(&entry.xaction_id) {
+                continue;
+            }
+            let attrs = live
+                .get(&(org.clone(), sandbox.clone()))
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            let Some(tenant) = tenant_of(entry) else {
+                continue;
+            };
+            if let (Some(ts), Some(doc)) = (entry.event_ms, event_of(store, &tenant, entry)?) {
+                fold_event(attrs, &mut target.state.attrs, Some(*seq), ts, doc, now);
             }
         }
     }
-    for state in attrs.values_mut() {
-        state.seq = h2;
+    for target in rebuilt.values_mut() {
+        for state in target.state.attrs.values_mut() {
+            state.seq = h2;
+        }
     }
-    Ok(GraphState {
-        fingerprint: state_store::fingerprint(graph),
-        attrs,
-    })
+    Ok(())
+}
+
+/// Rebuilds one profile's state from its events (see the module documentation).
+pub fn recompute(
+    store: &dyn Store,
+    tenant: &Tenant,
+    graph: &Graph,
+    live: &[Compiled],
+    now: i64,
+) -> Result<GraphState> {
+    let h1 = change_feed::head(store)?;
+    let rebuilt = scan_graph(store, tenant, graph, live, h1, now)?;
+    let key = (tenant.org.to_string(), tenant.sandbox.to_string(), graph.id);
+    let mut one = BTreeMap::from([(key.clone(), rebuilt)]);
+    let live_map = HashMap::from([((key.0.clone(), key.1.clone()), live_clone(live)?)]);
+    finish_rebuilds(store, &live_map, &mut one, h1, now)?;
+    Ok(one.remove(&key).map(|r| r.state).unwrap_or_default())
+}
+
+/// Compiled attributes are not `Clone` (programs are compiled once); re-compiling a few
+/// definitions for a standalone recompute is cheap next to the scan.
+fn live_clone(live: &[Compiled]) -> Result<Vec<Compiled>> {
+    live.iter()
+        .map(|a| Compiled::new(a.definition.clone()))
+        .collect()
 }
 
 /// A profile's state during a pass.
@@ -219,6 +292,32 @@ fn tenant_of(entry: &ChangeEntry) -> Option<Tenant> {
     Tenant::parse(&entry.org, &entry.sandbox).ok()
 }
 
+/// Whether an event entry can be folded into `state` without reading the graph: the state
+/// has every live attribute and already knows every identity the event carried.
+fn known(state: Option<&GraphState>, entry: &ChangeEntry, attrs: &[Compiled]) -> bool {
+    let Some(state) = state else {
+        return false;
+    };
+    let identities: Box<dyn Iterator<Item = (&str, &str)>> = if entry.identities.is_empty() {
+        Box::new(std::iter::once((
+            entry.namespace.as_str(),
+            entry.id.as_str(),
+        )))
+    } else {
+        Box::new(
+            entry
+                .identities
+                .iter()
+                .map(|(ns, id)| (ns.as_str(), id.as_str())),
+        )
+    };
+    entry.kind == ChangeKind::Event
+        && state.covers(identities)
+        && attrs
+            .iter()
+            .all(|a| state.attrs.contains_key(&a.definition.id))
+}
+
 /// One pass over the change feed after the consumer's checkpoint.
 pub fn pass(store: &dyn Store, now: i64) -> Result<PassOutcome> {
     let after = change_feed::checkpoint(store, CONSUMER)?;
@@ -230,9 +329,12 @@ pub fn pass(store: &dyn Store, now: i64) -> Result<PassOutcome> {
         entries: entries.len(),
         ..PassOutcome::default()
     };
+    // Read before any recompute scan of this pass (and after `entries`, so h1 >= last).
+    let mut h1: Option<u64> = None;
     let mut live: HashMap<(String, String), Vec<Compiled>> = HashMap::new();
     let mut graphs: HashMap<(String, String, u64), Option<Graph>> = HashMap::new();
     let mut slots: BTreeMap<(String, String, u64), Slot> = BTreeMap::new();
+    let mut rebuilt: BTreeMap<(String, String, u64), Rebuilt> = BTreeMap::new();
     for (seq, entry) in &entries {
         if entry.kind == ChangeKind::Membership {
             continue;
@@ -260,38 +362,58 @@ pub fn pass(store: &dyn Store, now: i64) -> Result<PassOutcome> {
         let Some(graph_id) = graph_id else {
             continue;
         };
-        let gkey = (entry.org.clone(), entry.sandbox.clone(), graph_id);
-        if !graphs.contains_key(&gkey) {
-            let graph = tessera_identity::graph::graph_by_id(store, &tenant, graph_id)?;
-            graphs.insert(gkey.clone(), graph);
-        }
-        let Some(graph) = graphs.get(&gkey).cloned().flatten() else {
-            // Erased: its state goes.
-            let slot = slot_for(store, &mut slots, &tenant, gkey)?;
-            slot.dirty |= slot.state.take().is_some();
-            continue;
+        let mut skey = (entry.org.clone(), entry.sandbox.clone(), graph_id);
+        let fast = {
+            let slot = slot_for(store, &mut slots, &tenant, skey.clone())?;
+            known(slot.state.as_ref(), entry, attrs)
         };
-        // `graph_by_id` follows an absorbed graph to its survivor.
-        let skey = (entry.org.clone(), entry.sandbox.clone(), graph.id);
-        let slot = slot_for(store, &mut slots, &tenant, skey)?;
-        let stale = match &slot.state {
-            None => true,
-            Some(state) => {
-                state.fingerprint != state_store::fingerprint(&graph)
-                    || attrs
-                        .iter()
-                        .any(|a| !state.attrs.contains_key(&a.definition.id))
+        if !fast {
+            if !graphs.contains_key(&skey) {
+                let graph = tessera_identity::graph::graph_by_id(store, &tenant, graph_id)?;
+                graphs.insert(skey.clone(), graph);
             }
-        };
-        if stale {
-            slot.state = Some(recompute(store, &tenant, &graph, attrs, now)?);
-            slot.dirty = true;
-            outcome.recomputed += 1;
+            let Some(graph) = graphs.get(&skey).cloned().flatten() else {
+                // Erased: its state goes.
+                let slot = slot_for(store, &mut slots, &tenant, skey)?;
+                slot.dirty |= slot.state.take().is_some();
+                continue;
+            };
+            // `graph_by_id` follows an absorbed graph to its survivor.
+            skey.2 = graph.id;
+            let slot = slot_for(store, &mut slots, &tenant, skey.clone())?;
+            let stale = match &slot.state {
+                None => true,
+                Some(state) => {
+                    state.members != state_store::members_of(&graph)
+                        || attrs
+                            .iter()
+                            .any(|a| !state.attrs.contains_key(&a.definition.id))
+                }
+            };
+            if stale && !rebuilt.contains_key(&skey) {
+                let head = match h1 {
+                    Some(h) => h,
+                    None => *h1.insert(change_feed::head(store)?),
+                };
+                let r = scan_graph(store, &tenant, &graph, attrs, head, now)?;
+                slot.state = Some(r.state.clone());
+                slot.dirty = true;
+                rebuilt.insert(skey.clone(), r);
+                outcome.recomputed += 1;
+            }
         }
         if entry.kind != ChangeKind::Event {
             continue;
         }
-        let (Some(ts), Some(state)) = (entry.event_ms, slot.state.as_mut()) else {
+        let Some(ts) = entry.event_ms else {
+            continue;
+        };
+        // A profile rebuilt in this pass folds into its rebuild (finished below).
+        let state = match rebuilt.get_mut(&skey) {
+            Some(r) => Some(&mut r.state),
+            None => slots.get_mut(&skey).and_then(|s| s.state.as_mut()),
+        };
+        let Some(state) = state else {
             continue;
         };
         if attrs.iter().all(|a| {
@@ -304,6 +426,17 @@ pub fn pass(store: &dyn Store, now: i64) -> Result<PassOutcome> {
         }
         if let Some(doc) = event_of(store, &tenant, entry)? {
             outcome.folded += fold_event(attrs, &mut state.attrs, Some(*seq), ts, doc, now);
+            if let Some(slot) = slots.get_mut(&skey) {
+                slot.dirty = true;
+            }
+        }
+    }
+    if let Some(h1) = h1 {
+        finish_rebuilds(store, &live, &mut rebuilt, h1, now)?;
+    }
+    for (key, r) in rebuilt {
+        if let Some(slot) = slots.get_mut(&key) {
+            slot.state = Some(r.state);
             slot.dirty = true;
         }
     }

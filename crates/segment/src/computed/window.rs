@@ -4,13 +4,12 @@
 //! Window semantics (the same for the incremental state and for a from-scratch fold, which
 //! is what the property test pins): an event counts at `now` when its bucket lies between the
 //! bucket of `now - duration` and the bucket of `now`, both included. Buckets are one hour
-//! wide for `HOURS` durations and one UTC day otherwise, so a window is "at least the
-//! duration, at most one bucket more", like AEP's hourly/daily refreshes. Because whole
+//! wide for `HOURS` durations, one UTC day for `DAYS` and `WEEKS`, and one week (Sunday to
+//! Saturday, UTC) for `MONTHS`, so a window is "at least the duration, at most one bucket
+//! more", like AEP's hourly, daily and weekly refreshes. Because whole
 //! buckets enter and leave the window, per-bucket MIN/MAX/MOST_RECENT are exact for these
-//! semantics: no multiset is needed. Adding an event is O(log b) (b ≤ 25 buckets for
-//! hours, ≤ 186 for six months) and expiry drops whole buckets.
-
-use std::collections::BTreeMap;
+//! semantics: no multiset is needed. Adding an event is O(log b) (b ≤ 30 buckets within
+//! AEP's limits) and expiry drops whole buckets.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -18,6 +17,7 @@ use tessera_pql::ast::Unit as PqlUnit;
 
 const HOUR_MS: i64 = 3_600_000;
 const DAY_MS: i64 = 86_400_000;
+const WEEK_MS: i64 = 7 * DAY_MS;
 
 /// The aggregate a computed attribute maintains (`mergeFunction.value`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,14 +97,20 @@ impl Duration {
     pub fn bucket_ms(&self) -> i64 {
         match self.unit {
             Unit::Hours => HOUR_MS,
-            Unit::Days | Unit::Weeks | Unit::Months => DAY_MS,
+            Unit::Days | Unit::Weeks => DAY_MS,
+            Unit::Months => WEEK_MS,
         }
     }
 
-    /// Start of the bucket holding `ms`.
+    /// Start of the bucket holding `ms`. Week buckets start on Sundays (AEP's calendar
+    /// weeks run Sunday to Saturday); 1970-01-04 was one.
     pub fn bucket_of(&self, ms: i64) -> i64 {
         let width = self.bucket_ms();
-        ms.div_euclid(width).saturating_mul(width)
+        let origin = if width == WEEK_MS { 3 * DAY_MS } else { 0 };
+        ms.saturating_sub(origin)
+            .div_euclid(width)
+            .saturating_mul(width)
+            .saturating_add(origin)
     }
 
     /// `now - duration` (calendar months for `MONTHS`).
@@ -243,11 +249,14 @@ pub fn empty_value(function: Function) -> Option<Value> {
     }
 }
 
-/// Buckets of one attribute for one profile, by bucket start.
+/// Buckets of one attribute for one profile, sorted by bucket start. A sorted vector, not a
+/// map: at most a few dozen buckets, events arrive mostly in time order (an append), and
+/// decoding a vector from the store allocates once where a map allocates per node — the
+/// state is decoded on every event, so that is the cost that matters.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Window {
-    /// Bucket start (ms) → aggregate.
-    pub buckets: BTreeMap<i64, Acc>,
+    /// (bucket start ms, aggregate), ascending by start, starts unique.
+    pub buckets: Vec<(i64, Acc)>,
 }
 
 impl Window {
@@ -264,42 +273,55 @@ impl Window {
         let bucket = duration.bucket_of(ts);
         if bucket >= duration.first_bucket(now) {
             if let Some(acc) = Acc::of_event(function, ts, value) {
-                match self.buckets.get_mut(&bucket) {
-                    Some(existing) => existing.merge(&acc),
-                    None => {
-                        self.buckets.insert(bucket, acc);
-                    }
-                }
+                self.insert(bucket, &acc);
             }
         }
         self.expire(duration, now);
     }
 
+    fn insert(&mut self, bucket: i64, acc: &Acc) {
+        // Newest bucket first: in-order arrivals hit the last element.
+        match self.buckets.last_mut() {
+            Some((last, existing)) if *last == bucket => existing.merge(acc),
+            Some((last, _)) if *last < bucket => self.buckets.push((bucket, acc.clone())),
+            None => self.buckets.push((bucket, acc.clone())),
+            Some(_) => match self.buckets.binary_search_by_key(&bucket, |(b, _)| *b) {
+                Ok(at) => {
+                    if let Some((_, existing)) = self.buckets.get_mut(at) {
+                        existing.merge(acc);
+                    }
+                }
+                Err(at) => self.buckets.insert(at, (bucket, acc.clone())),
+            },
+        }
+    }
+
     /// Drops the buckets that left the window at `now`.
     pub fn expire(&mut self, duration: &Duration, now: i64) {
         let first = duration.first_bucket(now);
-        if self.buckets.keys().next().is_some_and(|b| *b < first) {
-            self.buckets = self.buckets.split_off(&first);
+        let keep_from = self.buckets.partition_point(|(b, _)| *b < first);
+        if keep_from > 0 {
+            self.buckets.drain(..keep_from);
         }
     }
 
     /// Merges another state of the same attribute (e.g. a recompute's parts).
     pub fn merge(&mut self, other: &Window) {
         for (bucket, acc) in &other.buckets {
-            match self.buckets.get_mut(bucket) {
-                Some(existing) => existing.merge(acc),
-                None => {
-                    self.buckets.insert(*bucket, acc.clone());
-                }
-            }
+            self.insert(*bucket, acc);
         }
     }
 
     /// The value at `now`: the fold of the buckets inside the window.
     pub fn value(&self, function: Function, duration: &Duration, now: i64) -> Option<Value> {
-        let range = duration.first_bucket(now)..=duration.bucket_of(now);
+        let (first, last) = (duration.first_bucket(now), duration.bucket_of(now));
         let mut folded: Option<Acc> = None;
-        for acc in self.buckets.range(range).map(|(_, acc)| acc) {
+        for (_, acc) in self
+            .buckets
+            .iter()
+            .skip_while(|(b, _)| *b < first)
+            .take_while(|(b, _)| *b <= last)
+        {
             match &mut folded {
                 Some(f) => f.merge(acc),
                 None => folded = Some(acc.clone()),
@@ -369,15 +391,19 @@ mod tests {
     }
 
     #[test]
-    fn months_follow_the_calendar() {
+    fn months_follow_the_calendar_in_week_buckets() {
         let d = Duration {
             count: 1,
             unit: Unit::Months,
         };
-        // 2024-03-31 minus one month is 2024-02-29 (clamped), a day bucket.
+        // 2024-03-31 minus one month is 2024-02-29 (clamped); its week began Sunday the 25th.
         let now = tessera_pql::time::parse_timestamp("2024-03-31T12:00:00Z").unwrap();
-        let feb29 = tessera_pql::time::parse_timestamp("2024-02-29T00:00:00Z").unwrap();
-        assert_eq!(d.first_bucket(now), feb29);
+        let feb29 = tessera_pql::time::parse_timestamp("2024-02-29T12:00:00Z").unwrap();
+        let sunday = tessera_pql::time::parse_timestamp("2024-02-25T00:00:00Z").unwrap();
+        assert_eq!(d.lower(now), feb29);
+        assert_eq!(d.first_bucket(now), sunday);
+        assert!(d.contains(sunday, now));
+        assert!(!d.contains(sunday - 1, now));
     }
 
     #[test]
