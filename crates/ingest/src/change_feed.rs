@@ -171,6 +171,14 @@ pub fn save_checkpoint(batch: &mut WriteBatch, consumer: &str, seq: u64) {
     );
 }
 
+/// Adds to `batch` the condition that `consumer`'s checkpoint is still `seq` (0: never
+/// saved), for consumers that may run a pass from two threads (one commit wins, the other
+/// fails with a conflict and re-reads).
+pub fn expect_checkpoint(batch: &mut WriteBatch, consumer: &str, seq: u64) {
+    let expected = (seq > 0).then(|| seq.to_be_bytes().to_vec());
+    batch.expect(Table::Checkpoints, &checkpoint_key(consumer), expected);
+}
+
 /// Every consumer with its checkpoint.
 pub fn consumers(store: &dyn Store) -> Result<Vec<(String, u64)>> {
     let prefix = checkpoint_prefix();

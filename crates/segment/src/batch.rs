@@ -380,7 +380,18 @@ fn evaluate_profile(
     } else {
         EventSet::default()
     };
-    let empty = Value::Object(serde_json::Map::new());
+    let mut empty = Value::Object(serde_json::Map::new());
+    // Computed attributes read like profile fields (`_{TENANT_ID}.ComputedAttributes.x`).
+    let computed = crate::computed::upkeep::values(run.store, run.tenant, graph.id, run.now_ms)?;
+    if !computed.is_empty() {
+        for profile in profiles
+            .values_mut()
+            .flatten()
+            .chain(std::iter::once(&mut empty))
+        {
+            crate::computed::upkeep::apply(&computed, profile);
+        }
+    }
     let mut current: BTreeMap<String, Membership> = stored.clone();
     let mut changes = Vec::new();
     for segment in segments {

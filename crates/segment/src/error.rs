@@ -46,6 +46,25 @@ pub enum Error {
         /// The definitions that depend on it.
         dependents: Vec<String>,
     },
+    /// No such computed attribute.
+    #[error("computed attribute {0} does not exist")]
+    AttributeNotFound(String),
+    /// A PATCH asks for a status change the lifecycle does not allow.
+    #[error("status cannot change from {from} to {to}")]
+    Transition {
+        /// Current status.
+        from: &'static str,
+        /// Requested status.
+        to: &'static str,
+    },
+    /// Only DRAFT computed attributes can be deleted.
+    #[error("computed attribute {id} is {status}; only DRAFT attributes can be deleted (disable it instead)")]
+    NotDeletable {
+        /// The attribute.
+        id: String,
+        /// Its status.
+        status: &'static str,
+    },
     /// A concurrent change won; re-read and retry.
     #[error("a concurrent change to the same data won; retry")]
     Conflict,

@@ -8,6 +8,8 @@
 //!   `exited` with the last qualification time; transitions are a pure function.
 //! - [`batch`]: evaluation of many segments over every profile of a sandbox in one pass (one
 //!   merge per profile and merge policy), the engine behind `/segment/jobs`.
+//! - [`computed`]: computed attributes — definitions, incremental per-profile state kept by
+//!   a change-feed consumer, backfill, and the values segment evaluation reads.
 //! - [`streaming`]: the change-feed consumer re-evaluating continuous segments of each touched
 //!   profile, and timers re-evaluating when a time window flips.
 //!
@@ -16,6 +18,7 @@
 //! dependency, because the change feed is the system's single ordered log.
 
 pub mod batch;
+pub mod computed;
 pub mod definition;
 pub mod dependency;
 pub mod edge;

@@ -466,7 +466,13 @@ impl From<tessera_segment::Error> for ApiError {
                 StatusCode::BAD_REQUEST,
                 format!("expression.value: {error}"),
             ),
-            E::NotFound(_) => profile(StatusCode::NOT_FOUND, error.to_string()),
+            E::NotFound(_) | E::AttributeNotFound(_) => {
+                profile(StatusCode::NOT_FOUND, error.to_string())
+            }
+            // A status change the lifecycle forbids is a bad request (AEP answers 400);
+            // deleting a non-draft is refused by the current state, like a schema in use.
+            E::Transition { .. } => profile(StatusCode::BAD_REQUEST, error.to_string()),
+            E::NotDeletable { .. } => profile(StatusCode::CONFLICT, error.to_string()),
             E::InUse { .. } | E::Conflict => profile(StatusCode::CONFLICT, error.to_string()),
             other @ E::Corrupt { .. } => Self::internal(&other),
         }

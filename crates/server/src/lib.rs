@@ -12,6 +12,7 @@
 
 pub mod auth;
 pub mod batch_worker;
+pub mod computed_worker;
 pub mod config;
 pub mod context;
 pub mod cron;
@@ -133,6 +134,7 @@ impl Server {
             wakes.segment_stream,
             config.limits.max_graph_identities,
         )?;
+        computed_worker::spawn(Arc::clone(&store) as Arc<dyn Store>, wakes.computed)?;
         export_jobs::spawn(state.export_jobs.clone(), wakes.export_jobs)?;
         retention::spawn(
             state.retention.clone(),

@@ -1,6 +1,11 @@
 //! The streaming-segmentation worker: runs [`tessera_segment::streaming`] passes over the
 //! change feed as soon as ingestion applies records (woken by the ingestor's hook, so a
 //! membership follows its event within milliseconds), and fires due timers.
+//!
+//! Each round first catches the computed-attribute consumer up
+//! ([`tessera_segment::computed::upkeep::catch_up`]): in the same thread and before the
+//! segment passes, so a segment reading `_{TENANT_ID}.ComputedAttributes.x` is evaluated on
+//! values that already include the events that triggered it.
 
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::Arc;
@@ -40,6 +45,10 @@ pub fn spawn(
     std::thread::Builder::new()
         .name("tessera-segment-stream".into())
         .spawn(move || loop {
+            if let Err(error) = tessera_segment::computed::upkeep::catch_up(store.as_ref(), &now_ms)
+            {
+                tracing::warn!(%error, "computed attribute upkeep failed; will retry");
+            }
             loop {
                 match tessera_segment::streaming::pass(store.as_ref(), now_ms(), max_identities) {
                     Ok(outcome) if outcome.entries > 0 => continue,

@@ -48,6 +48,8 @@ pub struct AppState {
     pub schedules: crate::schedules::Schedules,
     /// Segment previews and estimates.
     pub previews: crate::previews::Previews,
+    /// Wakes the computed-attribute backfill worker.
+    pub computed: crate::computed_worker::ComputedKick,
 }
 
 /// What the background workers wait on; [`crate::Server::bind`] hands each to its worker.
@@ -68,6 +70,8 @@ pub struct Wakes {
     pub schedules: Receiver<()>,
     /// Preview runner (see [`crate::previews::spawn`]).
     pub previews: crate::previews::Wake,
+    /// Computed-attribute backfill worker (see [`crate::computed_worker::spawn`]).
+    pub computed: Receiver<()>,
 }
 
 impl AppState {
@@ -90,7 +94,8 @@ impl AppState {
         }));
         let max_graph_identities = limits.max_graph_identities;
         let ingest = Ingestor::new(Arc::clone(&store), schemas.clone(), limits);
-        // Applied records wake the streaming-segmentation worker at once.
+        // Applied records wake the streaming-segmentation worker at once; it also keeps
+        // computed attributes current, before evaluating segments that may read them.
         let (stream_kick, segment_stream_wake) = crate::segment_stream::channel();
         ingest.set_on_applied(Box::new(move || stream_kick.kick()));
         let (batch_kick, batches_wake) = batch_worker::channel();
@@ -102,9 +107,11 @@ impl AppState {
         let (schedules, schedules_wake) = crate::schedules::Schedules::new(Arc::clone(&store));
         let (previews, previews_wake) =
             crate::previews::Previews::new(Arc::clone(&store), max_graph_identities, preview);
+        let (computed, computed_wake) = crate::computed_worker::channel();
         let state = Self {
             schedules,
             previews,
+            computed,
             system_jobs,
             export_jobs,
             retention,
@@ -128,6 +135,7 @@ impl AppState {
             segment_stream: segment_stream_wake,
             schedules: schedules_wake,
             previews: previews_wake,
+            computed: computed_wake,
         };
         (state, wakes)
     }

@@ -6,6 +6,7 @@ pub mod batches;
 pub mod catalog;
 pub mod changefeed;
 pub mod collection;
+pub mod computed_attributes;
 pub mod export_jobs;
 pub mod identity;
 pub mod inlets;
@@ -52,6 +53,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(segment_definitions::routes())
         .merge(segment_previews::routes())
         .merge(schedules::routes())
+        .merge(computed_attributes::routes())
 }
 
 /// Runs `work` on the blocking pool: commits wait for fsync, and scans can take longer than

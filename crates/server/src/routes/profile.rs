@@ -80,6 +80,10 @@ pub struct EntityQuery {
     /// Events: page cursor from `_page.next`.
     #[allow(dead_code)]
     start: Option<String>,
+    /// `true` adds the live computed attributes at `_{TENANT_ID}.ComputedAttributes.{name}`
+    /// (default `false`, as in AEP).
+    #[serde(rename = "withCA")]
+    with_ca: Option<bool>,
 }
 
 pub(crate) fn profile_error(status: StatusCode, message: impl Into<String>) -> ApiError {
@@ -194,6 +198,35 @@ fn with_memberships(
         profile.entity = RawValue::from_string(spliced)
             .map_err(|e| profile_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     }
+    Ok(Lookup::Found(profile))
+}
+
+/// Adds the profile's computed attribute values (`withCA=true`) to a found profile, under
+/// `_{TENANT_ID}.ComputedAttributes`; kept apart from the materialized view because the
+/// values move with the clock (window expiry), not only with writes.
+fn with_computed(
+    store: &dyn Store,
+    tenant: &tessera_model::Tenant,
+    key: &IdentityKey,
+    found: Lookup,
+) -> ApiResult<Lookup> {
+    let Lookup::Found(mut profile) = found else {
+        return Ok(found);
+    };
+    let Some(graph) = tessera_identity::graph_id(store, tenant, key)? else {
+        return Ok(Lookup::Found(profile));
+    };
+    let now = crate::system_jobs::now_ms();
+    let values = tessera_segment::computed::upkeep::values(store, tenant, graph, now)?;
+    if values.is_empty() {
+        return Ok(Lookup::Found(profile));
+    }
+    let internal =
+        |e: serde_json::Error| profile_error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+    let mut entity: Value = serde_json::from_str(profile.entity.get()).map_err(internal)?;
+    tessera_segment::computed::upkeep::apply(&values, &mut entity);
+    profile.entity = RawValue::from_string(serde_json::to_string(&entity).map_err(internal)?)
+        .map_err(internal)?;
     Ok(Lookup::Found(profile))
 }
 
@@ -334,6 +367,7 @@ async fn get_profile(
     let tenant = context.tenant.clone();
     let namespace = query.entity_id_ns.clone();
     let policy_id = query.merge_policy_id.clone();
+    let with_ca = query.with_ca.unwrap_or(false);
     let (ingest, policies) = (state.ingest.clone(), Arc::clone(&state.policies));
     let worker = state.clone();
     let (key, policy, found) = blocking(&state, move |store| {
@@ -342,6 +376,11 @@ async fn get_profile(
         let policy = choose_policy(&policies, store, &tenant, policy_id.as_deref())?;
         let found = tessera_profile::lookup::lookup(store, &tenant, &key, &policy, max_identities)?;
         let found = with_memberships(store, &worker, &tenant, &key, found)?;
+        let found = if with_ca {
+            with_computed(store, &tenant, &key, found)?
+        } else {
+            found
+        };
         Ok((key, policy, found))
     })
     .await?;

@@ -128,9 +128,16 @@ fn union_or_class(
     }
 }
 
-pub(crate) fn pql_schema(registry: &SchemaRegistry, tenant: &Tenant) -> ApiResult<checker::Schema> {
+pub(crate) fn pql_schema(
+    store: &dyn tessera_store::Store,
+    registry: &SchemaRegistry,
+    tenant: &Tenant,
+) -> ApiResult<checker::Schema> {
+    let mut profile = union_or_class(registry, tenant, PROFILE_CLASS)?;
+    // Computed attributes are profile fields (AEP's SystemComputedAttributes field group).
+    crate::routes::computed_attributes::add_to_union(store, tenant, &mut profile)?;
     Ok(checker::Schema {
-        profile: union_or_class(registry, tenant, PROFILE_CLASS)?,
+        profile,
         event: Some(union_or_class(registry, tenant, EXPERIENCE_EVENT_CLASS)?),
     })
 }
@@ -362,7 +369,7 @@ async fn create_definition(
         // Parsing and checking are CPU work proportional to the expression: off the async
         // threads with the store work.
         let draft = Draft::from_json(&body)?;
-        let schema = pql_schema(&registry, &tenant)?;
+        let schema = pql_schema(store, &registry, &tenant)?;
         let check = |expr: &Expr| type_check(expr, &schema);
         let created = definition::create(store, &tenant, draft, &check, now_ms())?;
         Ok(definition::describe(store, &tenant, created)?)
@@ -390,7 +397,7 @@ async fn patch_definition(
     let tenant = context.tenant.clone();
     let registry = state.schemas.clone();
     let updated = blocking(&state, move |store| {
-        let schema = pql_schema(&registry, &tenant)?;
+        let schema = pql_schema(store, &registry, &tenant)?;
         let check = |expr: &Expr| type_check(expr, &schema);
         let updated = definition::update(store, &tenant, &id, &body, &check, now_ms())?;
         Ok(definition::describe(store, &tenant, updated)?)

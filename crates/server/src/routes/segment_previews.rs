@@ -129,10 +129,11 @@ async fn create_preview(
     let tenant = context.tenant.clone();
     let registry = state.schemas.clone();
     let previews = state.previews.clone();
+    let store = std::sync::Arc::clone(&state.store);
     let preview = off_thread(move || -> ApiResult<Preview> {
         // Parsing and checking are CPU work proportional to the expression.
         let (request, expr) = read_request(&body)?;
-        let schema = pql_schema(&registry, &tenant)?;
+        let schema = pql_schema(store.as_ref(), &registry, &tenant)?;
         type_check(&expr, &schema).map_err(rename_field)?;
         tessera_pql::compile(&expr).map_err(|e| invalid(format!("predicateExpression: {e}")))?;
         Ok(previews.create(&tenant, request)?)

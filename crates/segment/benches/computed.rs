@@ -1,0 +1,247 @@
+//! Computed-attribute upkeep cost per event, run with
+//! `cargo bench -p tessera-segment --bench computed`.
+//!
+//! `TESSERA_BENCH_PEOPLE` people (default 2,000), each with 2 identities in one graph and
+//! `TESSERA_BENCH_EVENTS` events (default 25) spread over 30 days, arriving in random
+//! person order. Timed phases on the same kind of store (relaxed durability, so fsync does
+//! not dominate and the ratio is conservative):
+//! 1. ingest: what the apply step of ingestion writes per event — identity resolution
+//!    (`GraphTxn::link`), the event, its change-feed entry — committed 100 events per batch
+//!    (schema validation and HTTP are not included, which again makes the ratio
+//!    conservative);
+//! 2. upkeep with no attribute: the consumer catching up over the same feed;
+//! 3. upkeep with 10 attributes (SUM, COUNT, MIN, MAX, MOST_RECENT over hour, day, week and
+//!    month windows, with and without filters): read the event, test 10 filters, fold into
+//!    buckets, write each touched profile's state once per pass, save the checkpoint.
+//!
+//! Timings are printed, never asserted.
+
+use std::time::Instant;
+
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::json;
+use tessera_identity::{GraphConfig, GraphTxn, IdentityKey};
+use tessera_ingest::change_feed::{self, ChangeEntry, ChangeKind};
+use tessera_model::Tenant;
+use tessera_profile::event::{self, NewEvent};
+use tessera_segment::computed::{definition, upkeep};
+use tessera_store::{Durability, EmbeddedStore, Store, StoreOptions, WriteBatch};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const NOW: i64 = 1_750_000_000_000;
+const DAY: i64 = 86_400_000;
+
+const ATTRIBUTES: [(&str, &str, u32, &str); 10] = [
+    (
+        "spend7d",
+        r#"xEvent[eventType = "commerce.purchases"].sum(commerce.order.priceTotal)"#,
+        7,
+        "DAYS",
+    ),
+    (
+        "spend24h",
+        r#"xEvent[eventType = "commerce.purchases"].sum(commerce.order.priceTotal)"#,
+        24,
+        "HOURS",
+    ),
+    (
+        "spend6m",
+        "xEvent.sum(commerce.order.priceTotal)",
+        6,
+        "MONTHS",
+    ),
+    (
+        "views7d",
+        r#"xEvent[eventType = "web.webpagedetails.pageViews"].count()"#,
+        7,
+        "DAYS",
+    ),
+    ("events4w", "xEvent.count()", 4, "WEEKS"),
+    (
+        "bigorders",
+        r#"xEvent[commerce.order.priceTotal >= 100.0].count()"#,
+        7,
+        "DAYS",
+    ),
+    (
+        "maxorder",
+        "xEvent.max(commerce.order.priceTotal)",
+        4,
+        "WEEKS",
+    ),
+    (
+        "minorder",
+        r#"xEvent[eventType = "commerce.purchases"].min(commerce.order.priceTotal)"#,
+        7,
+        "DAYS",
+    ),
+    (
+        "lastpage",
+        r#"xEvent[eventType = "web.webpagedetails.pageViews"].topN(timestamp, 1).head().web.webPageDetails.name"#,
+        7,
+        "DAYS",
+    ),
+    (
+        "lastorder",
+        "xEvent.topN(timestamp, 1).head().commerce.order.priceTotal",
+        6,
+        "MONTHS",
+    ),
+];
+
+fn env(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn open() -> (tempfile::TempDir, EmbeddedStore) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = EmbeddedStore::open(
+        dir.path(),
+        StoreOptions {
+            durability: Durability::Relaxed,
+            ..StoreOptions::default()
+        },
+    )
+    .expect("open store");
+    (dir, store)
+}
+
+fn define_all(store: &EmbeddedStore, tenant: &Tenant) {
+    for (name, pql, count, unit) in ATTRIBUTES {
+        let body = json!({"name": name, "expression": {"type": "PQL", "format": "pql/text", "value": pql},
+            "duration": {"count": count, "unit": unit}, "status": "NEW"});
+        definition::create(store, tenant, &body, "_bench", NOW).expect("create");
+    }
+    upkeep::backfill(store, &|| NOW).expect("backfill of an empty sandbox");
+}
+
+/// Writes every event as ingestion's apply step would; returns seconds spent.
+fn ingest(store: &EmbeddedStore, tenant: &Tenant, people: u64, events: u64) -> f64 {
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let mut order: Vec<(u64, u64)> = (0..people)
+        .flat_map(|p| (0..events).map(move |n| (p, n)))
+        .collect();
+    order.shuffle(&mut rng);
+    let started = Instant::now();
+    for chunk in order.chunks(100) {
+        let mut batch = WriteBatch::new();
+        for (person, n) in chunk {
+            let ids = [
+                IdentityKey::new("CRMID", format!("crm-{person:08}")),
+                IdentityKey::new("ECID", format!("{person:038}")),
+            ];
+            let mut txn = GraphTxn::new(store, tenant.clone(), GraphConfig::default(), |_| 0);
+            let graph = txn
+                .link(&ids, 1, "web", "x")
+                .expect("link")
+                .expect("linked")
+                .graph;
+            txn.finish(&mut batch).expect("graph");
+            let at = NOW - rng.gen_range(0..30 * DAY);
+            let id = format!("{person}-{n}");
+            let xaction = format!("{person}:{n}");
+            let body = if n % 3 == 0 {
+                json!({"_id": id, "timestamp": tessera_pql::time::format_timestamp(at), "eventType": "commerce.purchases",
+                    "commerce": {"order": {"priceTotal": rng.gen_range(1.0..300.0)}}})
+            } else {
+                json!({"_id": id, "timestamp": tessera_pql::time::format_timestamp(at), "eventType": "web.webpagedetails.pageViews",
+                    "web": {"webPageDetails": {"name": format!("page{}", n % 7), "URL": "https://example.com/"}}})
+            };
+            let Some(body) = body.as_object().cloned() else {
+                continue;
+            };
+            let [_, ecid] = &ids;
+            let new = NewEvent {
+                dataset: "web",
+                identity: ecid,
+                timestamp_ms: at,
+                event_id: &id,
+                xaction_id: &xaction,
+            };
+            event::append(&mut batch, tenant, &new, body).expect("event");
+            change_feed::append(
+                &mut batch,
+                &ChangeEntry {
+                    org: tenant.org.to_string(),
+                    sandbox: tenant.sandbox.to_string(),
+                    dataset_id: "web".into(),
+                    kind: ChangeKind::Event,
+                    namespace: ecid.namespace.clone(),
+                    id: ecid.id.clone(),
+                    identities: ids
+                        .iter()
+                        .map(|i| (i.namespace.clone(), i.id.clone()))
+                        .collect(),
+                    xaction_id: xaction.clone(),
+                    applied_ms: NOW,
+                    event_ms: Some(at),
+                    graph: Some(graph),
+                    segment: None,
+                },
+            )
+            .expect("feed");
+        }
+        store.commit(batch).expect("commit");
+    }
+    started.elapsed().as_secs_f64()
+}
+
+fn upkeep_seconds(store: &EmbeddedStore) -> f64 {
+    let started = Instant::now();
+    upkeep::catch_up(store, &|| NOW).expect("upkeep");
+    started.elapsed().as_secs_f64()
+}
+
+fn main() {
+    let people = env("TESSERA_BENCH_PEOPLE", 2_000);
+    let events = env("TESSERA_BENCH_EVENTS", 25);
+    let total = (people * events) as f64;
+    let tenant = Tenant::parse("BENCH@AdobeOrg", "prod").expect("tenant");
+    println!("computed attribute upkeep: {people} people x {events} events = {total} events");
+
+    let (_a, bare) = open();
+    let ingest_bare = ingest(&bare, &tenant, people, events);
+    let upkeep_none = upkeep_seconds(&bare);
+
+    let (_b, with) = open();
+    define_all(&with, &tenant);
+    let ingest_with = ingest(&with, &tenant, people, events);
+    let upkeep_ten = upkeep_seconds(&with);
+
+    let us = |s: f64| s * 1e6 / total;
+    println!(
+        "ingest apply (no attributes)      {:>8.2} µs/event",
+        us(ingest_bare)
+    );
+    println!(
+        "ingest apply (10 attributes)      {:>8.2} µs/event",
+        us(ingest_with)
+    );
+    println!(
+        "upkeep, 0 attributes              {:>8.2} µs/event",
+        us(upkeep_none)
+    );
+    println!(
+        "upkeep, 10 attributes             {:>8.2} µs/event",
+        us(upkeep_ten)
+    );
+    println!(
+        "upkeep(10) / ingest apply         {:>8.1} %",
+        100.0 * upkeep_ten / ingest_bare
+    );
+    // Values are read back, so the work is not optimised away and the states decode.
+    let mut read_back = 0usize;
+    for graph in tessera_identity::graphs(&with, &tenant, None, 100).expect("graphs") {
+        read_back += upkeep::values(&with, &tenant, graph.id, NOW)
+            .expect("values")
+            .len();
+    }
+    println!("(values read back for the first 100 profiles: {read_back})");
+}

@@ -1,0 +1,676 @@
+//! Keeping computed attributes current: the change-feed consumer, the recompute of one
+//! profile, the backfill of new attributes, and reading values at `now`.
+//!
+//! - **Consumer** (`computed-attributes` checkpoint): a pass reads up to [`PASS`] entries
+//!   after its checkpoint; for each event entry it reads the event (one point scan: the
+//!   entry names identity, time, dataset and receipt, and receipts are unique per record),
+//!   tests every live attribute's filter on it and folds it into the profile's buckets. The
+//!   states it changed and the new checkpoint are committed in one batch, under
+//!   compare-and-set on both, so a crash repeats a pass and a concurrent pass (the backfill
+//!   catching up) loses cleanly. Per event and attribute that is a filter evaluation and an
+//!   O(log b) bucket update, never a scan of the profile's history.
+//! - **Recompute**: when a profile has no state yet, misses a live attribute, or its
+//!   identities changed (merge, split, eviction, erasure: the member list differs), its
+//!   state is rebuilt from its events inside the widest window. Exactly once with a
+//!   consumer running beside it: read the feed head `h1`, scan the events, read the head
+//!   `h2`, fold the feed's events in `(h1, h2]` that the scan did not see, and set every
+//!   watermark to `h2`; the consumer folds only entries above a watermark.
+//! - **Backfill**: an attribute created (or patched) as NEW becomes PROCESSING, the consumer
+//!   is caught up (so every pass from then on folds it), every profile of the sandbox is
+//!   recomputed, and the attribute becomes PROCESSED.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde_json::{Map, Value};
+use tessera_identity::{Graph, IdentityKey};
+use tessera_ingest::change_feed::{self, ChangeEntry, ChangeKind};
+use tessera_model::Tenant;
+use tessera_pql::EventSet;
+use tessera_profile::event::StoredEvent;
+use tessera_store::{Direction, Key, KeyReader, ScanRange, Store, Table, WriteBatch};
+
+use super::definition::{self, Compiled, Status};
+use super::store::{self as state_store, AttrState, GraphState};
+use crate::error::{Error, Result};
+
+/// The consumer's name on the change feed.
+pub const CONSUMER: &str = "computed-attributes";
+/// Feed entries handled per pass.
+pub const PASS: usize = 500;
+/// Most events of one identity a recompute reads (newest are kept by the window anyway).
+const MAX_EVENTS_PER_IDENTITY: usize = 100_000;
+/// Profiles per backfill page.
+const BACKFILL_PAGE: usize = 200;
+/// Attempts at one profile's compare-and-set before the backfill gives up for now.
+const ATTEMPTS: usize = 8;
+
+/// What a pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PassOutcome {
+    /// Feed entries read.
+    pub entries: usize,
+    /// Events folded (event × live attribute pairs tested).
+    pub folded: usize,
+    /// Profiles recomputed from their events.
+    pub recomputed: usize,
+}
+
+fn corrupt_event(e: impl std::fmt::Display) -> Error {
+    Error::Corrupt {
+        what: "event",
+        reason: e.to_string(),
+    }
+}
+
+/// Reads the event an entry records: the events of its identity at its time in its
+/// dataset (normally one), the one stored by the entry's receipt.
+fn event_of(store: &dyn Store, tenant: &Tenant, entry: &ChangeEntry) -> Result<Option<Value>> {
+    let Some(ts) = entry.event_ms else {
+        return Ok(None);
+    };
+    let identity = IdentityKey::new(entry.namespace.clone(), entry.id.clone());
+    let prefix = Key::extend(&tessera_profile::event::time_key(tenant, &identity, ts))
+        .str(&entry.dataset_id)
+        .finish();
+    let rows = store.scan(
+        Table::Events,
+        &ScanRange::prefix(prefix),
+        Direction::Forward,
+        64,
+    )?;
+    for row in rows {
+        let stored: StoredEvent = serde_json::from_slice(&row.value).map_err(corrupt_event)?;
+        if stored.xaction_id == entry.xaction_id {
+            return Ok(Some(Value::Object(stored.event)));
+        }
+    }
+    Ok(None)
+}
+
+/// Folds one event into every live attribute whose watermark is below `seq` (`None`: a
+/// recompute's scan, which folds unconditionally).
+fn fold_event(
+    live: &[Compiled],
+    attrs: &mut BTreeMap<String, AttrState>,
+    seq: Option<u64>,
+    ts: i64,
+    doc: Value,
+    now: i64,
+) -> usize {
+    let single = EventSet::new(vec![doc]);
+    let Some(event) = single.events().first() else {
+        return 0;
+    };
+    let mut folded = 0;
+    for attr in live {
+        let def = &attr.definition;
+        // Look up before inserting: cloning the id on every event and attribute shows.
+        if !attrs.contains_key(&def.id) {
+            attrs.insert(def.id.clone(), AttrState::default());
+        }
+        let Some(state) = attrs.get_mut(&def.id) else {
+            continue;
+        };
+        if let Some(seq) = seq {
+            if seq <= state.seq {
+                continue;
+            }
+            state.seq = seq;
+        }
+        folded += 1;
+        if attr.accepts(&single, ts) {
+            state.window.add(
+                def.merge_function,
+                &def.duration,
+                ts,
+                attr.value_of(&event.doc),
+                now,
+            );
+        }
+    }
+    folded
+}
+
+/// A recompute in progress: the state built from the profile's stored events, and what the
+/// scan saw (receipts), to fold the feed's later entries the scan missed exactly once.
+struct Rebuilt {
+    state: GraphState,
+    members: HashSet<IdentityKey>,
+    seen: HashSet<String>,
+}
+
+/// Builds a profile's state from its stored events inside the widest live window, every
+/// watermark set to `h1` (a feed head read before the scan).
+fn scan_graph(
+    store: &dyn Store,
+    tenant: &Tenant,
+    graph: &Graph,
+    live: &[Compiled],
+    h1: u64,
+    now: i64,
+) -> Result<Rebuilt> {
+    let mut attrs: BTreeMap<String, AttrState> = live
+        .iter()
+        .map(|a| (a.definition.id.clone(), AttrState::default()))
+        .collect();
+    let mut seen: HashSet<String> = HashSet::new();
+    let members: HashSet<IdentityKey> = graph.identities().cloned().collect();
+    if let Some(earliest) = live
+        .iter()
+        .map(|a| a.definition.duration.first_bucket(now))
+        .min()
+    {
+        for member in &members {
+            let range = ScanRange::prefix(tessera_profile::event::identity_prefix(tenant, member))
+                .narrow_lower(std::ops::Bound::Included(
+                    tessera_profile::event::time_key(tenant, member, earliest).into_bytes(),
+                ));
+            let rows = store.scan(
+                Table::Events,
+                &range,
+                Direction::Forward,
+                MAX_EVENTS_PER_IDENTITY,
+            )?;
+            for row in rows {
+                let key = tessera_profile::event::decode_key(&row.key)?;
+                let stored: StoredEvent =
+                    serde_json::from_slice(&row.value).map_err(corrupt_event)?;
+                seen.insert(stored.xaction_id.clone());
+                fold_event(
+                    live,
+                    &mut attrs,
+                    None,
+                    key.timestamp_ms,
+                    Value::Object(stored.event),
+                    now,
+                );
+            }
+        }
+    }
+    for state in attrs.values_mut() {
+        state.seq = h1;
+    }
+    Ok(Rebuilt {
+        state: GraphState {
+            members: state_store::members_of(graph),
+            attrs,
+        },
+        members,
+        seen,
+    })
+}
+
+/// Finishes recomputes whose scans ran after feed head `h1`: reads the head `h2`, folds the
+/// feed's events in `(h1, h2]` that a scan did not see, and sets every watermark to `h2`.
+/// `rebuilt` maps a tenant's profile (org, sandbox, graph) to its recompute.
+fn finish_rebuilds(
+    store: &dyn Store,
+    live: &HashMap<(String, String), Vec<Compiled>>,
+    rebuilt: &mut BTreeMap<(String, String, u64), Rebuilt>,
+    h1: u64,
+    now: i64,
+) -> Result<()> {
+    if rebuilt.is_empty() {
+        return Ok(());
+    }
+    let h2 = change_feed::head(store)?;
+    let mut after = h1;
+    while after < h2 {
+        let entries = change_feed::read(store, after, PASS)?;
+        let Some(last) = entries.last().map(|(seq, _)| *seq) else {
+            break;
+        };
+        after = last;
+        for (seq, entry) in entries.iter().filter(|(seq, _)| *seq <= h2) {
+            if entry.kind != ChangeKind::Event {
+                continue;
+            }
+            let identity = IdentityKey::new(entry.namespace.clone(), entry.id.clone());
+            let target = rebuilt.iter_mut().find(|((org, sandbox, _), r)| {
+                *org == entry.org && *sandbox == entry.sandbox && r.members.contains(&identity)
+            });
+            let Some(((org, sandbox, _), target)) = target else {
+                continue;
+            };
+            if target.seen.contains(&entry.xaction_id) {
+                continue;
+            }
+            let attrs = live
+                .get(&(org.clone(), sandbox.clone()))
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            let Some(tenant) = tenant_of(entry) else {
+                continue;
+            };
+            if let (Some(ts), Some(doc)) = (entry.event_ms, event_of(store, &tenant, entry)?) {
+                fold_event(attrs, &mut target.state.attrs, Some(*seq), ts, doc, now);
+            }
+        }
+    }
+    for target in rebuilt.values_mut() {
+        for state in target.state.attrs.values_mut() {
+            state.seq = h2;
+        }
+    }
+    Ok(())
+}
+
+/// Rebuilds one profile's state from its events (see the module documentation).
+pub fn recompute(
+    store: &dyn Store,
+    tenant: &Tenant,
+    graph: &Graph,
+    live: &[Compiled],
+    now: i64,
+) -> Result<GraphState> {
+    let h1 = change_feed::head(store)?;
+    let rebuilt = scan_graph(store, tenant, graph, live, h1, now)?;
+    let key = (tenant.org.to_string(), tenant.sandbox.to_string(), graph.id);
+    let mut one = BTreeMap::from([(key.clone(), rebuilt)]);
+    let live_map = HashMap::from([((key.0.clone(), key.1.clone()), live_clone(live)?)]);
+    finish_rebuilds(store, &live_map, &mut one, h1, now)?;
+    Ok(one.remove(&key).map(|r| r.state).unwrap_or_default())
+}
+
+/// Compiled attributes are not `Clone` (programs are compiled once); re-compiling a few
+/// definitions for a standalone recompute is cheap next to the scan.
+fn live_clone(live: &[Compiled]) -> Result<Vec<Compiled>> {
+    live.iter()
+        .map(|a| Compiled::new(a.definition.clone()))
+        .collect()
+}
+
+/// A profile's state during a pass.
+struct Slot {
+    tenant: Tenant,
+    state: Option<GraphState>,
+    original: Option<Vec<u8>>,
+    dirty: bool,
+}
+
+fn tenant_of(entry: &ChangeEntry) -> Option<Tenant> {
+    Tenant::parse(&entry.org, &entry.sandbox).ok()
+}
+
+/// Whether an event entry can be folded into `state` without reading the graph: the state
+/// has every live attribute and already knows every identity the event carried.
+fn known(state: Option<&GraphState>, entry: &ChangeEntry, attrs: &[Compiled]) -> bool {
+    let Some(state) = state else {
+        return false;
+    };
+    let identities: Box<dyn Iterator<Item = (&str, &str)>> = if entry.identities.is_empty() {
+        Box::new(std::iter::once((
+            entry.namespace.as_str(),
+            entry.id.as_str(),
+        )))
+    } else {
+        Box::new(
+            entry
+                .identities
+                .iter()
+                .map(|(ns, id)| (ns.as_str(), id.as_str())),
+        )
+    };
+    entry.kind == ChangeKind::Event
+        && state.covers(identities)
+        && attrs
+            .iter()
+            .all(|a| state.attrs.contains_key(&a.definition.id))
+}
+
+/// One pass over the change feed after the consumer's checkpoint.
+pub fn pass(store: &dyn Store, now: i64) -> Result<PassOutcome> {
+    let after = change_feed::checkpoint(store, CONSUMER)?;
+    let entries = change_feed::read(store, after, PASS)?;
+    let Some(last) = entries.last().map(|(seq, _)| *seq) else {
+        return Ok(PassOutcome::default());
+    };
+    let mut outcome = PassOutcome {
+        entries: entries.len(),
+        ..PassOutcome::default()
+    };
+    // Read before any recompute scan of this pass (and after `entries`, so h1 >= last).
+    let mut h1: Option<u64> = None;
+    let mut live: HashMap<(String, String), Vec<Compiled>> = HashMap::new();
+    let mut graphs: HashMap<(String, String, u64), Option<Graph>> = HashMap::new();
+    let mut slots: BTreeMap<(String, String, u64), Slot> = BTreeMap::new();
+    let mut rebuilt: BTreeMap<(String, String, u64), Rebuilt> = BTreeMap::new();
+    for (seq, entry) in &entries {
+        if entry.kind == ChangeKind::Membership {
+            continue;
+        }
+        let Some(tenant) = tenant_of(entry) else {
+            continue;
+        };
+        let tkey = (entry.org.clone(), entry.sandbox.clone());
+        if !live.contains_key(&tkey) {
+            live.insert(tkey.clone(), definition::live(store, &tenant)?);
+        }
+        let attrs = live.get(&tkey).map(Vec::as_slice).unwrap_or_default();
+        if attrs.is_empty() {
+            continue;
+        }
+        let graph_id = match entry.graph {
+            Some(id) => Some(id),
+            None => tessera_identity::resolve(
+                store,
+                &tenant,
+                &IdentityKey::new(entry.namespace.clone(), entry.id.clone()),
+            )?
+            .map(|g| g.id),
+        };
+        let Some(graph_id) = graph_id else {
+            continue;
+        };
+        let mut skey = (entry.org.clone(), entry.sandbox.clone(), graph_id);
+        let fast = {
+            let slot = slot_for(store, &mut slots, &tenant, skey.clone())?;
+            known(slot.state.as_ref(), entry, attrs)
+        };
+        if !fast {
+            if !graphs.contains_key(&skey) {
+                let graph = tessera_identity::graph::graph_by_id(store, &tenant, graph_id)?;
+                graphs.insert(skey.clone(), graph);
+            }
+            let Some(graph) = graphs.get(&skey).cloned().flatten() else {
+                // Erased: its state goes.
+                let slot = slot_for(store, &mut slots, &tenant, skey)?;
+                slot.dirty |= slot.state.take().is_some();
+                continue;
+            };
+            // `graph_by_id` follows an absorbed graph to its survivor.
+            skey.2 = graph.id;
+            let slot = slot_for(store, &mut slots, &tenant, skey.clone())?;
+            let stale = match &slot.state {
+                None => true,
+                Some(state) => {
+                    state.members != state_store::members_of(&graph)
+                        || attrs
+                            .iter()
+                            .any(|a| !state.attrs.contains_key(&a.definition.id))
+                }
+            };
+            if stale && !rebuilt.contains_key(&skey) {
+                let head = match h1 {
+                    Some(h) => h,
+                    None => *h1.insert(change_feed::head(store)?),
+                };
+                let r = scan_graph(store, &tenant, &graph, attrs, head, now)?;
+                slot.state = Some(r.state.clone());
+                slot.dirty = true;
+                rebuilt.insert(skey.clone(), r);
+                outcome.recomputed += 1;
+            }
+        }
+        if entry.kind != ChangeKind::Event {
+            continue;
+        }
+        let Some(ts) = entry.event_ms else {
+            continue;
+        };
+        // A profile rebuilt in this pass folds into its rebuild (finished below).
+        let state = match rebuilt.get_mut(&skey) {
+            Some(r) => Some(&mut r.state),
+            None => slots.get_mut(&skey).and_then(|s| s.state.as_mut()),
+        };
+        let Some(state) = state else {
+            continue;
+        };
+        if attrs.iter().all(|a| {
+            state
+                .attrs
+                .get(&a.definition.id)
+                .is_some_and(|s| *seq <= s.seq)
+        }) {
+            continue;
+        }
+        if let Some(doc) = event_of(store, &tenant, entry)? {
+            outcome.folded += fold_event(attrs, &mut state.attrs, Some(*seq), ts, doc, now);
+            if let Some(slot) = slots.get_mut(&skey) {
+                slot.dirty = true;
+            }
+        }
+    }
+    if let Some(h1) = h1 {
+        finish_rebuilds(store, &live, &mut rebuilt, h1, now)?;
+    }
+    for (key, r) in rebuilt {
+        if let Some(slot) = slots.get_mut(&key) {
+            slot.state = Some(r.state);
+            slot.dirty = true;
+        }
+    }
+    let mut batch = WriteBatch::new();
+    for ((_, _, graph), slot) in slots.into_iter().filter(|(_, s)| s.dirty) {
+        let key = state_store::key(&slot.tenant, graph);
+        batch.expect(Table::ComputedAttributes, &key, slot.original);
+        match &slot.state {
+            Some(state) => {
+                batch.put(Table::ComputedAttributes, &key, state_store::encode(state)?);
+            }
+            None => {
+                batch.delete(Table::ComputedAttributes, &key);
+            }
+        }
+    }
+    change_feed::expect_checkpoint(&mut batch, CONSUMER, after);
+    change_feed::save_checkpoint(&mut batch, CONSUMER, last);
+    store.commit(batch)?;
+    Ok(outcome)
+}
+
+fn slot_for<'a>(
+    store: &dyn Store,
+    slots: &'a mut BTreeMap<(String, String, u64), Slot>,
+    tenant: &Tenant,
+    key: (String, String, u64),
+) -> Result<&'a mut Slot> {
+    let graph = key.2;
+    Ok(match slots.entry(key) {
+        std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
+        std::collections::btree_map::Entry::Vacant(v) => {
+            let loaded = state_store::load(store, tenant, graph)?;
+            let (state, original) = match loaded {
+                Some((state, bytes)) => (Some(state), Some(bytes)),
+                None => (None, None),
+            };
+            v.insert(Slot {
+                tenant: tenant.clone(),
+                state,
+                original,
+                dirty: false,
+            })
+        }
+    })
+}
+
+/// Runs passes until the consumer has caught up with the feed; a pass that lost a race with
+/// another thread's pass is simply repeated.
+pub fn catch_up(store: &dyn Store, now: &dyn Fn() -> i64) -> Result<()> {
+    loop {
+        match pass(store, now()) {
+            Ok(outcome) if outcome.entries == 0 => return Ok(()),
+            Ok(_) | Err(Error::Store(tessera_store::Error::Conflict { .. })) => {}
+            Err(other) => return Err(other),
+        }
+    }
+}
+
+/// Recomputes one profile's state and stores it under compare-and-set (retried).
+fn recompute_and_store(
+    store: &dyn Store,
+    tenant: &Tenant,
+    graph: &Graph,
+    live: &[Compiled],
+    now: i64,
+) -> Result<()> {
+    for _ in 0..ATTEMPTS {
+        let original = store.get(
+            Table::ComputedAttributes,
+            &state_store::key(tenant, graph.id),
+        )?;
+        let state = recompute(store, tenant, graph, live, now)?;
+        let mut batch = WriteBatch::new();
+        let key = state_store::key(tenant, graph.id);
+        batch.expect(Table::ComputedAttributes, &key, original).put(
+            Table::ComputedAttributes,
+            &key,
+            state_store::encode(&state)?,
+        );
+        match store.commit(batch) {
+            Ok(_) => return Ok(()),
+            Err(tessera_store::Error::Conflict { .. }) => continue,
+            Err(other) => return Err(other.into()),
+        }
+    }
+    Err(Error::Conflict)
+}
+
+/// Attributes waiting for their backfill: `(tenant, id)`.
+pub fn pending(store: &dyn Store) -> Result<Vec<(Tenant, String)>> {
+    let prefix = definition::pending_prefix();
+    let prefix_len = prefix.as_bytes().len();
+    let rows = store.scan(
+        Table::ComputedAttributes,
+        &ScanRange::prefix(prefix),
+        Direction::Forward,
+        1_000,
+    )?;
+    let mut out = Vec::new();
+    for row in rows {
+        let rest = row.key.get(prefix_len..).ok_or_else(|| Error::Corrupt {
+            what: "computed attribute pending key",
+            reason: "key shorter than its prefix".into(),
+        })?;
+        let mut reader = KeyReader::new(rest);
+        let (org, sandbox, id) = (reader.string()?, reader.string()?, reader.string()?);
+        if let Ok(tenant) = Tenant::parse(&org, &sandbox) {
+            out.push((tenant, id));
+        }
+    }
+    Ok(out)
+}
+
+/// Backfills every attribute waiting for it; returns how many finished.
+pub fn backfill(store: &dyn Store, now: &dyn Fn() -> i64) -> Result<usize> {
+    let mut done = 0;
+    for (tenant, id) in pending(store)? {
+        let Some(def) = definition::get(store, &tenant, &id)? else {
+            continue;
+        };
+        match def.status {
+            Status::New => {
+                if definition::set_status(
+                    store,
+                    &tenant,
+                    &id,
+                    Status::New,
+                    Status::Processing,
+                    now(),
+                )?
+                .is_none()
+                {
+                    continue;
+                }
+            }
+            // A backfill interrupted by a restart starts over (recomputes are idempotent).
+            Status::Processing => {}
+            _ => continue,
+        }
+        // From here every pass folds the attribute; catch up so that no entry applied
+        // before the switch is left to a pass that did not know it.
+        catch_up(store, now)?;
+        let live = definition::live(store, &tenant)?;
+        if live.is_empty() {
+            continue;
+        }
+        let mut after = None;
+        loop {
+            let page = tessera_identity::graphs(store, &tenant, after, BACKFILL_PAGE)?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.id);
+            for graph in &page {
+                recompute_and_store(store, &tenant, graph, &live, now())?;
+            }
+        }
+        if definition::set_status(
+            store,
+            &tenant,
+            &id,
+            Status::Processing,
+            Status::Processed,
+            now(),
+        )?
+        .is_some()
+        {
+            done += 1;
+        }
+        tracing::info!(attribute = %id, org = %tenant.org.as_str(), sandbox = %tenant.sandbox.as_str(), "computed attribute backfilled");
+    }
+    Ok(done)
+}
+
+/// One computed value of a profile: the tenant field, the attribute name, the value.
+pub type ComputedValue = (String, String, Value);
+
+/// The live attributes' values of profile `graph` at `now` (SUM and COUNT are 0 when
+/// nothing is in the window; MIN, MAX and MOST_RECENT are then absent).
+pub fn values(
+    store: &dyn Store,
+    tenant: &Tenant,
+    graph: u64,
+    now: i64,
+) -> Result<Vec<ComputedValue>> {
+    let defs: Vec<_> = definition::list(store, tenant)?
+        .into_iter()
+        .filter(|d| d.status.is_live())
+        .collect();
+    if defs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let state = state_store::load(store, tenant, graph)?.map(|(s, _)| s);
+    let mut out = Vec::new();
+    for def in defs {
+        let value = match state.as_ref().and_then(|s| s.attrs.get(&def.id)) {
+            Some(attr) => attr.window.value(def.merge_function, &def.duration, now),
+            None => super::window::empty_value(def.merge_function),
+        };
+        if let Some(value) = value {
+            out.push((def.tenant_field.clone(), def.name.clone(), value));
+        }
+    }
+    Ok(out)
+}
+
+/// Puts `values` into a profile document at `{tenant field}.ComputedAttributes.{name}`.
+pub fn apply(values: &[ComputedValue], profile: &mut Value) {
+    for (field, name, value) in values {
+        let Value::Object(root) = profile else { return };
+        let tenant = root
+            .entry(field.clone())
+            .or_insert_with(|| Value::Object(Map::new()));
+        let Value::Object(tenant) = tenant else {
+            continue;
+        };
+        let group = tenant
+            .entry("ComputedAttributes")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(group) = group {
+            group.insert(name.clone(), value.clone());
+        }
+    }
+}
+
+/// Adds profile `graph`'s computed attribute values to its merged document, so PQL reads
+/// `_{TENANT_ID}.ComputedAttributes.{name}` like any profile field.
+pub fn overlay(
+    store: &dyn Store,
+    tenant: &Tenant,
+    graph: u64,
+    now: i64,
+    profile: &mut Value,
+) -> Result<()> {
+    let values = values(store, tenant, graph, now)?;
+    apply(&values, profile);
+    Ok(())
+}

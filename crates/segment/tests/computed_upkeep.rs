@@ -1,0 +1,237 @@
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+//! The computed-attribute invariant: whatever the interleaving of events, identity merges,
+//! consumer passes and attribute creation (with its backfill), once the consumer has caught
+//! up every profile's value equals a from-scratch fold over that profile's events.
+
+use proptest::prelude::*;
+use serde_json::{json, Value};
+use tessera_identity::{GraphConfig, GraphTxn, IdentityKey};
+use tessera_ingest::change_feed::{self, ChangeEntry, ChangeKind};
+use tessera_model::Tenant;
+use tessera_profile::event::{self, NewEvent};
+use tessera_segment::computed::definition::{self, Compiled};
+use tessera_segment::computed::upkeep;
+use tessera_segment::computed::window::fold_from_scratch;
+use tessera_store::{Direction, EmbeddedStore, StoreOptions, WriteBatch};
+
+const NOW: i64 = 1_750_000_000_000;
+const HOUR: i64 = 3_600_000;
+
+fn tenant() -> Tenant {
+    Tenant::parse("S@AdobeOrg", "prod").unwrap()
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    /// Person `p` buys for `amount` (or views when `amount` is 0), `hours_ago` before NOW.
+    Event {
+        person: u8,
+        slot: u8,
+        hours_ago: u8,
+        amount: u8,
+    },
+    /// Person `p`'s two identities meet: their graphs merge.
+    Link { person: u8 },
+    /// The consumer catches up.
+    Pass,
+    /// The next attribute is created and backfilled.
+    Define,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (0u8..4, 0u8..2, 0u8..80, 0u8..50).prop_map(|(person, slot, hours_ago, amount)| Op::Event { person, slot, hours_ago, amount }),
+        1 => (0u8..4).prop_map(|person| Op::Link { person }),
+        1 => Just(Op::Pass),
+        1 => Just(Op::Define),
+    ]
+}
+
+const ATTRIBUTES: [(&str, &str); 4] = [
+    (
+        "spend",
+        r#"xEvent[eventType = "commerce.purchases"].sum(commerce.order.priceTotal)"#,
+    ),
+    ("events", "xEvent.count()"),
+    ("biggest", "xEvent.max(commerce.order.priceTotal)"),
+    (
+        "last",
+        "xEvent.topN(timestamp, 1).head().commerce.order.priceTotal",
+    ),
+];
+
+fn identity(person: u8, slot: u8) -> IdentityKey {
+    if slot == 0 {
+        IdentityKey::new("CRMID", format!("p{person}"))
+    } else {
+        IdentityKey::new("Email", format!("p{person}@x.com"))
+    }
+}
+
+fn link(store: &EmbeddedStore, ids: &[IdentityKey], batch: &mut WriteBatch) -> u64 {
+    let mut txn = GraphTxn::new(store, tenant(), GraphConfig::default(), |_| 0);
+    let outcome = txn.link(ids, 1, "ds", "x").unwrap().unwrap();
+    txn.finish(batch).unwrap();
+    outcome.graph
+}
+
+fn entry(
+    kind: ChangeKind,
+    who: &IdentityKey,
+    graph: u64,
+    xaction: &str,
+    at: Option<i64>,
+) -> ChangeEntry {
+    ChangeEntry {
+        org: "S@AdobeOrg".into(),
+        sandbox: "prod".into(),
+        dataset_id: "ev".into(),
+        kind,
+        namespace: who.namespace.clone(),
+        id: who.id.clone(),
+        identities: vec![(who.namespace.clone(), who.id.clone())],
+        xaction_id: xaction.into(),
+        applied_ms: NOW,
+        event_ms: at,
+        graph: Some(graph),
+        segment: None,
+    }
+}
+
+fn iso(ms: i64) -> String {
+    tessera_pql::time::format_timestamp(ms)
+}
+
+fn define(store: &EmbeddedStore, defined: &mut usize) {
+    let Some((name, pql)) = ATTRIBUTES.get(*defined) else {
+        return;
+    };
+    *defined += 1;
+    let body = json!({"name": name, "expression": {"type": "PQL", "format": "pql/text", "value": pql},
+        "duration": {"count": 2, "unit": "DAYS"}, "status": "NEW"});
+    definition::create(store, &tenant(), &body, "_s", NOW).unwrap();
+    upkeep::backfill(store, &|| NOW).unwrap();
+}
+
+fn apply(store: &EmbeddedStore, op: &Op, n: usize, defined: &mut usize) {
+    let mut batch = WriteBatch::new();
+    match op {
+        Op::Event {
+            person,
+            slot,
+            hours_ago,
+            amount,
+        } => {
+            let who = identity(*person, *slot);
+            let graph = link(store, std::slice::from_ref(&who), &mut batch);
+            let at = NOW - i64::from(*hours_ago) * HOUR;
+            let id = format!("e{n}");
+            let xaction = format!("x{n}");
+            let new = NewEvent {
+                dataset: "ev",
+                identity: &who,
+                timestamp_ms: at,
+                event_id: &id,
+                xaction_id: &xaction,
+            };
+            let body = if *amount == 0 {
+                json!({"_id": id, "timestamp": iso(at), "eventType": "web.webpagedetails.pageViews"})
+            } else {
+                json!({"_id": id, "timestamp": iso(at), "eventType": "commerce.purchases",
+                    "commerce": {"order": {"priceTotal": amount}}})
+            };
+            event::append(
+                &mut batch,
+                &tenant(),
+                &new,
+                body.as_object().unwrap().clone(),
+            )
+            .unwrap();
+            change_feed::append(
+                &mut batch,
+                &entry(ChangeKind::Event, &who, graph, &xaction, Some(at)),
+            )
+            .unwrap();
+        }
+        Op::Link { person } => {
+            let ids = [identity(*person, 0), identity(*person, 1)];
+            let graph = link(store, &ids, &mut batch);
+            change_feed::append(
+                &mut batch,
+                &entry(ChangeKind::Record, &ids[0], graph, &format!("x{n}"), None),
+            )
+            .unwrap();
+        }
+        Op::Pass => {
+            upkeep::catch_up(store, &|| NOW).unwrap();
+            return;
+        }
+        Op::Define => {
+            define(store, defined);
+            return;
+        }
+    }
+    tessera_store::Store::commit(store, batch).unwrap();
+}
+
+/// A profile's values folded from scratch over its stored events.
+fn expected(
+    store: &EmbeddedStore,
+    graph: &tessera_identity::Graph,
+    live: &[Compiled],
+) -> Vec<(String, Value)> {
+    let mut docs = Vec::new();
+    for member in graph.identities() {
+        for stored in
+            event::for_identity(store, &tenant(), member, Direction::Forward, 10_000).unwrap()
+        {
+            docs.push(Value::Object(stored.event));
+        }
+    }
+    let mut out = Vec::new();
+    for attr in live {
+        let def = &attr.definition;
+        let mut events = Vec::new();
+        for doc in &docs {
+            let ts =
+                tessera_pql::time::parse_timestamp(doc["timestamp"].as_str().unwrap()).unwrap();
+            let single = tessera_pql::EventSet::new(vec![doc.clone()]);
+            if attr.accepts(&single, ts) {
+                events.push((ts, attr.value_of(doc).cloned()));
+            }
+        }
+        if let Some(v) = fold_from_scratch(def.merge_function, &def.duration, &events, NOW) {
+            out.push((def.name.clone(), v));
+        }
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+    #[test]
+    fn caught_up_values_equal_a_fold_from_scratch(ops in proptest::collection::vec(op(), 1..40)) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path(), StoreOptions::default()).unwrap();
+        let mut defined = 0;
+        define(&store, &mut defined);
+        for (n, op) in ops.iter().enumerate() {
+            apply(&store, op, n, &mut defined);
+        }
+        upkeep::catch_up(&store, &|| NOW).unwrap();
+        let live = definition::live(&store, &tenant()).unwrap();
+        prop_assert_eq!(live.len(), defined);
+        for graph in tessera_identity::graphs(&store, &tenant(), None, 100).unwrap() {
+            let values: Vec<(String, Value)> = upkeep::values(&store, &tenant(), graph.id, NOW)
+                .unwrap()
+                .into_iter()
+                .map(|(_, name, v)| (name, v))
+                .collect();
+            let mut want = expected(&store, &graph, &live);
+            let mut got = values;
+            want.sort_by(|a, b| a.0.cmp(&b.0));
+            got.sort_by(|a, b| a.0.cmp(&b.0));
+            prop_assert_eq!(got, want, "graph {}", graph.id);
+        }
+    }
+}
