@@ -30,6 +30,9 @@ pub struct Profile {
     pub last_modified: i64,
     /// Merged XDM entity as JSON text.
     pub entity: Box<RawValue>,
+    /// The identity graph the looked-up identity belongs to (so callers adding per-graph
+    /// data, such as segment memberships, need not resolve it again).
+    pub graph: Option<u64>,
 }
 
 /// Outcome of a lookup.
@@ -58,6 +61,7 @@ impl From<Entry> for Lookup {
                 tags,
                 last_modified,
                 entity,
+                graph: None,
             }),
             Entry::NotFound => Lookup::NotFound,
             Entry::TooManyIdentities { count } => Lookup::TooManyIdentities(count),
@@ -105,7 +109,7 @@ pub fn lookup(
     let read = store.get(Table::ProfileViews, &view::key(tenant, graph))?;
     if let Some(document) = &read {
         if let Some(entry) = view::entry(document, &name)? {
-            return Ok(entry.into());
+            return Ok(in_graph(entry.into(), graph));
         }
     }
     let members = if policy.stitches() {
@@ -129,7 +133,17 @@ pub fn lookup(
     };
     let entry = compute(store, tenant, members, policy, max_identities)?;
     view::fill(store, tenant, graph, read.as_deref(), &name, &entry)?;
-    Ok(entry.into())
+    Ok(in_graph(entry.into(), graph))
+}
+
+fn in_graph(found: Lookup, graph: u64) -> Lookup {
+    match found {
+        Lookup::Found(profile) => Lookup::Found(Profile {
+            graph: Some(graph),
+            ..profile
+        }),
+        other => other,
+    }
 }
 
 /// Merges `members`' fragments under `policy`, from the fragments themselves.

@@ -166,8 +166,12 @@ fn with_memberships(
     let Lookup::Found(mut profile) = found else {
         return Ok(found);
     };
-    let Some(graph) = tessera_identity::graph_id(store, tenant, key)? else {
-        return Ok(Lookup::Found(profile));
+    let graph = match profile.graph {
+        Some(graph) => graph,
+        None => match tessera_identity::graph_id(store, tenant, key)? {
+            Some(graph) => graph,
+            None => return Ok(Lookup::Found(profile)),
+        },
     };
     let segment_error = crate::segment_jobs::SegmentJobError::from;
     let edge = state
@@ -213,8 +217,12 @@ fn with_computed(
     let Lookup::Found(mut profile) = found else {
         return Ok(found);
     };
-    let Some(graph) = tessera_identity::graph_id(store, tenant, key)? else {
-        return Ok(Lookup::Found(profile));
+    let graph = match profile.graph {
+        Some(graph) => graph,
+        None => match tessera_identity::graph_id(store, tenant, key)? {
+            Some(graph) => graph,
+            None => return Ok(Lookup::Found(profile)),
+        },
     };
     let now = crate::system_jobs::now_ms();
     let values = tessera_segment::computed::upkeep::values(store, tenant, graph, now)?;
