@@ -1113,6 +1113,14 @@ impl<'a> GraphTxn<'a> {
         evicted
     }
 
+    /// Members of graph `id` as the transaction has it now (empty when it is not live).
+    pub fn members_of(&mut self, id: u64) -> Result<Vec<IdentityKey>> {
+        Ok(match self.doc(id)? {
+            Some(GraphDoc::Live(graph)) => graph.identities().cloned().collect(),
+            _ => Vec::new(),
+        })
+    }
+
     /// Graphs whose membership this transaction changes so far (including graphs absorbed,
     /// split off or emptied).
     pub fn reshaped(&self) -> &BTreeSet<u64> {

@@ -41,6 +41,10 @@ pub enum ChangeKind {
     /// A profile entered or left a segment (`segment` says which and how); `graph` is the
     /// profile, `identities` its identities.
     Membership,
+    /// A graph changed without a record (an unlink through the identity API split it):
+    /// `identities` are the members of one resulting graph, `graph` the graph it came from.
+    /// Consumers re-derive what they keep per profile for it.
+    GraphChanged,
 }
 
 /// What a [`ChangeKind::Membership`] entry reports.

@@ -78,3 +78,46 @@ async fn events_enter_and_time_exits_a_continuous_segment() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_split_made_by_unlink_is_evaluated_without_another_write() {
+    let server = TestServer::start(None).await;
+    let setup = setup(&server.url("")).await;
+    let base = setup.base.clone();
+    let created = post(&base, "/data/core/ups/segment/definitions", json!({
+        "name": "Lives in Basel",
+        "schema": {"name": "_xdm.context.profile"},
+        "expression": {"type": "PQL", "format": "pql/text", "value": "homeAddress.city = \"Basel\""},
+        "evaluationInfo": {"batch": {"enabled": false}, "continuous": {"enabled": true}, "synchronous": {"enabled": false}}
+    })).await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.text);
+    let segment = created.json()["id"].as_str().unwrap().to_owned();
+    // s1 lives in Basel, s2 (written later) in Bern; a shared device joins them into one
+    // profile whose newest city is Bern: not a member.
+    let ecid = "55555555555555555555555555555555555555";
+    for (crm, city) in [("s1", "Basel"), ("s2", "Bern")] {
+        let record = json!({"identityMap": {"CRMID": [{"id": crm, "primary": true}], "ECID": [{"id": ecid}]}, "homeAddress": {"city": city}});
+        assert_eq!(
+            setup.stream(setup.profile_message(record)).await.status,
+            StatusCode::OK
+        );
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_ne!(
+        membership(&base, &segment).await.as_deref(),
+        Some("realized")
+    );
+    // Unlinking the device splits them: s1's own profile (Basel) qualifies at once.
+    let unlink = post(
+        &base,
+        "/data/core/identity/unlink",
+        json!({"identity": {"namespace": "ECID", "id": ecid}}),
+    )
+    .await;
+    assert_eq!(unlink.status, StatusCode::OK, "{}", unlink.text);
+    assert!(
+        wait_for(&base, &segment, "realized", 3_000).await,
+        "the split-off profile was not evaluated"
+    );
+    server.stop().await;
+}

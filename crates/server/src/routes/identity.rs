@@ -734,8 +734,38 @@ async fn unlink(
         };
         let mut batch = tessera_store::WriteBatch::new();
         // Merged profiles list their graph's identities: a split stales them.
-        for graph in txn.reshaped() {
+        let reshaped: Vec<u64> = txn.reshaped().iter().copied().collect();
+        for graph in &reshaped {
             tessera_profile::view::invalidate(&mut batch, &tenant, *graph);
+        }
+        // Consumers of the change feed (segment memberships, computed attributes) hear about
+        // every graph the split leaves, in the same batch.
+        let origin = reshaped.first().copied();
+        for graph in &outcome {
+            let members = txn.members_of(*graph)?;
+            let Some(first) = members.first() else {
+                continue;
+            };
+            tessera_ingest::change_feed::append(
+                &mut batch,
+                &tessera_ingest::change_feed::ChangeEntry {
+                    org: tenant.org.to_string(),
+                    sandbox: tenant.sandbox.to_string(),
+                    dataset_id: String::new(),
+                    kind: tessera_ingest::change_feed::ChangeKind::GraphChanged,
+                    namespace: first.namespace.clone(),
+                    id: first.id.clone(),
+                    identities: members
+                        .iter()
+                        .map(|i| (i.namespace.clone(), i.id.clone()))
+                        .collect(),
+                    xaction_id: "identity-unlink".into(),
+                    applied_ms: now,
+                    event_ms: None,
+                    graph: origin,
+                    segment: None,
+                },
+            )?;
         }
         txn.finish(&mut batch)?;
         store.commit(batch)?;
