@@ -166,6 +166,9 @@ pub struct ExportJob {
     pub schema_name: String,
     /// What to write.
     pub spec: Spec,
+    /// Segment filters (empty: every profile).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub segments: Vec<SegmentFilter>,
     /// The destination dataset named by the request.
     pub dataset_id: String,
     /// The batch id allocated for the output.
@@ -196,6 +199,8 @@ pub struct ExportJob {
 /// What a caller asks for; validated by the route.
 #[derive(Debug, Clone)]
 pub struct NewExport {
+    /// Only profiles in one of these segments (empty: every profile).
+    pub segments: Vec<SegmentFilter>,
     /// Request id of the creating request.
     pub request_id: String,
     /// `_xdm.context.profile`.
@@ -204,6 +209,34 @@ pub struct NewExport {
     pub spec: Spec,
     /// Destination dataset.
     pub dataset_id: String,
+}
+
+/// `filter.segments[]`: profiles whose membership in the segment has one of `statuses`
+/// (AEP: `realized`, `existing`, `exited`), last qualified inside `window` when given.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SegmentFilter {
+    /// Segment definition id.
+    pub segment_id: String,
+    /// Accepted statuses.
+    pub statuses: Vec<String>,
+    /// `segmentQualificationTime` (ms, start inclusive, end exclusive).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<(i64, i64)>,
+}
+
+/// Whether a profile with `memberships` passes `filters` (any one suffices).
+fn in_segments(
+    filters: &[SegmentFilter],
+    memberships: &std::collections::BTreeMap<String, tessera_segment::membership::Membership>,
+) -> bool {
+    filters.iter().any(|f| {
+        memberships.get(&f.segment_id).is_some_and(|m| {
+            f.statuses.iter().any(|s| s == m.status.as_str())
+                && f.window
+                    .is_none_or(|(start, end)| (start..end).contains(&m.last_qualification_time))
+        })
+    })
 }
 
 fn job_prefix(tenant: &Tenant) -> Key {
@@ -341,6 +374,7 @@ impl ExportJobs {
                 request_id: request.request_id.clone(),
                 schema_name: request.schema_name.clone(),
                 spec: request.spec.clone(),
+                segments: request.segments.clone(),
                 dataset_id: request.dataset_id.clone(),
                 batch_id: uuid::Uuid::new_v4().simple().to_string(),
                 status: ExportStatus::New,
@@ -640,6 +674,19 @@ impl Worker {
         let mut out = Vec::new();
         let mut tally = job.progress.tally;
         for subject in &page.subjects {
+            if !job.segments.is_empty() {
+                // Memberships are kept per graph: a profile outside any graph is in no segment.
+                let Some(graph) = subject.graph else {
+                    tally.filtered += 1;
+                    continue;
+                };
+                let memberships = tessera_segment::membership::of_graph(store, tenant, graph)
+                    .map_err(|e| PageError::Fail("0090000003", e.to_string()))?;
+                if !in_segments(&job.segments, &memberships) {
+                    tally.filtered += 1;
+                    continue;
+                }
+            }
             export::write(store, tenant, subject, &job.spec, &mut out, &mut tally)?;
         }
         file.write_all(&out)

@@ -329,14 +329,21 @@ async fn exports_stitched_profiles_projected_filtered_with_events_and_policies()
                 &crm,
                 json!({"filter": {"segments": [{"segmentId": "s", "segmentNs": "ups", "status": ["realized"]}]}}),
             ),
-            "segment filters require segmentation, not available yet",
+            "segment s does not exist",
+        ),
+        (
+            body(
+                &crm,
+                json!({"filter": {"segments": [{"segmentId": "s", "segmentNs": "aam"}]}}),
+            ),
+            "segmentNs",
         ),
         (
             body(
                 &crm,
                 json!({"destination": {"datasetId": crm, "segmentPerBatch": true}}),
             ),
-            "segmentation",
+            "segmentPerBatch",
         ),
         (
             body(
@@ -548,6 +555,7 @@ fn request(store: &dyn Store) -> NewExport {
         .unwrap()
         .default_for(PROFILE_CLASS);
     NewExport {
+        segments: Vec::new(),
         request_id: "test".into(),
         schema_name: PROFILE_CLASS.into(),
         spec: Spec {

@@ -167,6 +167,63 @@ async fn a_batch_job_evaluates_segments_and_memberships_show_in_lookups() {
         "existing"
     );
 
+    // An export of the Basel segment's current members only (profile export jobs' segment
+    // filter): c1 (still in Basel), not c2 (exited) nor c3.
+    let export = post(&base, "/data/core/ups/export/jobs", json!({
+        "schema": {"name": "_xdm.context.profile"},
+        "fields": "homeAddress",
+        "filter": {"segments": [{"segmentId": "basel", "segmentNs": "ups", "status": ["realized", "existing"]}]},
+        "destination": {"datasetId": setup.profile_dataset}
+    })).await;
+    assert_eq!(export.status, StatusCode::OK, "{}", export.text);
+    let export_id = export.json()["id"].as_u64().unwrap();
+    let mut lines = String::new();
+    for _ in 0..200 {
+        let file = get(
+            &base,
+            &format!("/data/core/ups/export/jobs/{export_id}/file"),
+        )
+        .await;
+        if file.status == StatusCode::OK {
+            lines = file.text;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let exported: Vec<Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(exported.len(), 1, "{lines}");
+    assert_eq!(exported[0]["homeAddress"]["city"], "Basel");
+    // The exited ones, asked for explicitly.
+    let exited = post(
+        &base,
+        "/data/core/ups/export/jobs",
+        json!({
+            "schema": {"name": "_xdm.context.profile"},
+            "filter": {"segments": [{"segmentId": "basel", "status": ["exited"]}]},
+            "destination": {"datasetId": setup.profile_dataset}
+        }),
+    )
+    .await;
+    let exited_id = exited.json()["id"].as_u64().unwrap();
+    let mut lines = String::new();
+    for _ in 0..200 {
+        let file = get(
+            &base,
+            &format!("/data/core/ups/export/jobs/{exited_id}/file"),
+        )
+        .await;
+        if file.status == StatusCode::OK {
+            lines = file.text;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(lines.lines().count(), 1, "{lines}");
+    assert!(lines.contains("Bern"), "{lines}");
+
     // Listing, filters, bulk-get, cancel of a finished job, 404s and 400s.
     let list = get(&base, &format!("{JOBS}?status=succeeded")).await.json();
     assert_eq!(list["_page"]["totalCount"], 2);

@@ -55,10 +55,10 @@ pub struct PolicyRef {
 #[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Filter {
-    /// Segment filters (refused until segmentation exists).
+    /// Segment filters: `[{segmentId, segmentNs: "ups", status: [...]}]`.
     #[schema(value_type = Option<Object>)]
     segments: Option<Value>,
-    /// Segment qualification window (refused until segmentation exists).
+    /// Segment qualification window `{startTime, endTime}` (RFC 3339).
     #[schema(value_type = Option<Object>)]
     segment_qualification_time: Option<Value>,
     /// RFC 3339: only profiles changed at or after it.
@@ -157,6 +157,92 @@ fn not_blank(text: Option<String>) -> Option<String> {
     text.filter(|t| !t.trim().is_empty())
 }
 
+/// `filter.segments` (with `segmentQualificationTime`) as the job keeps them: segments of this
+/// sandbox, namespace `ups`, statuses among AEP's (default `realized` and `existing`).
+fn segment_filters(
+    state: &AppState,
+    tenant: &tessera_model::Tenant,
+    filter: &Filter,
+) -> ApiResult<Vec<crate::export_jobs::SegmentFilter>> {
+    let items = match &filter.segments {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => items.clone(),
+        Some(_) => return Err(bad_request("filter.segments must be an array")),
+    };
+    let window = match &filter.segment_qualification_time {
+        None | Some(Value::Null) => None,
+        Some(window) => {
+            let bound = |name: &str| -> ApiResult<Option<i64>> {
+                window
+                    .get(name)
+                    .and_then(Value::as_str)
+                    .map(|t| rfc3339_ms(&format!("filter.segmentQualificationTime.{name}"), t))
+                    .transpose()
+            };
+            Some((
+                bound("startTime")?.unwrap_or(i64::MIN),
+                bound("endTime")?.unwrap_or(i64::MAX),
+            ))
+        }
+    };
+    if window.is_some() && items.is_empty() {
+        return Err(bad_request(
+            "filter.segmentQualificationTime needs filter.segments",
+        ));
+    }
+    let mut filters = Vec::with_capacity(items.len());
+    for (index, item) in items.iter().enumerate() {
+        let Some(segment_id) = item.get("segmentId").and_then(Value::as_str) else {
+            return Err(bad_request(format!(
+                "filter.segments[{index}].segmentId is required"
+            )));
+        };
+        if let Some(ns) = item.get("segmentNs").and_then(Value::as_str) {
+            if ns != "ups" {
+                return Err(bad_request(format!(
+                    "filter.segments[{index}].segmentNs {ns:?} is not supported; Tessera audiences are in \"ups\""
+                )));
+            }
+        }
+        let statuses = match item.get("status") {
+            None | Some(Value::Null) => vec!["realized".to_owned(), "existing".to_owned()],
+            Some(Value::Array(list)) => {
+                let mut statuses = Vec::new();
+                for status in list {
+                    match status.as_str() {
+                        Some(s @ ("realized" | "existing" | "exited")) => statuses.push(s.to_owned()),
+                        _ => {
+                            return Err(bad_request(format!(
+                                "filter.segments[{index}].status lists realized, existing or exited, not {status}"
+                            )))
+                        }
+                    }
+                }
+                statuses
+            }
+            Some(_) => {
+                return Err(bad_request(format!(
+                    "filter.segments[{index}].status must be an array"
+                )))
+            }
+        };
+        let exists = tessera_segment::definition::get(state.store.as_ref(), tenant, segment_id)
+            .map_err(crate::segment_jobs::SegmentJobError::from)?
+            .is_some();
+        if !exists {
+            return Err(bad_request(format!(
+                "filter.segments[{index}]: segment {segment_id} does not exist in this sandbox"
+            )));
+        }
+        filters.push(crate::export_jobs::SegmentFilter {
+            segment_id: segment_id.to_owned(),
+            statuses,
+            window,
+        });
+    }
+    Ok(filters)
+}
+
 /// Validates the request into what the job stores (everything that can be refused is
 /// refused here, before a job exists).
 fn new_export(
@@ -182,20 +268,11 @@ fn new_export(
     };
     if destination.segment_per_batch == Some(true) {
         return Err(bad_request(
-            "destination.segmentPerBatch=true requires segmentation, not available yet",
+            "destination.segmentPerBatch=true (one batch per segment) is not supported yet",
         ));
     }
     let filter = body.filter.unwrap_or_default();
-    let has_segments = match &filter.segments {
-        None | Some(Value::Null) => false,
-        Some(Value::Array(list)) => !list.is_empty(),
-        Some(_) => true,
-    };
-    if has_segments || filter.segment_qualification_time.is_some() {
-        return Err(bad_request(
-            "segment filters require segmentation, not available yet",
-        ));
-    }
+    let segments = segment_filters(state, tenant, &filter)?;
     let from_ingest_ms = filter
         .from_ingest_timestamp
         .as_deref()
@@ -248,6 +325,7 @@ fn new_export(
         Err(other) => return Err(other.into()),
     }
     Ok(NewExport {
+        segments,
         request_id,
         schema_name,
         spec: Spec {
@@ -326,7 +404,7 @@ fn view(job: &ExportJob) -> Value {
 #[utoipa::path(post, path = "/data/core/ups/export/jobs", tag = "profile", request_body = CreateExport,
     responses((status = 200, description = "the accepted job, status NEW"),
         (status = 400, description = "missing schema.name or destination.datasetId, unknown dataset or merge policy, \
-bad timestamp, segment filters or segmentPerBatch=true (segmentation not available yet)")))]
+bad timestamp, unknown segment, or segmentPerBatch=true (not supported yet)")))]
 async fn create_job(
     State(state): State<AppState>,
     context: SandboxContext,
