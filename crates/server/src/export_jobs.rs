@@ -24,9 +24,8 @@
 use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TryRecvError};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
-use std::time::Duration;
 
 use tessera_model::Tenant;
 use tessera_profile::export::{self, Spec, Tally};
@@ -834,39 +833,10 @@ fn finalize(file: File, partial: &Path, done: &Path) -> std::io::Result<()> {
 pub fn spawn(jobs: ExportJobs, wake: Receiver<()>) -> std::io::Result<std::thread::JoinHandle<()>> {
     let worker = jobs.worker();
     drop(jobs);
-    std::thread::Builder::new()
-        .name("tessera-export-jobs".into())
-        .spawn(move || {
-            let open = std::cell::Cell::new(true);
-            // A kick seen between pages names a job the current pass may have missed.
-            let kicked = std::cell::Cell::new(false);
-            let keep_going = || {
-                match wake.try_recv() {
-                    Ok(()) => kicked.set(true),
-                    Err(TryRecvError::Disconnected) => open.set(false),
-                    Err(TryRecvError::Empty) => {}
-                }
-                open.get()
-            };
-            loop {
-                match worker.process_pending(&keep_going) {
-                    Ok(0) => {}
-                    Ok(done) => tracing::info!(done, "export jobs finished"),
-                    // Logged once here; the job stays queued and is retried on the next pass.
-                    Err(error) => {
-                        tracing::error!(%error, "export job processing failed; will retry")
-                    }
-                }
-                if !open.get() {
-                    return;
-                }
-                if kicked.replace(false) {
-                    continue;
-                }
-                match wake.recv_timeout(Duration::from_secs(5)) {
-                    Ok(()) | Err(RecvTimeoutError::Timeout) => {}
-                    Err(RecvTimeoutError::Disconnected) => return,
-                }
-            }
-        })
+    crate::job_worker::spawn(
+        "tessera-export-jobs",
+        "export jobs",
+        wake,
+        move |keep_going| worker.process_pending(keep_going),
+    )
 }

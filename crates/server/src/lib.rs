@@ -18,6 +18,7 @@ pub mod context;
 pub mod cron;
 pub mod error;
 pub mod export_jobs;
+mod job_worker;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;

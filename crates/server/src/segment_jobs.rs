@@ -12,9 +12,8 @@
 //! the first attempt had already evaluated). Cancelling sets `CANCELLING`; the worker stops
 //! at its next page and records `CANCELLED`.
 
-use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tessera_ingest::change_feed;
@@ -488,15 +487,11 @@ pub fn spawn(
     wake: Receiver<()>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     let jobs = jobs.engine();
-    std::thread::Builder::new()
-        .name("tessera-segment-jobs".into())
-        .spawn(move || loop {
-            if let Err(error) = jobs.process_pending() {
-                tracing::warn!(%error, "segment job pass failed; will retry");
-            }
-            match wake.recv_timeout(Duration::from_secs(5)) {
-                Ok(()) | Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => return,
-            }
-        })
+    crate::job_worker::spawn(
+        "tessera-segment-jobs",
+        "segment jobs",
+        wake,
+        // A run stops between pages through its own document (cancel), not the kick channel.
+        move |_keep_going| jobs.process_pending(),
+    )
 }

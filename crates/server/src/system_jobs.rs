@@ -14,9 +14,8 @@
 //! resumes exactly after the last committed chunk, and a cancel (the document deleted) stops
 //! the worker at its next commit. HTTP shapes live in `routes::system_jobs`.
 
-use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TryRecvError};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
-use std::time::Duration;
 
 use tessera_model::Tenant;
 use tessera_profile::purge::{self, Progress, Target};
@@ -483,39 +482,10 @@ impl Worker {
 pub fn spawn(jobs: SystemJobs, wake: Receiver<()>) -> std::io::Result<std::thread::JoinHandle<()>> {
     let worker = jobs.worker();
     drop(jobs);
-    std::thread::Builder::new()
-        .name("tessera-system-jobs".into())
-        .spawn(move || {
-            let open = std::cell::Cell::new(true);
-            // A kick seen between chunks names a job the current pass may have missed.
-            let kicked = std::cell::Cell::new(false);
-            let keep_going = || {
-                match wake.try_recv() {
-                    Ok(()) => kicked.set(true),
-                    Err(TryRecvError::Disconnected) => open.set(false),
-                    Err(TryRecvError::Empty) => {}
-                }
-                open.get()
-            };
-            loop {
-                match worker.process_pending(&keep_going) {
-                    Ok(0) => {}
-                    Ok(done) => tracing::info!(done, "system jobs finished"),
-                    // Logged once here; the job stays queued and is retried on the next pass.
-                    Err(error) => {
-                        tracing::error!(%error, "system job processing failed; will retry")
-                    }
-                }
-                if !open.get() {
-                    return;
-                }
-                if kicked.replace(false) {
-                    continue;
-                }
-                match wake.recv_timeout(Duration::from_secs(5)) {
-                    Ok(()) | Err(RecvTimeoutError::Timeout) => {}
-                    Err(RecvTimeoutError::Disconnected) => return,
-                }
-            }
-        })
+    crate::job_worker::spawn(
+        "tessera-system-jobs",
+        "system jobs",
+        wake,
+        move |keep_going| worker.process_pending(keep_going),
+    )
 }
