@@ -143,46 +143,23 @@ pub fn plan_chunk(
         (_, Phase::Done) => {}
         (Target::Dataset { dataset }, Phase::Events) => {
             let prefix = event::dataset_index_prefix(tenant, dataset);
-            let rows = store.scan(
-                Table::Events,
-                &resumable(prefix, progress),
-                Direction::Forward,
-                limit,
-            )?;
-            planner.progress.after = rows.last().map(|row| row.key.clone());
-            for row in &rows {
+            for row in planner.page(Table::Events, prefix, limit, Phase::BatchIndex)? {
                 planner.delete_event(&row.value, None)?;
-            }
-            if rows.len() < limit {
-                planner.progress.phase = Phase::BatchIndex;
-                planner.progress.after = None;
             }
         }
         (Target::Dataset { dataset }, Phase::BatchIndex) => {
             let prefix = event::batch_index_prefix(tenant, dataset, None);
-            let rows = store.scan(
-                Table::Events,
-                &resumable(prefix, progress),
-                Direction::Forward,
-                limit,
-            )?;
-            planner.progress.after = rows.last().map(|row| row.key.clone());
-            for row in &rows {
+            for row in planner.page(Table::Events, prefix, limit, Phase::Fragments)? {
                 let (batch_id, event_id) = decode_batch_index_key(&row.key)?;
                 planner.batch.delete(
                     Table::Events,
                     &event::batch_index_key(tenant, dataset, &batch_id, &event_id),
                 );
             }
-            if rows.len() < limit {
-                planner.progress.phase = Phase::Fragments;
-                planner.progress.after = None;
-            }
         }
         (Target::Dataset { dataset }, Phase::Fragments) => {
-            let range = resumable(fragment::tenant_prefix(tenant), progress);
-            let rows = store.scan(Table::Fragments, &range, Direction::Forward, limit)?;
-            for row in &rows {
+            let prefix = fragment::tenant_prefix(tenant);
+            for row in planner.page(Table::Fragments, prefix, limit, Phase::Done)? {
                 let (identity, fragment_dataset) = fragment::decode_key(&row.key)?;
                 if &fragment_dataset != dataset {
                     continue;
@@ -193,71 +170,35 @@ pub fn plan_chunk(
                 planner.touched.insert(identity);
                 planner.progress.records += 1;
             }
-            planner.progress.after = rows.last().map(|row| row.key.clone());
-            if rows.len() < limit {
-                planner.progress.phase = Phase::Done;
-                planner.progress.after = None;
-            }
         }
         (Target::Batch { dataset, batch }, Phase::Events) => {
             let prefix = event::batch_index_prefix(tenant, dataset, Some(batch));
-            let rows = store.scan(
-                Table::Events,
-                &resumable(prefix, progress),
-                Direction::Forward,
-                limit,
-            )?;
-            planner.progress.after = rows.last().map(|row| row.key.clone());
-            for row in &rows {
+            for row in planner.page(Table::Events, prefix, limit, Phase::Done)? {
                 planner.delete_event(&row.value, Some(batch))?;
-            }
-            if rows.len() < limit {
-                planner.progress.phase = Phase::Done;
-                planner.progress.after = None;
             }
         }
         // A batch purge has no other phase; a progress claiming one is finished.
         (Target::Batch { .. }, Phase::BatchIndex | Phase::Fragments) => {
             planner.progress.phase = Phase::Done;
         }
+        // Expired events: batch-loaded ones through the batch index first (so their batch
+        // entries go with them), then the rest through the `_id` index.
         (Target::Expired { dataset, before_ms }, Phase::BatchIndex) => {
             let prefix = event::batch_index_prefix(tenant, dataset, None);
-            let rows = store.scan(
-                Table::Events,
-                &resumable(prefix, progress),
-                Direction::Forward,
-                limit,
-            )?;
-            planner.progress.after = rows.last().map(|row| row.key.clone());
-            for row in &rows {
+            for row in planner.page(Table::Events, prefix, limit, Phase::Events)? {
                 if event::decode_key(&row.value)?.timestamp_ms >= *before_ms {
                     continue;
                 }
                 let (batch_id, _) = decode_batch_index_key(&row.key)?;
                 planner.delete_event(&row.value, Some(&batch_id))?;
             }
-            if rows.len() < limit {
-                planner.progress.phase = Phase::Events;
-                planner.progress.after = None;
-            }
         }
         (Target::Expired { dataset, before_ms }, Phase::Events) => {
             let prefix = event::dataset_index_prefix(tenant, dataset);
-            let rows = store.scan(
-                Table::Events,
-                &resumable(prefix, progress),
-                Direction::Forward,
-                limit,
-            )?;
-            planner.progress.after = rows.last().map(|row| row.key.clone());
-            for row in &rows {
+            for row in planner.page(Table::Events, prefix, limit, Phase::Done)? {
                 if event::decode_key(&row.value)?.timestamp_ms < *before_ms {
                     planner.delete_event(&row.value, None)?;
                 }
-            }
-            if rows.len() < limit {
-                planner.progress.phase = Phase::Done;
-                planner.progress.after = None;
             }
         }
         (Target::Expired { .. }, Phase::Fragments) => {
@@ -276,6 +217,29 @@ struct Planner<'a> {
 }
 
 impl Planner<'_> {
+    /// The next page of the index under `prefix`, resuming after the last key handled; a
+    /// short page means the index is exhausted and the purge moves on to phase `then`.
+    fn page(
+        &mut self,
+        table: Table,
+        prefix: tessera_store::Key,
+        limit: usize,
+        then: Phase,
+    ) -> Result<Vec<tessera_store::Entry>> {
+        let rows = self.store.scan(
+            table,
+            &resumable(prefix, &self.progress),
+            Direction::Forward,
+            limit,
+        )?;
+        self.progress.after = rows.last().map(|row| row.key.clone());
+        if rows.len() < limit {
+            self.progress.phase = then;
+            self.progress.after = None;
+        }
+        Ok(rows)
+    }
+
     /// Deletes the event stored under `event_key` and its idempotency entry, and its batch
     /// index entry when the batch is known.
     fn delete_event(&mut self, event_key: &[u8], batch: Option<&str>) -> Result<()> {
