@@ -16,7 +16,9 @@ use serde_json::{json, Value};
 use super::ingest_stream::call;
 use super::{Availability, ScenarioContext};
 use crate::error::{Error, Result};
-use crate::generate::{generate, GenerateConfig, GroundTruthPerson, PERSONS_FILE};
+use crate::generate::{
+    generate, DatasetInfo, GenerateConfig, GroundTruthPerson, Manifest, PERSONS_FILE,
+};
 use crate::harness::client::{Connection, RequestSource, RequestSpec, Target};
 
 pub(crate) const MEASURES: &str =
@@ -114,10 +116,24 @@ pub(crate) enum Reads {
     Events,
 }
 
-/// Generates the data set, loads it, and returns a source of `reads` requests.
-pub(crate) async fn prepare_for(context: &ScenarioContext, reads: Reads) -> Result<Lookup> {
+/// A generated data set and a sandbox ready to load it: the `LoyaltyId` namespace the
+/// generator's records use, and an open inlet.
+pub(crate) struct Loaded {
+    /// Directory of the generated files (removed by the caller when done).
+    pub dir: std::path::PathBuf,
+    /// What was generated.
+    pub manifest: Manifest,
+    /// A connection to the server.
+    pub connection: Connection,
+    /// Inlet id.
+    pub inlet: String,
+}
+
+/// Generates `context`'s data set into a temporary directory named after `label`, creates the
+/// `LoyaltyId` namespace and an inlet.
+pub(crate) async fn set_up(context: &ScenarioContext, label: &str) -> Result<Loaded> {
     let dir = std::env::temp_dir().join(format!(
-        "tessera-bench-lookup-{}-{}",
+        "tessera-bench-{label}-{}-{}",
         std::process::id(),
         context.seed
     ));
@@ -135,6 +151,7 @@ pub(crate) async fn prepare_for(context: &ScenarioContext, reads: Reads) -> Resu
         })??;
     let target = &context.target;
     let mut connection = Connection::open(target).await?;
+    // The generator files loyalty ids under a custom namespace that CRM records carry too.
     call(
         &mut connection,
         target,
@@ -143,35 +160,61 @@ pub(crate) async fn prepare_for(context: &ScenarioContext, reads: Reads) -> Resu
     )
     .await?;
     let inlet = call(&mut connection, target, "/data/foundation/flowservice/connections",
-        json!({"name": "Bench lookup inlet", "auth": {"params": {"authenticationRequired": false}}})).await?;
+        json!({"name": format!("Bench {label} inlet"), "auth": {"params": {"authenticationRequired": false}}})).await?;
     let inlet = inlet
         .get("id")
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned();
+    Ok(Loaded {
+        dir,
+        manifest,
+        connection,
+        inlet,
+    })
+}
+
+/// Creates a profile-enabled schema and dataset for one generated file; returns the dataset id.
+pub(crate) async fn dataset_for(
+    connection: &mut Connection,
+    target: &Target,
+    spec: &DatasetInfo,
+) -> Result<String> {
+    let mut all_of = vec![json!({"$ref": spec.schema_class})];
+    all_of.extend(spec.field_groups.iter().map(|g| json!({"$ref": g})));
+    let schema = call(connection, target, "/data/foundation/schemaregistry/tenant/schemas",
+        json!({"type": "object", "title": format!("Bench {}", spec.name), "allOf": all_of, "meta:immutableTags": ["union"]})).await?;
+    let dataset = call(
+        connection,
+        target,
+        "/data/foundation/catalog/dataSets",
+        json!({
+            "name": spec.name,
+            "schemaRef": {"id": schema.get("$id").cloned().unwrap_or(Value::Null)},
+            "tags": {"unifiedProfile": ["enabled:true"], "unifiedIdentity": ["enabled:true"]}
+        }),
+    )
+    .await?;
+    Ok(dataset
+        .get(0)
+        .and_then(Value::as_str)
+        .map(|r| r.trim_start_matches("@/dataSets/").to_owned())
+        .unwrap_or_default())
+}
+
+/// Generates the data set, loads it, and returns a source of `reads` requests.
+pub(crate) async fn prepare_for(context: &ScenarioContext, reads: Reads) -> Result<Lookup> {
+    let Loaded {
+        dir,
+        manifest,
+        mut connection,
+        inlet,
+    } = set_up(context, "lookup").await?;
+    let target = &context.target;
     for spec in manifest.datasets.iter().filter(|d| {
         d.name == "crm-profiles" || d.name == "loyalty-profiles" || d.name == "web-events"
     }) {
-        let mut all_of = vec![json!({"$ref": spec.schema_class})];
-        all_of.extend(spec.field_groups.iter().map(|g| json!({"$ref": g})));
-        let schema = call(&mut connection, target, "/data/foundation/schemaregistry/tenant/schemas",
-            json!({"type": "object", "title": format!("Bench {}", spec.name), "allOf": all_of, "meta:immutableTags": ["union"]})).await?;
-        let dataset = call(
-            &mut connection,
-            target,
-            "/data/foundation/catalog/dataSets",
-            json!({
-                "name": spec.name,
-                "schemaRef": {"id": schema.get("$id").cloned().unwrap_or(Value::Null)},
-                "tags": {"unifiedProfile": ["enabled:true"], "unifiedIdentity": ["enabled:true"]}
-            }),
-        )
-        .await?;
-        let dataset_id = dataset
-            .get(0)
-            .and_then(Value::as_str)
-            .map(|r| r.trim_start_matches("@/dataSets/").to_owned())
-            .unwrap_or_default();
+        let dataset_id = dataset_for(&mut connection, target, spec).await?;
         let path = dir.join(&spec.file);
         let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
             path: path.clone(),

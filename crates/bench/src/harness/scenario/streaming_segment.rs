@@ -20,10 +20,10 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
 
 use super::ingest_stream::call;
-use super::lookup::{encode, load};
+use super::lookup::{dataset_for, encode, load, set_up, Loaded};
 use super::{Availability, ScenarioContext};
 use crate::error::{Error, Result};
-use crate::generate::{generate, GenerateConfig, GroundTruthPerson, PERSONS_FILE};
+use crate::generate::{GroundTruthPerson, PERSONS_FILE};
 use crate::harness::client::{Connection, RequestSource, RequestSpec, Target};
 
 pub(crate) const MEASURES: &str =
@@ -168,40 +168,13 @@ async fn probe_once(
 
 /// Generates, loads, creates the segment, starts the probe, returns the load source.
 pub(crate) async fn prepare(context: &ScenarioContext) -> Result<StreamingSegment> {
-    let dir = std::env::temp_dir().join(format!(
-        "tessera-bench-streaming-{}-{}",
-        std::process::id(),
-        context.seed
-    ));
-    let config = GenerateConfig {
-        people: context.people,
-        seed: context.seed,
-        ..GenerateConfig::default()
-    };
-    let out = dir.clone();
-    let manifest = tokio::task::spawn_blocking(move || generate(&config, &out))
-        .await
-        .map_err(|e| Error::InvalidConfig {
-            field: "generate",
-            reason: e.to_string(),
-        })??;
+    let Loaded {
+        dir,
+        manifest,
+        mut connection,
+        inlet,
+    } = set_up(context, "streaming").await?;
     let target = Arc::clone(&context.target);
-    let mut connection = Connection::open(&target).await?;
-    // The generator files loyalty ids under a custom namespace that CRM records carry too.
-    call(
-        &mut connection,
-        &target,
-        "/data/core/idnamespace/identities",
-        json!({"name": "Loyalty ID", "code": "LoyaltyId", "idType": "CROSS_DEVICE"}),
-    )
-    .await?;
-    let inlet = call(&mut connection, &target, "/data/foundation/flowservice/connections",
-        json!({"name": "Bench streaming inlet", "auth": {"params": {"authenticationRequired": false}}})).await?;
-    let inlet = inlet
-        .get("id")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
     let mut datasets = std::collections::HashMap::new();
     // People with a CRM profile: only they have a profile to look up.
     let mut profiled = std::collections::HashSet::new();
@@ -210,26 +183,7 @@ pub(crate) async fn prepare(context: &ScenarioContext) -> Result<StreamingSegmen
         .iter()
         .filter(|d| d.name == "crm-profiles" || d.name == "web-events")
     {
-        let mut all_of = vec![json!({"$ref": spec.schema_class})];
-        all_of.extend(spec.field_groups.iter().map(|g| json!({"$ref": g})));
-        let schema = call(&mut connection, &target, "/data/foundation/schemaregistry/tenant/schemas",
-            json!({"type": "object", "title": format!("Bench {}", spec.name), "allOf": all_of, "meta:immutableTags": ["union"]})).await?;
-        let dataset = call(
-            &mut connection,
-            &target,
-            "/data/foundation/catalog/dataSets",
-            json!({
-                "name": spec.name,
-                "schemaRef": {"id": schema.get("$id").cloned().unwrap_or(Value::Null)},
-                "tags": {"unifiedProfile": ["enabled:true"], "unifiedIdentity": ["enabled:true"]}
-            }),
-        )
-        .await?;
-        let id = dataset
-            .get(0)
-            .and_then(Value::as_str)
-            .map(|r| r.trim_start_matches("@/dataSets/").to_owned())
-            .unwrap_or_default();
+        let id = dataset_for(&mut connection, &target, spec).await?;
         if spec.name == "crm-profiles" {
             let path = dir.join(&spec.file);
             let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
