@@ -55,3 +55,22 @@ pub(crate) fn spawn<E: std::fmt::Display>(
             }
         })
 }
+
+/// Every job document of one kind under `prefix` in `Table::Jobs` (a sandbox holds few: an
+/// operator's jobs), decoded with the kind's own `decode`.
+pub(crate) fn read_all<T, E: From<tessera_store::Error>>(
+    store: &dyn tessera_store::Store,
+    prefix: tessera_store::Key,
+    decode: impl Fn(&[u8]) -> Result<T, E>,
+) -> Result<Vec<T>, E> {
+    store
+        .scan(
+            tessera_store::Table::Jobs,
+            &tessera_store::ScanRange::prefix(prefix),
+            tessera_store::Direction::Forward,
+            100_000,
+        )?
+        .iter()
+        .map(|row| decode(&row.value))
+        .collect()
+}

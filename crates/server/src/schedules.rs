@@ -369,16 +369,8 @@ impl Schedules {
 
     /// Every schedule of the sandbox, oldest first.
     pub fn list(&self, tenant: &Tenant) -> Result<Vec<Schedule>> {
-        let rows = self.store.scan(
-            Table::Jobs,
-            &ScanRange::prefix(schedule_prefix(tenant)),
-            Direction::Forward,
-            10_000,
-        )?;
-        let mut all = rows
-            .iter()
-            .map(|row| decode(&row.value))
-            .collect::<Result<Vec<_>>>()?;
+        let mut all =
+            crate::job_worker::read_all(self.store.as_ref(), schedule_prefix(tenant), decode)?;
         all.sort_by(|a, b| (a.created_ms, &a.id).cmp(&(b.created_ms, &b.id)));
         Ok(all)
     }

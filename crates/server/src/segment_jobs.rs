@@ -277,16 +277,8 @@ impl SegmentJobs {
 
     /// Every job of the sandbox, newest first.
     pub fn list(&self, tenant: &Tenant) -> Result<Vec<SegmentJob>> {
-        let rows = self.store.scan(
-            Table::Jobs,
-            &ScanRange::prefix(job_prefix(tenant)),
-            Direction::Forward,
-            100_000,
-        )?;
-        let mut jobs = rows
-            .iter()
-            .map(|row| decode(&row.value))
-            .collect::<Result<Vec<_>>>()?;
+        let mut jobs =
+            crate::job_worker::read_all(self.store.as_ref(), job_prefix(tenant), decode)?;
         jobs.sort_by(|a, b| (b.creation_time, &b.id).cmp(&(a.creation_time, &a.id)));
         Ok(jobs)
     }

@@ -301,16 +301,8 @@ impl SystemJobs {
 
     /// Every job of the sandbox, oldest first (jobs are few: an operator's deletions).
     pub fn list(&self, tenant: &Tenant) -> Result<Vec<SystemJob>> {
-        let rows = self.store.scan(
-            Table::Jobs,
-            &ScanRange::prefix(job_prefix(tenant)),
-            Direction::Forward,
-            100_000,
-        )?;
-        let mut jobs = rows
-            .iter()
-            .map(|row| decode(&row.value))
-            .collect::<Result<Vec<_>>>()?;
+        let mut jobs =
+            crate::job_worker::read_all(self.store.as_ref(), job_prefix(tenant), decode)?;
         jobs.sort_by(|a, b| (a.created_ms, &a.id).cmp(&(b.created_ms, &b.id)));
         Ok(jobs)
     }
