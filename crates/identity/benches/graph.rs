@@ -60,6 +60,9 @@ fn main() {
     let mut merges = 0u64;
     let mut extended = 0u64;
     let mut done = 0u64;
+    let mut finish_time = std::time::Duration::ZERO;
+    let (mut ops, mut checks, mut bytes) = (0usize, 0usize, 0usize);
+    let mut commit_time = std::time::Duration::ZERO;
     while done < records {
         let mut txn = GraphTxn::new(&store, tenant.clone(), GraphConfig::default(), |_| 2);
         let n = BATCH.min(usize::try_from(records - done).unwrap_or(BATCH));
@@ -79,7 +82,7 @@ fn main() {
             let at = i64::try_from(done).unwrap_or(0) + i64::try_from(i).unwrap_or(0);
             let known = ids
                 .iter()
-                .filter(|id| txn.graph_of(id).ok().flatten().is_some())
+                .filter(|id| txn.graph_id_of(id).ok().flatten().is_some())
                 .count();
             if let Some(outcome) = txn.link(&ids, at, "bench", "x").expect("link") {
                 if !outcome.absorbed.is_empty() {
@@ -89,9 +92,26 @@ fn main() {
                 }
             }
         }
+        let building = Instant::now();
         let mut batch = WriteBatch::new();
         txn.finish(&mut batch).expect("finish");
+        let committing = Instant::now();
+        ops += batch.len();
+        bytes += batch
+            .ops()
+            .iter()
+            .map(|op| match op {
+                tessera_store::Op::Put { key, value, .. } => key.as_bytes().len() + value.len(),
+                tessera_store::Op::Append { prefix, value, .. } => {
+                    prefix.as_bytes().len() + 9 + value.len()
+                }
+                tessera_store::Op::Delete { key, .. } => key.as_bytes().len(),
+            })
+            .sum::<usize>();
+        checks += batch.checks().len();
         store.commit(batch).expect("commit");
+        finish_time += committing - building;
+        commit_time += committing.elapsed();
         done += n as u64;
     }
     let elapsed = started.elapsed();
@@ -101,6 +121,17 @@ fn main() {
         records as f64 / elapsed.as_secs_f64(),
         100.0 * merges as f64 / records as f64,
         100.0 * extended as f64 / records as f64
+    );
+    let per_record = |d: std::time::Duration| d.as_secs_f64() * 1e6 / records as f64;
+    println!(
+        "link: per record {:.1} us = resolve and link {:.1} us + emit batch {:.1} us + commit {:.1} us ({:.1} writes of {:.0} bytes, {:.1} preconditions)",
+        per_record(elapsed),
+        per_record(elapsed - finish_time - commit_time),
+        per_record(finish_time),
+        per_record(commit_time),
+        ops as f64 / records as f64,
+        bytes as f64 / records as f64,
+        checks as f64 / records as f64
     );
 
     // Let background flushes and compactions of the write phase settle, so the lookups

@@ -48,6 +48,9 @@ pub struct Check {
     pub key: Key,
     /// The value the writer read.
     pub expected: Option<Vec<u8>>,
+    /// [`crate::Store::read_version`] noted before the read, when the backend has one: lets
+    /// the commit skip re-reading a key no commit has written since.
+    pub read_at: Option<u64>,
 }
 
 /// Operations applied all together or not at all.
@@ -112,10 +115,23 @@ impl WriteBatch {
 
     /// Commits only if `key` still holds `expected` (`None`: is still absent).
     pub fn expect(&mut self, table: Table, key: &Key, expected: Option<Vec<u8>>) -> &mut Self {
+        self.expect_read_at(table, key, expected, None)
+    }
+
+    /// Like [`WriteBatch::expect`], for a value read after [`crate::Store::read_version`]
+    /// returned `read_at`.
+    pub fn expect_read_at(
+        &mut self,
+        table: Table,
+        key: &Key,
+        expected: Option<Vec<u8>>,
+        read_at: Option<u64>,
+    ) -> &mut Self {
         self.checks.push(Check {
             table,
             key: key.clone(),
             expected,
+            read_at,
         });
         self
     }

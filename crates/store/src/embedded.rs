@@ -18,12 +18,20 @@ use crate::batch::{Committed, Op, WriteBatch};
 use crate::error::{Error, Result};
 use crate::group_commit::GroupCommit;
 use crate::key::{Key, Scope};
+use crate::row_cache::{RowCache, WriteVersions};
 use crate::table::Table;
 use crate::{Direction, Entry, ScanRange, Store};
 
 /// Version of the on-disk layout this build writes. Bump on incompatible key or value
 /// layout changes, with a fixture of the old version loaded by a test.
 pub const FORMAT_VERSION: u32 = 1;
+
+/// A value a commit writes through to the row cache (`None`: deleted).
+type WrittenRow = (Table, Vec<u8>, Option<Arc<[u8]>>);
+
+/// Slots of the write-stamp table (8 bytes each): enough that unrelated keys rarely share one
+/// among the keys written between a read and its commit.
+const WRITE_STAMP_SLOTS: usize = 1 << 20;
 
 /// When a commit counts as acknowledged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
@@ -46,6 +54,8 @@ pub struct StoreOptions {
     pub relaxed_sync_interval: Duration,
     /// Block cache size in bytes.
     pub cache_bytes: u64,
+    /// Row cache size in bytes (values of [`Table::row_cached`] tables; 0 turns it off).
+    pub row_cache_bytes: u64,
 }
 
 impl Default for StoreOptions {
@@ -54,6 +64,7 @@ impl Default for StoreOptions {
             durability: Durability::Sync,
             relaxed_sync_interval: Duration::from_millis(100),
             cache_bytes: 64 * 1024 * 1024,
+            row_cache_bytes: 128 * 1024 * 1024,
         }
     }
 }
@@ -67,6 +78,8 @@ struct Inner {
     group_commit: GroupCommit,
     durability: Durability,
     path: PathBuf,
+    versions: WriteVersions,
+    rows: Option<RowCache>,
 }
 
 impl Inner {
@@ -120,6 +133,8 @@ impl EmbeddedStore {
             group_commit: GroupCommit::default(),
             durability: options.durability,
             path: path.to_owned(),
+            versions: WriteVersions::new(WRITE_STAMP_SLOTS),
+            rows: RowCache::new(options.row_cache_bytes),
         });
         let store = Self {
             _background_sync: Arc::new(BackgroundSync::start(&inner, &options)),
@@ -159,8 +174,18 @@ impl EmbeddedStore {
         }
     }
 
+    /// Runs under the commit lock, so no stamp moves while it looks.
     fn check_preconditions(&self, batch: &WriteBatch) -> Result<()> {
         for check in batch.checks() {
+            if let Some(read_at) = check.read_at {
+                if self
+                    .inner
+                    .versions
+                    .unchanged_since(check.table, check.key.as_bytes(), read_at)
+                {
+                    continue;
+                }
+            }
             let current = self.inner.keyspace(check.table).get(check.key.as_bytes())?;
             if current.as_deref() != check.expected.as_deref() {
                 return Err(Error::Conflict { table: check.table });
@@ -172,11 +197,28 @@ impl EmbeddedStore {
 
 impl Store for EmbeddedStore {
     fn get(&self, table: Table, key: &Key) -> Result<Option<Vec<u8>>> {
-        Ok(self
-            .inner
-            .keyspace(table)
-            .get(key.as_bytes())?
-            .map(|value| value.to_vec()))
+        let rows = match &self.inner.rows {
+            Some(rows) if table.row_cached() => rows,
+            _ => {
+                return Ok(self
+                    .inner
+                    .keyspace(table)
+                    .get(key.as_bytes())?
+                    .map(|value| value.to_vec()))
+            }
+        };
+        let versions = &self.inner.versions;
+        if let Some(value) = rows.get(versions, table, key.as_bytes()) {
+            return Ok(value.map(|v| v.to_vec()));
+        }
+        // Noted before the read: a commit racing it leaves a stamp above this, so the row
+        // is never served stale.
+        let read_at = versions.published();
+        let value = self.inner.keyspace(table).get(key.as_bytes())?;
+        let shared = value.as_deref().map(Arc::<[u8]>::from);
+        let owned = shared.as_deref().map(<[u8]>::to_vec);
+        rows.fill(table, key.as_bytes(), shared, read_at);
+        Ok(owned)
     }
 
     fn scan(
@@ -245,6 +287,14 @@ impl Store for EmbeddedStore {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
             self.check_preconditions(&batch)?;
+            let versions = &self.inner.versions;
+            let version = versions.next();
+            // Values of row-cached tables, written through once the engine has the batch.
+            let mut written: Vec<WrittenRow> = Vec::new();
+            let rows = self.inner.rows.as_ref();
+            let cached = |table: Table, key: &Key| {
+                table.row_cached() && rows.is_some_and(|rows| rows.holds(table, key.as_bytes()))
+            };
             let mut engine_batch = self.inner.database.batch();
             // Numbers are reserved on a copy and published only after the engine accepted the
             // batch, so a failed commit leaves no gap-free promise broken.
@@ -266,19 +316,50 @@ impl Store for EmbeddedStore {
                         };
                         let seq = last + 1;
                         let key = Key::extend(&prefix).u64(seq).finish();
+                        versions.stamp(table, key.as_bytes(), version);
+                        if cached(table, &key) {
+                            written.push((
+                                table,
+                                key.as_bytes().to_vec(),
+                                Some(value.as_slice().into()),
+                            ));
+                        }
                         engine_batch.insert(self.inner.keyspace(table), key.into_bytes(), value);
                         committed.appended.push(seq);
                         reserved.push((table, prefix, seq));
                     }
                     Op::Put { table, key, value } => {
+                        versions.stamp(table, key.as_bytes(), version);
+                        if cached(table, &key) {
+                            written.push((
+                                table,
+                                key.as_bytes().to_vec(),
+                                Some(value.as_slice().into()),
+                            ));
+                        }
                         engine_batch.insert(self.inner.keyspace(table), key.into_bytes(), value)
                     }
                     Op::Delete { table, key } => {
+                        versions.stamp(table, key.as_bytes(), version);
+                        if cached(table, &key) {
+                            written.push((table, key.as_bytes().to_vec(), None));
+                        }
                         engine_batch.remove(self.inner.keyspace(table), key.into_bytes())
                     }
                 }
             }
-            engine_batch.commit()?;
+            let applied = engine_batch.commit();
+            if applied.is_ok() {
+                if let Some(rows) = rows {
+                    for (table, key, value) in written {
+                        rows.fill(table, &key, value, version);
+                    }
+                }
+            }
+            // Published even when the engine refused the batch: its stamps only make the
+            // keys look newer than they are.
+            versions.publish(version);
+            applied?;
             for (table, prefix, seq) in reserved {
                 sequences.set(table, prefix, seq);
             }
@@ -306,6 +387,10 @@ impl Store for EmbeddedStore {
             return Err(Error::Poisoned);
         }
         Ok(())
+    }
+
+    fn read_version(&self) -> Option<u64> {
+        Some(self.inner.versions.published())
     }
 }
 

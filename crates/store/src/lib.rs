@@ -34,6 +34,7 @@ mod embedded;
 mod error;
 mod group_commit;
 pub mod key;
+mod row_cache;
 mod table;
 
 use std::ops::Bound;
@@ -207,4 +208,12 @@ pub trait Store: Send + Sync + 'static {
     /// `Ok` while the store accepts reads and writes; an error once it has refused further
     /// writes (a failed fsync poisons the store until restart).
     fn check_ready(&self) -> Result<()>;
+
+    /// A version to note before reads whose values a later batch will `expect`
+    /// ([`WriteBatch::expect_read_at`]): a backend that can tell whether a key was written
+    /// since then skips re-reading it at commit. `None` (the default): every precondition is
+    /// re-read.
+    fn read_version(&self) -> Option<u64> {
+        None
+    }
 }

@@ -103,6 +103,20 @@ impl Table {
         }
     }
 
+    /// Whether the embedded backend keeps this table's values in its row cache: small,
+    /// point-read, hot tables (identity pointers and graph heads on every linking record and
+    /// lookup; sandbox, namespace and merge-policy revisions on every request).
+    pub const fn row_cached(self) -> bool {
+        matches!(
+            self,
+            Table::Sandboxes
+                | Table::Namespaces
+                | Table::Identities
+                | Table::Graphs
+                | Table::MergePolicies
+        )
+    }
+
     /// Position in [`Table::ALL`], used to index per-table handles.
     pub const fn index(self) -> usize {
         self as usize

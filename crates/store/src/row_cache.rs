@@ -1,0 +1,220 @@
+//! Write versions and a validated row cache for the embedded backend.
+//!
+//! Every commit gets a number, and before it touches the engine it stamps each key it writes
+//! with that number in a fixed table of slots (keys hash to slots; a collision only makes a
+//! stamp look newer than it is). A reader that noted the published number `v` before reading
+//! a key knows the value it read is still current as long as the key's slot holds a stamp
+//! ≤ `v`. Two things follow, both sound only because one process owns the data directory
+//! (fjall locks it):
+//! - a precondition on a value read at `v` needs no second read at commit while the slot is
+//!   still ≤ `v` (linking records used to read every graph key twice);
+//! - a cache of values keyed by `(table, key)` and tagged with the `v` they were read at is
+//!   exact: an entry is served only while its slot is ≤ its tag, so no write is ever hidden.
+//!   Commits write their values through to the rows the cache holds, so keys a workload
+//!   reads and rewrites are served from memory instead of the LSM's memtables, where a
+//!   lookup walks a skip list of long keys.
+//!
+//! Ordering per commit `n` (all under the commit lock): stamp keys with `n`, apply the batch,
+//! write values through, publish `n`. A reader racing the commit either meets a raised
+//! stamp (and reads the engine) or a published `n` (and sees the whole batch).
+
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use quick_cache::sync::Cache;
+use quick_cache::{Equivalent, Weighter};
+
+use crate::table::Table;
+
+/// Commit numbers and per-slot stamps.
+pub(crate) struct WriteVersions {
+    published: AtomicU64,
+    stamps: Box<[AtomicU64]>,
+    mask: u64,
+}
+
+impl WriteVersions {
+    /// `slots` is rounded up to a power of two.
+    pub(crate) fn new(slots: usize) -> Self {
+        let slots = slots.max(1).next_power_of_two();
+        Self {
+            published: AtomicU64::new(0),
+            stamps: (0..slots).map(|_| AtomicU64::new(0)).collect(),
+            mask: u64::try_from(slots - 1).unwrap_or(u64::MAX),
+        }
+    }
+
+    /// The number of the last commit whose writes are all visible.
+    pub(crate) fn published(&self) -> u64 {
+        self.published.load(Ordering::Acquire)
+    }
+
+    fn slot(&self, table: Table, key: &[u8]) -> &AtomicU64 {
+        let hash = xxhash_rust::xxh3::xxh3_64_with_seed(key, table.index() as u64);
+        let index = usize::try_from(hash & self.mask).unwrap_or(0);
+        // `mask` is `len - 1` of a power-of-two table, so the index is always in range.
+        #[allow(clippy::indexing_slicing)]
+        &self.stamps[index]
+    }
+
+    /// Whether no commit after `version` can have written `key`.
+    pub(crate) fn unchanged_since(&self, table: Table, key: &[u8], version: u64) -> bool {
+        self.slot(table, key).load(Ordering::Acquire) <= version
+    }
+
+    /// The number the next commit gets. Callers hold the commit lock.
+    pub(crate) fn next(&self) -> u64 {
+        self.published.load(Ordering::Acquire) + 1
+    }
+
+    /// Marks `key` as written by commit `version` (before the engine applies it).
+    pub(crate) fn stamp(&self, table: Table, key: &[u8], version: u64) {
+        self.slot(table, key).store(version, Ordering::Release);
+    }
+
+    /// Makes commit `version` the published one (after the engine applied it).
+    pub(crate) fn publish(&self, version: u64) {
+        self.published.store(version, Ordering::Release);
+    }
+}
+
+#[derive(Clone, PartialEq, Eq)]
+struct RowKey {
+    table: Table,
+    key: Box<[u8]>,
+}
+
+impl Hash for RowKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        RowRef {
+            table: self.table,
+            key: &self.key,
+        }
+        .hash(state);
+    }
+}
+
+/// A borrowed [`RowKey`], so lookups need no allocation.
+struct RowRef<'a> {
+    table: Table,
+    key: &'a [u8],
+}
+
+impl Hash for RowRef<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u8(u8::try_from(self.table.index()).unwrap_or(u8::MAX));
+        state.write(self.key);
+    }
+}
+
+impl Equivalent<RowKey> for RowRef<'_> {
+    fn equivalent(&self, other: &RowKey) -> bool {
+        self.table == other.table && *self.key == *other.key
+    }
+}
+
+/// A cached value (`None`: the key was absent) and the published version it was read at.
+#[derive(Clone)]
+struct Row {
+    value: Option<Arc<[u8]>>,
+    read_at: u64,
+}
+
+#[derive(Clone)]
+struct RowWeight;
+
+/// Per-entry bookkeeping of the cache and the hash table, roughly.
+const ENTRY_OVERHEAD: u64 = 64;
+
+impl Weighter<RowKey, Row> for RowWeight {
+    fn weight(&self, key: &RowKey, row: &Row) -> u64 {
+        let value = row.value.as_ref().map_or(0, |v| v.len());
+        u64::try_from(key.key.len() + value).unwrap_or(u64::MAX) + ENTRY_OVERHEAD
+    }
+}
+
+/// Values of the tables worth caching (see [`Table::row_cached`]), validated by
+/// [`WriteVersions`].
+pub(crate) struct RowCache {
+    rows: Cache<RowKey, Row, RowWeight>,
+}
+
+/// Rough mean entry weight, to size the cache's hash table.
+const TYPICAL_ENTRY: u64 = 256;
+
+impl RowCache {
+    pub(crate) fn new(bytes: u64) -> Option<Self> {
+        (bytes > 0).then(|| Self {
+            rows: Cache::with_weighter(
+                usize::try_from(bytes / TYPICAL_ENTRY)
+                    .unwrap_or(usize::MAX)
+                    .max(16),
+                bytes,
+                RowWeight,
+            ),
+        })
+    }
+
+    /// The cached value of `key` if it is still current: `Some(None)` means "known absent".
+    pub(crate) fn get(
+        &self,
+        versions: &WriteVersions,
+        table: Table,
+        key: &[u8],
+    ) -> Option<Option<Arc<[u8]>>> {
+        let row = self.rows.get(&RowRef { table, key })?;
+        versions
+            .unchanged_since(table, key, row.read_at)
+            .then_some(row.value)
+    }
+
+    /// Whether `key` has a row (current or not): commits write through only to those, so
+    /// keys nobody point-reads (logs, histories) never take cache space.
+    pub(crate) fn holds(&self, table: Table, key: &[u8]) -> bool {
+        self.rows.contains_key(&RowRef { table, key })
+    }
+
+    /// Remembers what a read at `read_at` (the version published before it) returned.
+    pub(crate) fn fill(&self, table: Table, key: &[u8], value: Option<Arc<[u8]>>, read_at: u64) {
+        self.rows.insert(
+            RowKey {
+                table,
+                key: key.into(),
+            },
+            Row { value, read_at },
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stamp_newer_than_the_read_invalidates_the_row() {
+        let versions = WriteVersions::new(1024);
+        let cache = RowCache::new(1 << 20).expect("cache");
+        cache.fill(Table::Identities, b"k", Some(Arc::from(&b"v1"[..])), 0);
+        assert_eq!(
+            cache.get(&versions, Table::Identities, b"k"),
+            Some(Some(Arc::from(&b"v1"[..])))
+        );
+        let next = versions.next();
+        versions.stamp(Table::Identities, b"k", next);
+        assert_eq!(cache.get(&versions, Table::Identities, b"k"), None);
+        versions.publish(next);
+        cache.fill(Table::Identities, b"k", None, versions.published());
+        assert_eq!(cache.get(&versions, Table::Identities, b"k"), Some(None));
+    }
+
+    #[test]
+    fn every_slot_collision_only_makes_rows_look_older() {
+        // One slot: every write invalidates every row, never the reverse.
+        let versions = WriteVersions::new(1);
+        let cache = RowCache::new(1 << 20).expect("cache");
+        cache.fill(Table::Graphs, b"a", Some(Arc::from(&b"x"[..])), 0);
+        versions.stamp(Table::Graphs, b"b", versions.next());
+        assert_eq!(cache.get(&versions, Table::Graphs, b"a"), None);
+    }
+}
