@@ -154,6 +154,18 @@ enum StoredHead {
     },
 }
 
+/// [`StoredHead::Live`] borrowing its members, so writing a head copies nothing; encodes to
+/// the same bytes (bincode writes variant index and fields alike).
+#[derive(serde::Serialize)]
+enum StoredHeadRef<'a> {
+    Live {
+        id: u64,
+        created: i64,
+        updated: i64,
+        members: &'a [Member],
+    },
+}
+
 fn decode_pointer(bytes: &[u8]) -> Result<u64> {
     <[u8; 8]>::try_from(bytes)
         .map(u64::from_be_bytes)
@@ -1255,11 +1267,11 @@ impl<'a> GraphTxn<'a> {
             if slot.dirty {
                 match &slot.current {
                     Some(GraphDoc::Live(graph)) => {
-                        let head = StoredHead::Live {
+                        let head = StoredHeadRef::Live {
                             id: graph.id,
                             created: graph.created,
                             updated: graph.updated,
-                            members: graph.members.clone(),
+                            members: &graph.members,
                         };
                         batch.put(Table::Graphs, &key, encode(&head)?);
                         batch.put(Table::Graphs, &links, encode(&graph.links)?);
@@ -1466,5 +1478,16 @@ mod tests {
         assert!(varint.len() < fixint.len());
         assert_eq!(decode::<StoredHead>(&varint).expect("decode v2"), head());
         assert!(decode::<StoredHead>(&[9, 0]).is_err());
+        let members = match head() {
+            StoredHead::Live { members, .. } => members,
+            StoredHead::Redirect { .. } => Vec::new(),
+        };
+        let borrowed = StoredHeadRef::Live {
+            id: 7,
+            created: 1_700_000_000_000,
+            updated: 1_700_000_100_000,
+            members: &members,
+        };
+        assert_eq!(encode(&borrowed).expect("encode borrowed"), varint);
     }
 }

@@ -18,11 +18,11 @@
 //! write values through, publish `n`. A reader racing the commit either meets a raised
 //! stamp (and reads the engine) or a published `n` (and sees the whole batch).
 
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use quick_cache::sync::Cache;
+use quick_cache::sync::{Cache, DefaultLifecycle};
 use quick_cache::{Equivalent, Weighter};
 
 use crate::table::Table;
@@ -51,7 +51,10 @@ impl WriteVersions {
     }
 
     fn slot(&self, table: Table, key: &[u8]) -> &AtomicU64 {
-        let hash = xxhash_rust::xxh3::xxh3_64_with_seed(key, table.index() as u64);
+        self.slot_of(row_hash(table, key))
+    }
+
+    fn slot_of(&self, hash: u64) -> &AtomicU64 {
         let index = usize::try_from(hash & self.mask).unwrap_or(0);
         // `mask` is `len - 1` of a power-of-two table, so the index is always in range.
         #[allow(clippy::indexing_slicing)]
@@ -79,40 +82,73 @@ impl WriteVersions {
     }
 }
 
+/// One hash per key serves both its stamp slot and its cache row.
+fn row_hash(table: Table, key: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64_with_seed(key, table.index() as u64)
+}
+
 #[derive(Clone, PartialEq, Eq)]
 struct RowKey {
+    hash: u64,
     table: Table,
     key: Box<[u8]>,
 }
 
 impl Hash for RowKey {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        RowRef {
-            table: self.table,
-            key: &self.key,
-        }
-        .hash(state);
+        state.write_u64(self.hash);
     }
 }
 
 /// A borrowed [`RowKey`], so lookups need no allocation.
 struct RowRef<'a> {
+    hash: u64,
     table: Table,
     key: &'a [u8],
 }
 
+impl<'a> RowRef<'a> {
+    fn new(table: Table, key: &'a [u8]) -> Self {
+        Self {
+            hash: row_hash(table, key),
+            table,
+            key,
+        }
+    }
+}
+
 impl Hash for RowRef<'_> {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write_u8(u8::try_from(self.table.index()).unwrap_or(u8::MAX));
-        state.write(self.key);
+        state.write_u64(self.hash);
     }
 }
 
 impl Equivalent<RowKey> for RowRef<'_> {
     fn equivalent(&self, other: &RowKey) -> bool {
-        self.table == other.table && *self.key == *other.key
+        self.hash == other.hash && self.table == other.table && *self.key == *other.key
     }
 }
+
+/// Passes the precomputed xxh3 of a row through (rows hash themselves with `write_u64`).
+#[derive(Default)]
+struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Not reached (rows write one u64); mixes anything else in rather than dropping it.
+        self.0 = xxhash_rust::xxh3::xxh3_64_with_seed(bytes, self.0);
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 = value;
+    }
+}
+
+type RowHasher = BuildHasherDefault<PassThrough>;
 
 /// A cached value (`None`: the key was absent) and the published version it was read at.
 #[derive(Clone)]
@@ -137,7 +173,7 @@ impl Weighter<RowKey, Row> for RowWeight {
 /// Values of the tables worth caching (see [`Table::row_cached`]), validated by
 /// [`WriteVersions`].
 pub(crate) struct RowCache {
-    rows: Cache<RowKey, Row, RowWeight>,
+    rows: Cache<RowKey, Row, RowWeight, RowHasher>,
 }
 
 /// Rough mean entry weight, to size the cache's hash table.
@@ -146,12 +182,14 @@ const TYPICAL_ENTRY: u64 = 256;
 impl RowCache {
     pub(crate) fn new(bytes: u64) -> Option<Self> {
         (bytes > 0).then(|| Self {
-            rows: Cache::with_weighter(
+            rows: Cache::with(
                 usize::try_from(bytes / TYPICAL_ENTRY)
                     .unwrap_or(usize::MAX)
                     .max(16),
                 bytes,
                 RowWeight,
+                RowHasher::default(),
+                DefaultLifecycle::default(),
             ),
         })
     }
@@ -163,22 +201,22 @@ impl RowCache {
         table: Table,
         key: &[u8],
     ) -> Option<Option<Arc<[u8]>>> {
-        let row = self.rows.get(&RowRef { table, key })?;
-        versions
-            .unchanged_since(table, key, row.read_at)
-            .then_some(row.value)
+        let wanted = RowRef::new(table, key);
+        let row = self.rows.get(&wanted)?;
+        (versions.slot_of(wanted.hash).load(Ordering::Acquire) <= row.read_at).then_some(row.value)
     }
 
     /// Whether `key` has a row (current or not): commits write through only to those, so
     /// keys nobody point-reads (logs, histories) never take cache space.
     pub(crate) fn holds(&self, table: Table, key: &[u8]) -> bool {
-        self.rows.contains_key(&RowRef { table, key })
+        self.rows.contains_key(&RowRef::new(table, key))
     }
 
     /// Remembers what a read at `read_at` (the version published before it) returned.
     pub(crate) fn fill(&self, table: Table, key: &[u8], value: Option<Arc<[u8]>>, read_at: u64) {
         self.rows.insert(
             RowKey {
+                hash: row_hash(table, key),
                 table,
                 key: key.into(),
             },

@@ -103,9 +103,10 @@ impl Table {
         }
     }
 
-    /// Whether the embedded backend keeps this table's values in its row cache: small,
-    /// point-read, hot tables (identity pointers and graph heads on every linking record and
-    /// lookup; sandbox, namespace and merge-policy revisions on every request).
+    /// Whether the embedded backend keeps this table's values in its row cache: point-read,
+    /// hot tables (identity pointers and graph heads on every linking record and lookup;
+    /// sandbox, namespace and merge-policy revisions on every request; merged views, which
+    /// are what a hot lookup returns).
     pub const fn row_cached(self) -> bool {
         matches!(
             self,
@@ -114,6 +115,7 @@ impl Table {
                 | Table::Identities
                 | Table::Graphs
                 | Table::MergePolicies
+                | Table::ProfileViews
         )
     }
 
