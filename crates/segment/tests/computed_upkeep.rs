@@ -95,6 +95,7 @@ fn entry(
         event_ms: at,
         graph: Some(graph),
         segment: None,
+        absorbed: Vec::new(),
     }
 }
 
