@@ -10,6 +10,9 @@
 //! One feed serves every tenant (entries name their tenant), so a consumer needs one
 //! checkpoint, not one per sandbox.
 
+use tessera_identity::IdentityKey;
+use tessera_model::Tenant;
+use tessera_profile::erase::Erased;
 use tessera_store::{Direction, Key, KeyReader, ScanRange, Scope, Store, Table, WriteBatch};
 
 use crate::error::{Error, Result};
@@ -41,9 +44,11 @@ pub enum ChangeKind {
     /// A profile entered or left a segment (`segment` says which and how); `graph` is the
     /// profile, `identities` its identities.
     Membership,
-    /// A graph changed without a record (an unlink through the identity API split it):
-    /// `identities` are the members of one resulting graph, `graph` the graph it came from.
-    /// Consumers re-derive what they keep per profile for it.
+    /// A graph changed members without a record of its own (an unlink through the identity
+    /// API, the erasure of one of its identities, or an eviction that split it): `identities`
+    /// are the members of one resulting graph (empty when nothing is left of it), `graph` the
+    /// graph it came from. Consumers re-derive what they keep per profile for every graph
+    /// the entry leads to, and drop it for `graph` when that no longer exists.
     GraphChanged,
 }
 
@@ -92,6 +97,105 @@ pub struct ChangeEntry {
     /// For membership entries: the segment and the new status.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub segment: Option<SegmentChange>,
+    /// Graphs this record merged into `graph`. Their ids never come back (they redirect to
+    /// the survivor), so what consumers keep under them can go.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub absorbed: Vec<u64>,
+}
+
+/// Adds the record of an erasure of `subject` (`DELETE /access/entities`): one
+/// [`ChangeKind::Erased`] entry naming every identity whose data went and the graph it was
+/// in, then, when one identity left a graph that remains, [`ChangeKind::GraphChanged`]
+/// entries for what remains of it (parts split off have ids no other entry names). The
+/// entries are also the erasure's audit trail.
+pub fn append_erased(
+    batch: &mut WriteBatch,
+    tenant: &Tenant,
+    subject: &IdentityKey,
+    erased: &Erased,
+    receipt: &str,
+    applied_ms: i64,
+) -> Result<()> {
+    append(
+        batch,
+        &ChangeEntry {
+            org: tenant.org.to_string(),
+            sandbox: tenant.sandbox.to_string(),
+            dataset_id: String::new(),
+            kind: ChangeKind::Erased,
+            namespace: subject.namespace.clone(),
+            id: subject.id.clone(),
+            identities: erased
+                .identities
+                .iter()
+                .map(|i| (i.namespace.clone(), i.id.clone()))
+                .collect(),
+            xaction_id: receipt.to_owned(),
+            applied_ms,
+            event_ms: None,
+            graph: erased.graph,
+            segment: None,
+            absorbed: Vec::new(),
+        },
+    )?;
+    if let (false, Some(graph)) = (erased.remaining.is_empty(), erased.graph) {
+        append_graph_changes(
+            batch,
+            tenant,
+            graph,
+            &erased.remaining,
+            subject,
+            receipt,
+            applied_ms,
+        )?;
+    }
+    Ok(())
+}
+
+/// Adds one [`ChangeKind::GraphChanged`] entry per graph in `parts` (the members of each
+/// resulting graph), all coming from graph `origin`; when no part has a member (nothing is
+/// left of `origin`) one entry without identities, filed under `gone`, says so. Entries
+/// name members rather than graph ids because consumers resolve them when they read the
+/// entry, when later writes may have moved them again. `receipt` names the cause.
+pub fn append_graph_changes(
+    batch: &mut WriteBatch,
+    tenant: &Tenant,
+    origin: u64,
+    parts: &[Vec<IdentityKey>],
+    gone: &IdentityKey,
+    receipt: &str,
+    applied_ms: i64,
+) -> Result<()> {
+    let entry = |who: &IdentityKey, members: &[IdentityKey]| ChangeEntry {
+        org: tenant.org.to_string(),
+        sandbox: tenant.sandbox.to_string(),
+        dataset_id: String::new(),
+        kind: ChangeKind::GraphChanged,
+        namespace: who.namespace.clone(),
+        id: who.id.clone(),
+        identities: members
+            .iter()
+            .map(|i| (i.namespace.clone(), i.id.clone()))
+            .collect(),
+        xaction_id: receipt.to_owned(),
+        applied_ms,
+        event_ms: None,
+        graph: Some(origin),
+        segment: None,
+        absorbed: Vec::new(),
+    };
+    let mut any = false;
+    for members in parts {
+        let Some(first) = members.first() else {
+            continue;
+        };
+        append(batch, &entry(first, members))?;
+        any = true;
+    }
+    if !any {
+        append(batch, &entry(gone, &[]))?;
+    }
+    Ok(())
 }
 
 /// Adds `entry` to `batch`; its sequence number comes back in the commit's `appended`.

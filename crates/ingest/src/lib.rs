@@ -20,6 +20,7 @@ pub mod pipeline;
 pub mod record;
 pub mod retention;
 pub mod streaming;
+pub mod unlink;
 
 pub use batch::{BatchService, BatchStatus, InputFormat};
 pub use dataset::{Catalog, Dataset, Labels};

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
-use tessera_identity::{GraphConfig, GraphTxn, Namespaces};
+use tessera_identity::{GraphConfig, GraphTxn, LinkOutcome, Namespaces};
 use tessera_model::Tenant;
 use tessera_profile::event::{self, NewEvent};
 use tessera_profile::fragment::{self, WriteMode};
@@ -238,7 +238,16 @@ pub fn prepare(
 struct Linker<'a> {
     store: &'a dyn Store,
     config: GraphConfig,
-    txns: BTreeMap<Tenant, (GraphTxn<'a>, HashSet<IdentityKey>)>,
+    txns: BTreeMap<Tenant, TenantLinks<'a>>,
+}
+
+/// One tenant's graph transaction within a batch.
+struct TenantLinks<'a> {
+    txn: GraphTxn<'a>,
+    blocked: HashSet<IdentityKey>,
+    /// Graphs a record split (an eviction, or a link its linking rules removed): `(graph,
+    /// parts split off, the record's primary identity, its receipt)`.
+    splits: Vec<(u64, Vec<u64>, IdentityKey, String)>,
 }
 
 impl<'a> Linker<'a> {
@@ -252,8 +261,8 @@ impl<'a> Linker<'a> {
         }
     }
 
-    /// Links the record's identities (primary first); returns its graph id.
-    fn link(&mut self, item: &Prepared, at: i64) -> Result<Option<u64>> {
+    /// Links the record's identities (primary first); returns what that did to the graph.
+    fn link(&mut self, item: &Prepared, at: i64) -> Result<Option<LinkOutcome>> {
         if !item.link {
             return Ok(None);
         }
@@ -269,9 +278,16 @@ impl<'a> Linker<'a> {
                 move |code| namespaces.eviction_rank(code),
             )
             .with_rules(rules);
-            self.txns.insert(item.tenant.clone(), (txn, blocked));
+            self.txns.insert(
+                item.tenant.clone(),
+                TenantLinks {
+                    txn,
+                    blocked,
+                    splits: Vec::new(),
+                },
+            );
         }
-        let Some((txn, blocked)) = self.txns.get_mut(&item.tenant) else {
+        let Some(links) = self.txns.get_mut(&item.tenant) else {
             return Ok(None);
         };
         // Blocked identities never link; the record's other identities still do.
@@ -283,8 +299,10 @@ impl<'a> Linker<'a> {
                 .filter(|i| **i != item.primary)
                 .cloned(),
         );
-        identities.retain(|i| !blocked.contains(i));
-        let outcome = txn.link(&identities, at, &item.dataset_id, &item.xaction_id)?;
+        identities.retain(|i| !links.blocked.contains(i));
+        let outcome = links
+            .txn
+            .link(&identities, at, &item.dataset_id, &item.xaction_id)?;
         if let Some(outcome) = &outcome {
             if !outcome.evicted.is_empty() {
                 tracing::info!(
@@ -293,17 +311,37 @@ impl<'a> Linker<'a> {
                     "identity graph at capacity; oldest identities removed"
                 );
             }
+            if !outcome.split_off.is_empty() {
+                links.splits.push((
+                    outcome.graph,
+                    outcome.split_off.clone(),
+                    item.primary.clone(),
+                    item.xaction_id.clone(),
+                ));
+            }
         }
-        Ok(outcome.map(|o| o.graph))
+        Ok(outcome)
     }
 
-    fn finish(self, batch: &mut WriteBatch) -> Result<()> {
-        for (tenant, (txn, _)) in self.txns {
+    fn finish(self, batch: &mut WriteBatch, applied_ms: i64) -> Result<()> {
+        for (tenant, mut links) in self.txns {
             // Merged profiles list the graph's identities: a membership change stales them.
-            for graph in txn.reshaped() {
+            for graph in links.txn.reshaped() {
                 tessera_profile::view::invalidate(batch, &tenant, *graph);
             }
-            txn.finish(batch)?;
+            // Parts an eviction or a linking rule split off are graphs no record names: feed
+            // consumers hear of them here. Appended after every record's own entry, so the
+            // batch's first feed sequence numbers stay one per record, in order.
+            for (graph, split_off, primary, receipt) in &links.splits {
+                let mut parts = Vec::with_capacity(split_off.len() + 1);
+                for part in std::iter::once(graph).chain(split_off) {
+                    parts.push(links.txn.members_of(*part)?);
+                }
+                change_feed::append_graph_changes(
+                    batch, &tenant, *graph, &parts, primary, receipt, applied_ms,
+                )?;
+            }
+            links.txn.finish(batch)?;
         }
         Ok(())
     }
@@ -333,7 +371,8 @@ fn add_to_batch(
     item: &Prepared,
     applied_ms: i64,
 ) -> Result<()> {
-    let graph = linker.link(item, applied_ms)?;
+    let outcome = linker.link(item, applied_ms)?;
+    let graph = outcome.as_ref().map(|o| o.graph);
     let (kind, event_ms) = match &item.write {
         Write::Record {
             mode,
@@ -400,6 +439,7 @@ fn add_to_batch(
             event_ms,
             graph,
             segment: None,
+            absorbed: outcome.map(|o| o.absorbed).unwrap_or_default(),
         },
     )
 }
@@ -436,7 +476,7 @@ fn apply_one(
         let mut batch = WriteBatch::new();
         let mut linker = Linker::new(store, limits);
         add_to_batch(store, &mut batch, &mut linker, item, applied_ms)?;
-        linker.finish(&mut batch)?;
+        linker.finish(&mut batch, applied_ms)?;
         match store.commit(batch) {
             Ok(committed) => {
                 return Ok(Applied::Written {
@@ -506,7 +546,7 @@ pub fn apply(
                     add_to_batch(store, &mut batch, &mut linker, item, applied_ms)?;
                 }
             }
-            linker.finish(&mut batch)?;
+            linker.finish(&mut batch, applied_ms)?;
             match store.commit(batch) {
                 Ok(committed) => {
                     committed_round = Some(committed);

@@ -29,6 +29,10 @@ pub struct Erased {
     pub events: usize,
     /// The graph that was erased (whole-graph erasure) or left (one identity), if any.
     pub graph: Option<u64>,
+    /// When one identity left its graph: the members of every graph that remains of it
+    /// (the survivor and any part split off because the identity held it together), so
+    /// the caller can tell derived readers about parts no record names.
+    pub remaining: Vec<Vec<IdentityKey>>,
 }
 
 /// Events removed per write.
@@ -134,10 +138,19 @@ pub fn erase(
             |_| 0,
         );
         let graph = tessera_identity::graph_id(store, tenant, identity)?;
+        let mut remaining = Vec::new();
         let had_graph = if whole_graph {
             txn.erase_graph(identity)?.is_some()
         } else {
-            txn.erase_identity(identity, at_ms)?.is_some()
+            match txn.erase_identity(identity, at_ms)? {
+                Some(graphs) => {
+                    for id in graphs {
+                        remaining.push(txn.members_of(id)?);
+                    }
+                    true
+                }
+                None => false,
+            }
         };
         if !had_graph && fragments == 0 && erased.events == 0 {
             return Ok(None);
@@ -149,6 +162,7 @@ pub fn erase(
         let this_round = Erased {
             fragments,
             graph,
+            remaining,
             ..erased.clone()
         };
         audit(&mut batch, &this_round)?;

@@ -184,6 +184,7 @@ fn ingest(store: &EmbeddedStore, tenant: &Tenant, people: u64, events: u64) -> f
                     event_ms: Some(at),
                     graph: Some(graph),
                     segment: None,
+                    absorbed: Vec::new(),
                 },
             )
             .expect("feed");

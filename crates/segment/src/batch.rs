@@ -85,6 +85,7 @@ pub fn feed_entry(
             status: change.status.as_str().to_owned(),
             last_qualification_time: change.last_qualification_time,
         }),
+        absorbed: Vec::new(),
     }
 }
 

@@ -1,18 +1,22 @@
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 //! The computed-attribute invariant: whatever the interleaving of events, identity merges,
-//! consumer passes and attribute creation (with its backfill), once the consumer has caught
-//! up every profile's value equals a from-scratch fold over that profile's events.
+//! unlinks, consumer passes and attribute creation (with its backfill), once the consumer has
+//! caught up every profile's value equals a from-scratch fold over that profile's events, and
+//! no state is left for a graph that no longer exists.
 
 use proptest::prelude::*;
 use serde_json::{json, Value};
-use tessera_identity::{GraphConfig, GraphTxn, IdentityKey};
+use tessera_identity::{GraphConfig, GraphTxn, IdentityKey, LinkOutcome};
 use tessera_ingest::change_feed::{self, ChangeEntry, ChangeKind};
+use tessera_ingest::unlink::{self, Unlink};
 use tessera_model::Tenant;
 use tessera_profile::event::{self, NewEvent};
 use tessera_segment::computed::definition::{self, Compiled};
 use tessera_segment::computed::upkeep;
 use tessera_segment::computed::window::fold_from_scratch;
-use tessera_store::{Direction, EmbeddedStore, StoreOptions, WriteBatch};
+use tessera_store::{
+    Direction, EmbeddedStore, Key, KeyReader, ScanRange, Scope, StoreOptions, Table, WriteBatch,
+};
 
 const NOW: i64 = 1_750_000_000_000;
 const HOUR: i64 = 3_600_000;
@@ -32,6 +36,8 @@ enum Op {
     },
     /// Person `p`'s two identities meet: their graphs merge.
     Link { person: u8 },
+    /// Person `p`'s two identities are unlinked through the identity API: the graph splits.
+    Unlink { person: u8 },
     /// The consumer catches up.
     Pass,
     /// The next attribute is created and backfilled.
@@ -42,6 +48,7 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         4 => (0u8..4, 0u8..2, 0u8..80, 0u8..50).prop_map(|(person, slot, hours_ago, amount)| Op::Event { person, slot, hours_ago, amount }),
         1 => (0u8..4).prop_map(|person| Op::Link { person }),
+        1 => (0u8..4).prop_map(|person| Op::Unlink { person }),
         1 => Just(Op::Pass),
         1 => Just(Op::Define),
     ]
@@ -68,11 +75,11 @@ fn identity(person: u8, slot: u8) -> IdentityKey {
     }
 }
 
-fn link(store: &EmbeddedStore, ids: &[IdentityKey], batch: &mut WriteBatch) -> u64 {
+fn link(store: &EmbeddedStore, ids: &[IdentityKey], batch: &mut WriteBatch) -> LinkOutcome {
     let mut txn = GraphTxn::new(store, tenant(), GraphConfig::default(), |_| 0);
     let outcome = txn.link(ids, 1, "ds", "x").unwrap().unwrap();
     txn.finish(batch).unwrap();
-    outcome.graph
+    outcome
 }
 
 fn entry(
@@ -95,6 +102,7 @@ fn entry(
         event_ms: at,
         graph: Some(graph),
         segment: None,
+        absorbed: Vec::new(),
     }
 }
 
@@ -123,7 +131,7 @@ fn apply(store: &EmbeddedStore, op: &Op, n: usize, defined: &mut usize) {
             amount,
         } => {
             let who = identity(*person, *slot);
-            let graph = link(store, std::slice::from_ref(&who), &mut batch);
+            let graph = link(store, std::slice::from_ref(&who), &mut batch).graph;
             let at = NOW - i64::from(*hours_ago) * HOUR;
             let id = format!("e{n}");
             let xaction = format!("x{n}");
@@ -155,12 +163,23 @@ fn apply(store: &EmbeddedStore, op: &Op, n: usize, defined: &mut usize) {
         }
         Op::Link { person } => {
             let ids = [identity(*person, 0), identity(*person, 1)];
-            let graph = link(store, &ids, &mut batch);
-            change_feed::append(
-                &mut batch,
-                &entry(ChangeKind::Record, &ids[0], graph, &format!("x{n}"), None),
-            )
-            .unwrap();
+            let outcome = link(store, &ids, &mut batch);
+            // As ingestion does: the entry names the graphs the record merged away.
+            let mut record = entry(
+                ChangeKind::Record,
+                &ids[0],
+                outcome.graph,
+                &format!("x{n}"),
+                None,
+            );
+            record.absorbed = outcome.absorbed;
+            change_feed::append(&mut batch, &record).unwrap();
+        }
+        Op::Unlink { person } => {
+            let what = Unlink::Link(identity(*person, 0), identity(*person, 1));
+            // `None`: not linked (yet, or any more); nothing happens.
+            unlink::unlink(store, &tenant(), &what, NOW).unwrap();
+            return;
         }
         Op::Pass => {
             upkeep::catch_up(store, &|| NOW).unwrap();
@@ -233,5 +252,33 @@ proptest! {
             got.sort_by(|a, b| a.0.cmp(&b.0));
             prop_assert_eq!(got, want, "graph {}", graph.id);
         }
+        for graph in stored_states(&store) {
+            let live = tessera_identity::graph::graph_by_id(&store, &tenant(), graph).unwrap();
+            prop_assert!(
+                live.is_some_and(|g| g.id == graph),
+                "state left for graph {} that no longer exists",
+                graph
+            );
+        }
     }
+}
+
+/// Graphs that have a stored state.
+fn stored_states(store: &EmbeddedStore) -> Vec<u64> {
+    let prefix = Key::builder(&Scope::Tenant(tenant())).str("cav").finish();
+    tessera_store::Store::scan(
+        store,
+        Table::ComputedAttributes,
+        &ScanRange::prefix(prefix),
+        Direction::Forward,
+        10_000,
+    )
+    .unwrap()
+    .iter()
+    .map(|row| {
+        let mut reader = KeyReader::with_scope(&row.key).unwrap().1;
+        assert_eq!(reader.string().unwrap(), "cav");
+        reader.u64().unwrap()
+    })
+    .collect()
 }

@@ -93,6 +93,7 @@ fn feed(batch: &mut WriteBatch, kind: ChangeKind, who: &IdentityKey, graph: u64)
             event_ms: None,
             graph: Some(graph),
             segment: None,
+            absorbed: Vec::new(),
         },
     )
     .unwrap();

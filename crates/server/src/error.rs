@@ -427,8 +427,13 @@ impl From<crate::export_jobs::ExportError> for ApiError {
         match error {
             E::Store(store) => store.into(),
             E::Profile(profile) => profile.into(),
-            E::NotFound { .. } => ApiError::Profile {
+            E::NotFound { .. } | E::BatchNotFound { .. } => ApiError::Profile {
                 status: StatusCode::NOT_FOUND,
+                message: error.to_string(),
+            },
+            // The request is incomplete whatever the job's state: it must say which file.
+            E::BatchRequired { .. } => ApiError::Profile {
+                status: StatusCode::BAD_REQUEST,
                 message: error.to_string(),
             },
             // The job exists; its file does not yet (or never will): a state conflict, not

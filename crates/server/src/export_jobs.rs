@@ -20,6 +20,16 @@
 //! is renamed to `<dir>/<id>.jsonl`: a file with that name is always complete. A cancel
 //! (HTTP DELETE) rewrites the document, so the worker's next commit fails its precondition
 //! and it stops there, removing its file. HTTP shapes live in `routes::export_jobs`.
+//!
+//! With `destination.segmentPerBatch` (AEP: "one segment ID into one batch ID") the job has
+//! one output batch per `filter.segments` entry, each its own file
+//! `<dir>/<id>-<batchId>.jsonl`, holding the profiles that pass that entry. The walk is still
+//! one pass: a profile is merged once and its lines are appended to every batch it belongs
+//! to. Each page appends to and fsyncs every file it wrote, then commits every file's
+//! offset with the cursor; a restart truncates each file back to its committed offset. At
+//! the end every file is synced and renamed; a crash between two renames leaves a file
+//! under its final name for a job that has not succeeded, which a restart moves back to its
+//! partial name (nothing reads the final name before the job says `SUCCEEDED`).
 
 use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
@@ -65,6 +75,24 @@ pub enum ExportError {
         id: u64,
         /// Its status.
         status: ExportStatus,
+    },
+    /// A job that wrote one batch per segment was asked for its file without naming a batch.
+    #[error(
+        "export job {id} wrote one batch per segment; name one with batchId (one of {batches:?})"
+    )]
+    BatchRequired {
+        /// Job id.
+        id: u64,
+        /// Its batch ids.
+        batches: Vec<String>,
+    },
+    /// The job wrote no batch with this id.
+    #[error("export job {id} has no batch {batch}")]
+    BatchNotFound {
+        /// Job id.
+        id: u64,
+        /// Batch id as asked for.
+        batch: String,
     },
     /// Concurrent changes kept winning.
     #[error("export job {id} kept changing concurrently; retry")]
@@ -138,6 +166,31 @@ pub struct Progress {
     /// Profiles exported and left out so far.
     #[serde(default)]
     pub tally: Tally,
+    /// With one batch per segment: each batch file's committed bytes and lines, in the
+    /// order of the job's `batches` (`bytes` above is then unused).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub batches: Vec<BatchProgress>,
+}
+
+/// Where one batch file of a `segmentPerBatch` job stands.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchProgress {
+    /// Bytes of its partial file that belong to committed pages.
+    pub bytes: u64,
+    /// Lines (profiles) written to it.
+    pub profiles: u64,
+}
+
+/// One output batch of a `segmentPerBatch` job: the profiles passing one `filter.segments`
+/// entry.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SegmentBatch {
+    /// Index of its entry in the job's `segments`.
+    pub filter: usize,
+    /// The batch id allocated for it (32 hex digits, like the whole-export batch id).
+    pub batch_id: String,
 }
 
 /// One error of a failed job, as AEP reports it.
@@ -170,8 +223,12 @@ pub struct ExportJob {
     pub segments: Vec<SegmentFilter>,
     /// The destination dataset named by the request.
     pub dataset_id: String,
-    /// The batch id allocated for the output.
+    /// The batch id allocated for the output (the whole export when `batches` is empty).
     pub batch_id: String,
+    /// `destination.segmentPerBatch`: one output batch per segment filter, in the order of
+    /// `segments` (empty: one batch for the whole export).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub batches: Vec<SegmentBatch>,
     /// Status.
     pub status: ExportStatus,
     /// Created (ms).
@@ -208,6 +265,9 @@ pub struct NewExport {
     pub spec: Spec,
     /// Destination dataset.
     pub dataset_id: String,
+    /// One output batch per segment filter (`destination.segmentPerBatch`); the route
+    /// refuses it without segment filters.
+    pub segment_per_batch: bool,
 }
 
 /// `filter.segments[]`: profiles whose membership in the segment has one of `statuses`
@@ -224,18 +284,18 @@ pub struct SegmentFilter {
     pub window: Option<(i64, i64)>,
 }
 
-/// Whether a profile with `memberships` passes `filters` (any one suffices).
-fn in_segments(
-    filters: &[SegmentFilter],
-    memberships: &std::collections::BTreeMap<String, tessera_segment::membership::Membership>,
-) -> bool {
-    filters.iter().any(|f| {
-        memberships.get(&f.segment_id).is_some_and(|m| {
-            f.statuses.iter().any(|s| s == m.status.as_str())
-                && f.window
+type Memberships = std::collections::BTreeMap<String, tessera_segment::membership::Membership>;
+
+impl SegmentFilter {
+    /// Whether a profile with `memberships` passes this filter.
+    fn passes(&self, memberships: &Memberships) -> bool {
+        memberships.get(&self.segment_id).is_some_and(|m| {
+            self.statuses.iter().any(|s| s == m.status.as_str())
+                && self
+                    .window
                     .is_none_or(|(start, end)| (start..end).contains(&m.last_qualification_time))
         })
-    })
+    }
 }
 
 fn job_prefix(tenant: &Tenant) -> Key {
@@ -296,8 +356,39 @@ fn final_path(dir: &Path, tenant: &Tenant, id: u64) -> PathBuf {
     tenant_dir(dir, tenant).join(format!("{id}.jsonl"))
 }
 
-fn partial_path(dir: &Path, tenant: &Tenant, id: u64) -> PathBuf {
-    tenant_dir(dir, tenant).join(format!("{id}.jsonl.partial"))
+/// Path of one finished batch file of a `segmentPerBatch` job (batch ids are 32 hex
+/// digits, so a safe path component).
+fn batch_final_path(dir: &Path, tenant: &Tenant, id: u64, batch_id: &str) -> PathBuf {
+    tenant_dir(dir, tenant).join(format!("{id}-{batch_id}.jsonl"))
+}
+
+/// The partial name of a file: the final name with `.partial` appended.
+fn partial_of(done: &Path) -> PathBuf {
+    let mut name = done.as_os_str().to_owned();
+    name.push(".partial");
+    PathBuf::from(name)
+}
+
+/// The files a job writes, final names, in output order: one for the whole export, or one
+/// per batch.
+fn output_paths(dir: &Path, tenant: &Tenant, job: &ExportJob) -> Vec<PathBuf> {
+    if job.batches.is_empty() {
+        return vec![final_path(dir, tenant, job.id)];
+    }
+    job.batches
+        .iter()
+        .map(|b| batch_final_path(dir, tenant, job.id, &b.batch_id))
+        .collect()
+}
+
+/// Removes every file of `job`, partial and (with `finished` too) final.
+fn remove_outputs(dir: &Path, tenant: &Tenant, job: &ExportJob, finished: bool) {
+    for done in output_paths(dir, tenant, job) {
+        remove_if_present(&partial_of(&done));
+        if finished {
+            remove_if_present(&done);
+        }
+    }
 }
 
 /// Ids are per sandbox, so files are too: `<dir>/<org>/<sandbox>/`. Both names are
@@ -376,13 +467,30 @@ impl ExportJobs {
                 segments: request.segments.clone(),
                 dataset_id: request.dataset_id.clone(),
                 batch_id: uuid::Uuid::new_v4().simple().to_string(),
+                batches: if request.segment_per_batch {
+                    (0..request.segments.len())
+                        .map(|filter| SegmentBatch {
+                            filter,
+                            batch_id: uuid::Uuid::new_v4().simple().to_string(),
+                        })
+                        .collect()
+                } else {
+                    Vec::new()
+                },
                 status: ExportStatus::New,
                 created_ms: now,
                 updated_ms: now,
                 started_ms: None,
                 exported_ms: None,
                 finished_ms: None,
-                progress: Progress::default(),
+                progress: Progress {
+                    batches: if request.segment_per_batch {
+                        vec![BatchProgress::default(); request.segments.len()]
+                    } else {
+                        Vec::new()
+                    },
+                    ..Progress::default()
+                },
                 errors: Vec::new(),
             };
             let mut batch = WriteBatch::new();
@@ -467,9 +575,9 @@ impl ExportJobs {
                 .delete(Table::Jobs, &queue_key(tenant, job.id));
             match self.store.commit(batch) {
                 Ok(_) => {
-                    // The worker may still hold the file open; it removes it again when
+                    // The worker may still hold the files open; it removes them again when
                     // its next commit fails, so neither order leaves a file behind.
-                    remove_if_present(&partial_path(&self.dir, tenant, job.id));
+                    remove_outputs(&self.dir, tenant, &job, false);
                     tracing::info!(job = job.id, "export job cancelled");
                     return Ok(job);
                 }
@@ -481,23 +589,52 @@ impl ExportJobs {
         Err(ExportError::Contended { id: 0 })
     }
 
-    /// The finished file of a job that succeeded, opened for reading.
-    pub fn open_file(&self, tenant: &Tenant, id: &str) -> Result<(ExportJob, File)> {
+    /// The finished file of a job that succeeded, opened for reading: its one file, or with
+    /// one batch per segment the file of `batch` (which must then be named).
+    pub fn open_file(
+        &self,
+        tenant: &Tenant,
+        id: &str,
+        batch: Option<&str>,
+    ) -> Result<(ExportJob, File)> {
         let job = self.get(tenant, id)?;
+        let path = match (job.batches.is_empty(), batch) {
+            (true, None) => final_path(&self.dir, tenant, job.id),
+            (true, Some(b)) if b == job.batch_id => final_path(&self.dir, tenant, job.id),
+            (false, Some(b)) if job.batches.iter().any(|s| s.batch_id == b) => {
+                batch_final_path(&self.dir, tenant, job.id, b)
+            }
+            (false, None) => {
+                return Err(ExportError::BatchRequired {
+                    id: job.id,
+                    batches: job.batches.iter().map(|b| b.batch_id.clone()).collect(),
+                })
+            }
+            (_, Some(b)) => {
+                return Err(ExportError::BatchNotFound {
+                    id: job.id,
+                    batch: b.to_owned(),
+                })
+            }
+        };
         if job.status != ExportStatus::Succeeded {
             return Err(ExportError::NotReady {
                 id: job.id,
                 status: job.status,
             });
         }
-        let file = File::open(final_path(&self.dir, tenant, job.id))
-            .map_err(|source| ExportError::File { id: job.id, source })?;
+        let file = File::open(path).map_err(|source| ExportError::File { id: job.id, source })?;
         Ok((job, file))
     }
 
     /// Where a succeeded job's file is.
     pub fn file_path(&self, tenant: &Tenant, id: u64) -> PathBuf {
         final_path(&self.dir, tenant, id)
+    }
+
+    /// Where a succeeded `segmentPerBatch` job's file of `batch_id` is.
+    pub fn batch_file_path(&self, tenant: &Tenant, id: u64, batch_id: &str) -> PathBuf {
+        batch_final_path(&self.dir, tenant, id, batch_id)
     }
 
     /// The worker side, without the wake-up handle (the worker thread must not keep its own
@@ -579,8 +716,6 @@ impl Worker {
     fn run(&self, tenant: &Tenant, id: u64, keep_going: &dyn Fn() -> bool) -> Result<bool> {
         let store = self.store.as_ref();
         let key = job_key(tenant, id);
-        let partial = partial_path(&self.dir, tenant, id);
-        let done = final_path(&self.dir, tenant, id);
         'job: loop {
             let Some(bytes) = store.get(Table::Jobs, &key)? else {
                 self.dequeue(tenant, id)?;
@@ -589,8 +724,7 @@ impl Worker {
             let mut job = decode(&bytes)?;
             if job.status.is_finished() {
                 if job.status == ExportStatus::Cancelled {
-                    remove_if_present(&partial);
-                    remove_if_present(&done);
+                    remove_outputs(&self.dir, tenant, &job, true);
                 }
                 self.dequeue(tenant, id)?;
                 return Ok(true);
@@ -598,10 +732,11 @@ impl Worker {
             if !keep_going() {
                 return Ok(false);
             }
-            let mut file = match open_at(&partial, &mut job.progress) {
-                Ok(file) => file,
-                Err(error) => {
-                    let (code, msg) = write_failure(&error, &partial);
+            let outputs = output_paths(&self.dir, tenant, &job);
+            let mut files = match open_outputs(&outputs, &mut job.progress) {
+                Ok(files) => files,
+                Err((error, path)) => {
+                    let (code, msg) = write_failure(&error, &path);
                     tracing::error!(code, %msg, "export job failed");
                     return self.fail(tenant, job, bytes, code, msg);
                 }
@@ -614,7 +749,7 @@ impl Worker {
                 if !keep_going() {
                     return Ok(false);
                 }
-                let out = match self.next_page(tenant, &mut job, &mut file, &partial) {
+                let out = match self.next_page(tenant, &mut job, &mut files, &outputs) {
                     Ok(out) => out,
                     Err(PageError::Retry(error)) => return Err(error),
                     Err(PageError::Fail(code, msg)) => {
@@ -626,8 +761,8 @@ impl Worker {
                 job.status = ExportStatus::Processing;
                 if job.progress.cursor.is_done() {
                     job.exported_ms = Some(job.updated_ms);
-                    if let Err(error) = finalize(file, &partial, &done) {
-                        let (code, msg) = write_failure(&error, &done);
+                    if let Err((error, path)) = finalize(files, &outputs) {
+                        let (code, msg) = write_failure(&error, &path);
                         tracing::error!(code, %msg, "export job failed");
                         return self.fail(tenant, job, read, code, msg);
                     }
@@ -635,7 +770,7 @@ impl Worker {
                     job.status = ExportStatus::Succeeded;
                     job.finished_ms = Some(now);
                     job.updated_ms = now;
-                    return self.commit_final(tenant, &job, read, &done);
+                    return self.commit_final(tenant, &job, read);
                 }
                 let encoded = encode(&job)?;
                 let mut batch = WriteBatch::new();
@@ -659,60 +794,105 @@ impl Worker {
         }
     }
 
-    /// Walks one page, appends its lines to `file` and syncs them; updates the job's
-    /// progress in memory (the caller commits it). Returns the lines written.
+    /// The outputs (indexes into `files`) `subject` goes to: the one file, or with one batch
+    /// per segment every batch whose segment filter it passes; empty when it is filtered out.
+    fn targets(
+        &self,
+        tenant: &Tenant,
+        job: &ExportJob,
+        subject: &walk::Subject,
+    ) -> std::result::Result<Vec<usize>, PageError> {
+        if job.segments.is_empty() {
+            return Ok(vec![0]);
+        }
+        // Memberships are kept per graph: a profile outside any graph is in no segment.
+        let Some(graph) = subject.graph else {
+            return Ok(Vec::new());
+        };
+        let memberships = tessera_segment::membership::of_graph(self.store.as_ref(), tenant, graph)
+            .map_err(|e| PageError::Fail("0090000003", e.to_string()))?;
+        if job.batches.is_empty() {
+            let passes = job.segments.iter().any(|f| f.passes(&memberships));
+            return Ok(if passes { vec![0] } else { Vec::new() });
+        }
+        Ok(job
+            .batches
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| {
+                job.segments
+                    .get(b.filter)
+                    .is_some_and(|f| f.passes(&memberships))
+            })
+            .map(|(index, _)| index)
+            .collect())
+    }
+
+    /// Walks one page, appends its lines to the files they belong to and syncs those; updates
+    /// the job's progress in memory (the caller commits it). Returns the profiles exported.
     fn next_page(
         &self,
         tenant: &Tenant,
         job: &mut ExportJob,
-        file: &mut File,
-        path: &Path,
+        files: &mut [File],
+        paths: &[PathBuf],
     ) -> std::result::Result<u64, PageError> {
         let store = self.store.as_ref();
         let page = walk::page(store, tenant, &job.progress.cursor, self.page)?;
-        let mut out = Vec::new();
+        let mut outs: Vec<Vec<u8>> = vec![Vec::new(); files.len()];
+        let mut lines = vec![0_u64; files.len()];
         let mut tally = job.progress.tally;
+        let mut profile = Vec::new();
         for subject in &page.subjects {
-            if !job.segments.is_empty() {
-                // Memberships are kept per graph: a profile outside any graph is in no segment.
-                let Some(graph) = subject.graph else {
-                    tally.filtered += 1;
-                    continue;
-                };
-                let memberships = tessera_segment::membership::of_graph(store, tenant, graph)
-                    .map_err(|e| PageError::Fail("0090000003", e.to_string()))?;
-                if !in_segments(&job.segments, &memberships) {
-                    tally.filtered += 1;
-                    continue;
+            let targets = self.targets(tenant, job, subject)?;
+            if targets.is_empty() {
+                tally.filtered += 1;
+                continue;
+            }
+            // Merged and projected once, whatever the number of batches it goes to.
+            profile.clear();
+            let before = tally.exported;
+            export::write(store, tenant, subject, &job.spec, &mut profile, &mut tally)?;
+            let written = tally.exported.saturating_sub(before);
+            for target in targets {
+                if let (Some(out), Some(count)) = (outs.get_mut(target), lines.get_mut(target)) {
+                    out.extend_from_slice(&profile);
+                    *count += written;
                 }
             }
-            export::write(store, tenant, subject, &job.spec, &mut out, &mut tally)?;
         }
-        file.write_all(&out)
-            .and_then(|()| file.sync_data())
-            .map_err(|e| {
-                let (code, msg) = write_failure(&e, path);
-                PageError::Fail(code, msg)
-            })?;
-        let lines = tally.exported.saturating_sub(job.progress.tally.exported);
-        job.progress = Progress {
+        for ((file, out), done) in files.iter_mut().zip(&outs).zip(paths) {
+            if out.is_empty() {
+                continue;
+            }
+            file.write_all(out)
+                .and_then(|()| file.sync_data())
+                .map_err(|e| {
+                    let (code, msg) = write_failure(&e, &partial_of(done));
+                    PageError::Fail(code, msg)
+                })?;
+        }
+        let size = |out: &Vec<u8>| u64::try_from(out.len()).unwrap_or(u64::MAX);
+        let mut progress = Progress {
             cursor: page.next,
-            bytes: job
-                .progress
-                .bytes
-                .saturating_add(u64::try_from(out.len()).unwrap_or(u64::MAX)),
             tally,
+            ..job.progress.clone()
         };
-        Ok(lines)
+        if job.batches.is_empty() {
+            let written = outs.first().map_or(0, size);
+            progress.bytes = progress.bytes.saturating_add(written);
+        } else {
+            for ((batch, out), count) in progress.batches.iter_mut().zip(&outs).zip(&lines) {
+                batch.bytes = batch.bytes.saturating_add(size(out));
+                batch.profiles = batch.profiles.saturating_add(*count);
+            }
+        }
+        let exported = tally.exported.saturating_sub(job.progress.tally.exported);
+        job.progress = progress;
+        Ok(exported)
     }
 
-    fn commit_final(
-        &self,
-        tenant: &Tenant,
-        job: &ExportJob,
-        read: Vec<u8>,
-        done: &Path,
-    ) -> Result<bool> {
+    fn commit_final(&self, tenant: &Tenant, job: &ExportJob, read: Vec<u8>) -> Result<bool> {
         let key = job_key(tenant, job.id);
         let mut batch = WriteBatch::new();
         batch
@@ -732,13 +912,14 @@ impl Worker {
                     exported = tally.exported,
                     filtered = tally.filtered,
                     bytes = job.progress.bytes,
+                    batches = job.batches.len(),
                     "export job succeeded"
                 );
                 Ok(true)
             }
-            // Cancelled while finishing: the cancel wins, its file goes.
+            // Cancelled while finishing: the cancel wins, its files go.
             Err(tessera_store::Error::Conflict { .. }) => {
-                remove_if_present(done);
+                remove_outputs(&self.dir, tenant, job, true);
                 self.dequeue(tenant, job.id)?;
                 Ok(true)
             }
@@ -762,7 +943,7 @@ impl Worker {
             code: code.to_owned(),
             msg,
         }];
-        remove_if_present(&partial_path(&self.dir, tenant, job.id));
+        remove_outputs(&self.dir, tenant, &job, false);
         let key = job_key(tenant, job.id);
         let mut batch = WriteBatch::new();
         batch
@@ -788,41 +969,84 @@ impl Worker {
     }
 }
 
-/// Opens the partial file positioned after the committed bytes: created empty for a job
-/// that has not written yet, truncated back to `progress.bytes` (lines of an uncommitted
-/// page) otherwise; a file shorter than that restarts the export (`progress` reset).
-fn open_at(path: &Path, progress: &mut Progress) -> std::io::Result<File> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
+/// Bytes of output `index` that belong to committed pages.
+fn committed(progress: &Progress, index: usize) -> u64 {
+    if progress.batches.is_empty() {
+        return if index == 0 { progress.bytes } else { 0 };
     }
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)?;
-    let len = file.metadata()?.len();
-    if len < progress.bytes {
-        tracing::warn!(
-            len,
-            committed = progress.bytes,
-            "export file is shorter than its committed progress; restarting the export"
-        );
-        *progress = Progress::default();
-    }
-    file.set_len(progress.bytes)?;
-    file.seek(SeekFrom::Start(progress.bytes))?;
-    Ok(file)
+    progress.batches.get(index).map_or(0, |b| b.bytes)
 }
 
-/// Makes the finished file durable under its final name.
-fn finalize(file: File, partial: &Path, done: &Path) -> std::io::Result<()> {
-    file.sync_all()?;
-    drop(file);
-    std::fs::rename(partial, done)?;
-    // The rename is durable once the directory is.
-    if let Some(parent) = done.parent() {
-        File::open(parent)?.sync_all()?;
+/// Opens every output's partial file positioned after its committed bytes: created empty for
+/// a job that has not written yet, truncated back to the committed offset (lines of an
+/// uncommitted page) otherwise. A file already under its final name (a crash between the
+/// renames of the last step) is moved back first. Any file shorter than its offset restarts
+/// the export (`progress` reset). Errors name the file.
+fn open_outputs(
+    paths: &[PathBuf],
+    progress: &mut Progress,
+) -> std::result::Result<Vec<File>, (std::io::Error, PathBuf)> {
+    let mut files = Vec::with_capacity(paths.len());
+    let mut short = false;
+    for (index, done) in paths.iter().enumerate() {
+        let partial = partial_of(done);
+        let at = |error| (error, partial.clone());
+        if let Some(parent) = partial.parent() {
+            std::fs::create_dir_all(parent).map_err(at)?;
+        }
+        if !partial.exists() && done.exists() {
+            std::fs::rename(done, &partial).map_err(at)?;
+        }
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&partial)
+            .map_err(at)?;
+        let len = file.metadata().map_err(at)?.len();
+        if len < committed(progress, index) {
+            tracing::warn!(
+                len,
+                committed = committed(progress, index),
+                file = %partial.display(),
+                "export file is shorter than its committed progress; restarting the export"
+            );
+            short = true;
+        }
+        files.push(file);
+    }
+    if short {
+        *progress = Progress {
+            batches: vec![BatchProgress::default(); progress.batches.len()],
+            ..Progress::default()
+        };
+    }
+    for ((index, file), done) in files.iter_mut().enumerate().zip(paths) {
+        let offset = committed(progress, index);
+        file.set_len(offset)
+            .and_then(|()| file.seek(SeekFrom::Start(offset)).map(drop))
+            .map_err(|e| (e, partial_of(done)))?;
+    }
+    Ok(files)
+}
+
+/// Makes the finished files durable under their final names.
+fn finalize(
+    files: Vec<File>,
+    paths: &[PathBuf],
+) -> std::result::Result<(), (std::io::Error, PathBuf)> {
+    for (file, done) in files.into_iter().zip(paths) {
+        let partial = partial_of(done);
+        file.sync_all().map_err(|e| (e, partial.clone()))?;
+        drop(file);
+        std::fs::rename(&partial, done).map_err(|e| (e, done.clone()))?;
+    }
+    // The renames are durable once the directory is.
+    if let Some(parent) = paths.first().and_then(|p| p.parent()) {
+        File::open(parent)
+            .and_then(|dir| dir.sync_all())
+            .map_err(|e| (e, parent.to_path_buf()))?;
     }
     Ok(())
 }

@@ -339,11 +339,12 @@ async fn exports_stitched_profiles_projected_filtered_with_events_and_policies()
             "segmentNs",
         ),
         (
+            // One batch per segment needs segments to split by.
             body(
                 &crm,
                 json!({"destination": {"datasetId": crm, "segmentPerBatch": true}}),
             ),
-            "segmentPerBatch",
+            "segmentPerBatch=true needs filter.segments",
         ),
         (
             body(
@@ -567,6 +568,7 @@ fn request(store: &dyn Store) -> NewExport {
             max_identities: 50,
         },
         dataset_id: "crm".into(),
+        segment_per_batch: false,
     }
 }
 
@@ -592,7 +594,7 @@ fn an_interrupted_export_resumes_after_restart_without_losing_or_repeating_lines
         assert_eq!(partial.status, ExportStatus::Processing);
         assert_eq!(partial.progress.tally.exported, 6);
         assert!(matches!(
-            jobs.open_file(&tenant(), &job.id.to_string()),
+            jobs.open_file(&tenant(), &job.id.to_string(), None),
             Err(ExportError::NotReady { .. })
         ));
         // A page written but not committed (a crash between the fsync and the commit).
@@ -614,7 +616,7 @@ fn an_interrupted_export_resumes_after_restart_without_losing_or_repeating_lines
     let done = jobs.get(&tenant(), &id.to_string()).unwrap();
     assert_eq!(done.status, ExportStatus::Succeeded);
     assert_eq!(done.progress.tally.exported, 14);
-    let (_, file) = jobs.open_file(&tenant(), &id.to_string()).unwrap();
+    let (_, file) = jobs.open_file(&tenant(), &id.to_string(), None).unwrap();
     let text = std::io::read_to_string(file).unwrap();
     let lines: Vec<Value> = text
         .lines()
@@ -661,7 +663,7 @@ fn an_interrupted_export_resumes_after_restart_without_losing_or_repeating_lines
     let job = jobs.get(&tenant(), &job.id.to_string()).unwrap();
     assert_eq!(job.status, ExportStatus::Cancelled);
     assert!(matches!(
-        jobs.open_file(&tenant(), &job.id.to_string()),
+        jobs.open_file(&tenant(), &job.id.to_string(), None),
         Err(ExportError::NotReady { .. })
     ));
 }

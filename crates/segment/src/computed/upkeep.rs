@@ -15,6 +15,12 @@
 //!   consumer running beside it: read the feed head `h1`, scan the events, read the head
 //!   `h2`, fold the feed's events in `(h1, h2]` that the scan did not see, and set every
 //!   watermark to `h2`; the consumer folds only entries above a watermark.
+//! - **Graph changes without an event** (`graphChanged` entries of an unlink, a one-identity
+//!   erasure or a split made by ingestion; `erased` entries): every graph the entry leads to
+//!   — the current graph of its origin and of each member it names, so the survivor and each
+//!   part split off — goes through the same check and recompute. States of graphs that no
+//!   longer exist (erased, emptied, merged away: the `absorbed` ids of records) are deleted
+//!   in the pass's batch, under the same compare-and-set.
 //! - **Backfill**: an attribute created (or patched) as NEW becomes PROCESSING, the consumer
 //!   is caught up (so every pass from then on folds it), every profile of the sandbox is
 //!   recomputed, and the attribute becomes PROCESSED.
@@ -318,6 +324,230 @@ fn known(state: Option<&GraphState>, entry: &ChangeEntry, attrs: &[Compiled]) ->
             .all(|a| state.attrs.contains_key(&a.definition.id))
 }
 
+/// A profile of a tenant: `(org, sandbox, graph)`.
+type ProfileKey = (String, String, u64);
+
+fn profile_key(tenant: &Tenant, graph: u64) -> ProfileKey {
+    (tenant.org.to_string(), tenant.sandbox.to_string(), graph)
+}
+
+/// Graphs an entry says are gone for good: the ones a record merged away, and the graph an
+/// unlink or erasure came from (checked: it may well survive).
+fn gone_candidates(entry: &ChangeEntry) -> impl Iterator<Item = u64> + '_ {
+    let origin = match entry.kind {
+        ChangeKind::Erased | ChangeKind::GraphChanged => entry.graph,
+        ChangeKind::Record | ChangeKind::Event | ChangeKind::Membership => None,
+    };
+    entry.absorbed.iter().copied().chain(origin)
+}
+
+/// What one pass has read and changed so far; committed at its end in one batch.
+struct PassWork<'s> {
+    store: &'s dyn Store,
+    now: i64,
+    /// Feed head read before the pass's first recompute scan.
+    h1: Option<u64>,
+    /// Graphs read by id (following redirects; `None`: gone).
+    graphs: HashMap<ProfileKey, Option<Graph>>,
+    slots: BTreeMap<ProfileKey, Slot>,
+    rebuilt: BTreeMap<ProfileKey, Rebuilt>,
+    outcome: PassOutcome,
+}
+
+impl<'s> PassWork<'s> {
+    fn new(store: &'s dyn Store, now: i64) -> Self {
+        Self {
+            store,
+            now,
+            h1: None,
+            graphs: HashMap::new(),
+            slots: BTreeMap::new(),
+            rebuilt: BTreeMap::new(),
+            outcome: PassOutcome::default(),
+        }
+    }
+
+    /// The live graph `id` is or was absorbed into, read once per pass.
+    fn graph(&mut self, tenant: &Tenant, id: u64) -> Result<Option<Graph>> {
+        let key = profile_key(tenant, id);
+        if let Some(graph) = self.graphs.get(&key) {
+            return Ok(graph.clone());
+        }
+        let graph = tessera_identity::graph::graph_by_id(self.store, tenant, id)?;
+        self.graphs.insert(key, graph.clone());
+        Ok(graph)
+    }
+
+    fn slot(&mut self, tenant: &Tenant, graph: u64) -> Result<&mut Slot> {
+        Ok(match self.slots.entry(profile_key(tenant, graph)) {
+            std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::btree_map::Entry::Vacant(v) => {
+                let (state, original) = match state_store::load(self.store, tenant, graph)? {
+                    Some((state, bytes)) => (Some(state), Some(bytes)),
+                    None => (None, None),
+                };
+                v.insert(Slot {
+                    tenant: tenant.clone(),
+                    state,
+                    original,
+                    dirty: false,
+                })
+            }
+        })
+    }
+
+    /// Drops the state of a graph that no longer exists under this id.
+    fn forget(&mut self, tenant: &Tenant, graph: u64) -> Result<()> {
+        let slot = self.slot(tenant, graph)?;
+        slot.dirty |= slot.state.take().is_some();
+        Ok(())
+    }
+
+    /// Drops the state of `graph` if it was erased or absorbed: nothing reads it any more,
+    /// and an erased person's identities must not stay behind in its member list.
+    fn forget_if_gone(&mut self, tenant: &Tenant, graph: u64) -> Result<()> {
+        let alive = self.graph(tenant, graph)?.is_some_and(|g| g.id == graph);
+        if !alive {
+            self.forget(tenant, graph)?;
+        }
+        Ok(())
+    }
+
+    /// Recomputes the state of live `graph` from its events when it has none, misses a live
+    /// attribute or lists other members than the graph has (at most once per pass).
+    fn refresh(&mut self, tenant: &Tenant, graph: &Graph, attrs: &[Compiled]) -> Result<()> {
+        let key = profile_key(tenant, graph.id);
+        if self.rebuilt.contains_key(&key) {
+            return Ok(());
+        }
+        let stale = match &self.slot(tenant, graph.id)?.state {
+            None => true,
+            Some(state) => {
+                state.members != state_store::members_of(graph)
+                    || attrs
+                        .iter()
+                        .any(|a| !state.attrs.contains_key(&a.definition.id))
+            }
+        };
+        if !stale {
+            return Ok(());
+        }
+        let head = match self.h1 {
+            Some(h) => h,
+            None => *self.h1.insert(change_feed::head(self.store)?),
+        };
+        let rebuilt = scan_graph(self.store, tenant, graph, attrs, head, self.now)?;
+        let slot = self.slot(tenant, graph.id)?;
+        slot.state = Some(rebuilt.state.clone());
+        slot.dirty = true;
+        self.rebuilt.insert(key, rebuilt);
+        self.outcome.recomputed += 1;
+        Ok(())
+    }
+
+    /// An unlink, an erasure or an eviction changed members without a record: every graph
+    /// the entry leads to (what became of its origin, and the graphs of the members it
+    /// names — the survivor and every part split off) is recomputed if its state is stale.
+    fn follow_graph_change(
+        &mut self,
+        tenant: &Tenant,
+        entry: &ChangeEntry,
+        attrs: &[Compiled],
+    ) -> Result<()> {
+        let mut targets: Vec<Graph> = Vec::new();
+        if let Some(origin) = entry.graph {
+            targets.extend(self.graph(tenant, origin)?);
+        }
+        for (namespace, id) in &entry.identities {
+            let identity = IdentityKey::new(namespace.clone(), id.clone());
+            // Members of one part share its graph: one read per part, not per member.
+            if targets.iter().any(|g| g.contains(&identity)) {
+                continue;
+            }
+            let Some(graph_id) = tessera_identity::graph_id(self.store, tenant, &identity)? else {
+                continue;
+            };
+            if let Some(graph) = self.graph(tenant, graph_id)? {
+                if targets.iter().all(|t| t.id != graph.id) {
+                    targets.push(graph);
+                }
+            }
+        }
+        for graph in &targets {
+            self.refresh(tenant, graph, attrs)?;
+        }
+        Ok(())
+    }
+
+    /// A record or an event: the profile is brought up to date (recomputed when its graph
+    /// changed), then an event is folded in above each attribute's watermark.
+    fn apply_write(
+        &mut self,
+        tenant: &Tenant,
+        seq: u64,
+        entry: &ChangeEntry,
+        attrs: &[Compiled],
+    ) -> Result<()> {
+        let store = self.store;
+        let graph_id = match entry.graph {
+            Some(id) => Some(id),
+            None => tessera_identity::resolve(
+                store,
+                tenant,
+                &IdentityKey::new(entry.namespace.clone(), entry.id.clone()),
+            )?
+            .map(|g| g.id),
+        };
+        let Some(graph_id) = graph_id else {
+            return Ok(());
+        };
+        let mut key = profile_key(tenant, graph_id);
+        let fast = known(self.slot(tenant, graph_id)?.state.as_ref(), entry, attrs);
+        if !fast {
+            let Some(graph) = self.graph(tenant, graph_id)? else {
+                // Erased since: its state goes.
+                return self.forget(tenant, graph_id);
+            };
+            if graph.id != graph_id {
+                // Absorbed since (`graph_by_id` followed it to its survivor): an orphan.
+                self.forget(tenant, graph_id)?;
+            }
+            key.2 = graph.id;
+            self.refresh(tenant, &graph, attrs)?;
+        }
+        if entry.kind != ChangeKind::Event {
+            return Ok(());
+        }
+        let Some(ts) = entry.event_ms else {
+            return Ok(());
+        };
+        // A profile rebuilt in this pass folds into its rebuild (finished at the end).
+        let state = match self.rebuilt.get_mut(&key) {
+            Some(r) => Some(&mut r.state),
+            None => self.slots.get_mut(&key).and_then(|s| s.state.as_mut()),
+        };
+        let Some(state) = state else {
+            return Ok(());
+        };
+        if attrs.iter().all(|a| {
+            state
+                .attrs
+                .get(&a.definition.id)
+                .is_some_and(|s| seq <= s.seq)
+        }) {
+            return Ok(());
+        }
+        if let Some(doc) = event_of(store, tenant, entry)? {
+            self.outcome.folded +=
+                fold_event(attrs, &mut state.attrs, Some(seq), ts, doc, self.now);
+            if let Some(slot) = self.slots.get_mut(&key) {
+                slot.dirty = true;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// One pass over the change feed after the consumer's checkpoint.
 pub fn pass(store: &dyn Store, now: i64) -> Result<PassOutcome> {
     let after = change_feed::checkpoint(store, CONSUMER)?;
@@ -325,16 +555,9 @@ pub fn pass(store: &dyn Store, now: i64) -> Result<PassOutcome> {
     let Some(last) = entries.last().map(|(seq, _)| *seq) else {
         return Ok(PassOutcome::default());
     };
-    let mut outcome = PassOutcome {
-        entries: entries.len(),
-        ..PassOutcome::default()
-    };
-    // Read before any recompute scan of this pass (and after `entries`, so h1 >= last).
-    let mut h1: Option<u64> = None;
     let mut live: HashMap<(String, String), Vec<Compiled>> = HashMap::new();
-    let mut graphs: HashMap<(String, String, u64), Option<Graph>> = HashMap::new();
-    let mut slots: BTreeMap<(String, String, u64), Slot> = BTreeMap::new();
-    let mut rebuilt: BTreeMap<(String, String, u64), Rebuilt> = BTreeMap::new();
+    let mut work = PassWork::new(store, now);
+    work.outcome.entries = entries.len();
     for (seq, entry) in &entries {
         if entry.kind == ChangeKind::Membership {
             continue;
@@ -347,90 +570,31 @@ pub fn pass(store: &dyn Store, now: i64) -> Result<PassOutcome> {
             live.insert(tkey.clone(), definition::live(store, &tenant)?);
         }
         let attrs = live.get(&tkey).map(Vec::as_slice).unwrap_or_default();
+        // Also without live attributes: states written while some were live must not
+        // outlive their graph.
+        for gone in gone_candidates(entry) {
+            work.forget_if_gone(&tenant, gone)?;
+        }
         if attrs.is_empty() {
             continue;
         }
-        let graph_id = match entry.graph {
-            Some(id) => Some(id),
-            None => tessera_identity::resolve(
-                store,
-                &tenant,
-                &IdentityKey::new(entry.namespace.clone(), entry.id.clone()),
-            )?
-            .map(|g| g.id),
-        };
-        let Some(graph_id) = graph_id else {
-            continue;
-        };
-        let mut skey = (entry.org.clone(), entry.sandbox.clone(), graph_id);
-        let fast = {
-            let slot = slot_for(store, &mut slots, &tenant, skey.clone())?;
-            known(slot.state.as_ref(), entry, attrs)
-        };
-        if !fast {
-            if !graphs.contains_key(&skey) {
-                let graph = tessera_identity::graph::graph_by_id(store, &tenant, graph_id)?;
-                graphs.insert(skey.clone(), graph);
+        match entry.kind {
+            ChangeKind::GraphChanged | ChangeKind::Erased => {
+                work.follow_graph_change(&tenant, entry, attrs)?;
             }
-            let Some(graph) = graphs.get(&skey).cloned().flatten() else {
-                // Erased: its state goes.
-                let slot = slot_for(store, &mut slots, &tenant, skey)?;
-                slot.dirty |= slot.state.take().is_some();
-                continue;
-            };
-            // `graph_by_id` follows an absorbed graph to its survivor.
-            skey.2 = graph.id;
-            let slot = slot_for(store, &mut slots, &tenant, skey.clone())?;
-            let stale = match &slot.state {
-                None => true,
-                Some(state) => {
-                    state.members != state_store::members_of(&graph)
-                        || attrs
-                            .iter()
-                            .any(|a| !state.attrs.contains_key(&a.definition.id))
-                }
-            };
-            if stale && !rebuilt.contains_key(&skey) {
-                let head = match h1 {
-                    Some(h) => h,
-                    None => *h1.insert(change_feed::head(store)?),
-                };
-                let r = scan_graph(store, &tenant, &graph, attrs, head, now)?;
-                slot.state = Some(r.state.clone());
-                slot.dirty = true;
-                rebuilt.insert(skey.clone(), r);
-                outcome.recomputed += 1;
+            ChangeKind::Record | ChangeKind::Event => {
+                work.apply_write(&tenant, *seq, entry, attrs)?;
             }
-        }
-        if entry.kind != ChangeKind::Event {
-            continue;
-        }
-        let Some(ts) = entry.event_ms else {
-            continue;
-        };
-        // A profile rebuilt in this pass folds into its rebuild (finished below).
-        let state = match rebuilt.get_mut(&skey) {
-            Some(r) => Some(&mut r.state),
-            None => slots.get_mut(&skey).and_then(|s| s.state.as_mut()),
-        };
-        let Some(state) = state else {
-            continue;
-        };
-        if attrs.iter().all(|a| {
-            state
-                .attrs
-                .get(&a.definition.id)
-                .is_some_and(|s| *seq <= s.seq)
-        }) {
-            continue;
-        }
-        if let Some(doc) = event_of(store, &tenant, entry)? {
-            outcome.folded += fold_event(attrs, &mut state.attrs, Some(*seq), ts, doc, now);
-            if let Some(slot) = slots.get_mut(&skey) {
-                slot.dirty = true;
-            }
+            ChangeKind::Membership => {}
         }
     }
+    let PassWork {
+        h1,
+        mut slots,
+        mut rebuilt,
+        outcome,
+        ..
+    } = work;
     if let Some(h1) = h1 {
         finish_rebuilds(store, &live, &mut rebuilt, h1, now)?;
     }
@@ -457,31 +621,6 @@ pub fn pass(store: &dyn Store, now: i64) -> Result<PassOutcome> {
     change_feed::save_checkpoint(&mut batch, CONSUMER, last);
     store.commit(batch)?;
     Ok(outcome)
-}
-
-fn slot_for<'a>(
-    store: &dyn Store,
-    slots: &'a mut BTreeMap<(String, String, u64), Slot>,
-    tenant: &Tenant,
-    key: (String, String, u64),
-) -> Result<&'a mut Slot> {
-    let graph = key.2;
-    Ok(match slots.entry(key) {
-        std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
-        std::collections::btree_map::Entry::Vacant(v) => {
-            let loaded = state_store::load(store, tenant, graph)?;
-            let (state, original) = match loaded {
-                Some((state, bytes)) => (Some(state), Some(bytes)),
-                None => (None, None),
-            };
-            v.insert(Slot {
-                tenant: tenant.clone(),
-                state,
-                original,
-                dirty: false,
-            })
-        }
-    })
 }
 
 /// Runs passes until the consumer has caught up with the feed; a pass that lost a race with

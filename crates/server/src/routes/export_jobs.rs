@@ -5,9 +5,14 @@
 //! `jobType: "BATCH"`, `status` `NEW` → `PROCESSING` → `SUCCEEDED` | `FAILED`, `metrics` with
 //! `totalTime`, and once finished `profileExportTime` and `aCPDatasetWriteTime`, each
 //! `{startTimeInMs, endTimeInMs, totalTimeInMs}`. Tessera extensions: `metrics.profileCount`
-//! (lines written), status `CANCELLED` for a job deleted before it finished, and
+//! (profiles exported), status `CANCELLED` for a job deleted before it finished, and
 //! `GET /export/jobs/{id}/file`, which streams the finished file. The work is done by
 //! [`crate::export_jobs`].
+//!
+//! `destination.segmentPerBatch: true` (with `filter.segments`) writes one batch per segment
+//! filter; the job then shows `destination.batches: [{segmentId, segmentNs, status,
+//! batchId}]` instead of `destination.batchId`, as AEP's Segmentation API guide to export
+//! jobs documents, and `/file` takes `?batchId=` to pick one.
 
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -99,7 +104,8 @@ pub struct Destination {
     /// An existing dataset of the sandbox (AEP wants one on the profile union schema;
     /// Tessera accepts any existing dataset and does not write into it).
     dataset_id: Option<String>,
-    /// Only `false` until segmentation exists.
+    /// One batch (file) per `filter.segments` entry instead of one for the whole export
+    /// (default false); needs `filter.segments`.
     segment_per_batch: Option<bool>,
 }
 
@@ -266,13 +272,16 @@ fn new_export(
     let Some(dataset_id) = not_blank(destination.dataset_id) else {
         return Err(bad_request("destination.datasetId is required"));
     };
-    if destination.segment_per_batch == Some(true) {
-        return Err(bad_request(
-            "destination.segmentPerBatch=true (one batch per segment) is not supported yet",
-        ));
-    }
     let filter = body.filter.unwrap_or_default();
     let segments = segment_filters(state, tenant, &filter)?;
+    let segment_per_batch = destination.segment_per_batch.unwrap_or(false);
+    if segment_per_batch && segments.is_empty() {
+        // Without segments there is nothing to split by; exporting everything into one
+        // batch instead would give the caller a different shape than asked for.
+        return Err(bad_request(
+            "destination.segmentPerBatch=true needs filter.segments: one batch is written per listed segment",
+        ));
+    }
     let from_ingest_ms = filter
         .from_ingest_timestamp
         .as_deref()
@@ -337,6 +346,7 @@ fn new_export(
             max_identities: state.ingest.limits().max_graph_identities,
         },
         dataset_id,
+        segment_per_batch,
     })
 }
 
@@ -352,6 +362,34 @@ fn span(start: Option<i64>, end: Option<i64>) -> Value {
         }
     }
     Value::Object(out)
+}
+
+/// `destination`: one `batchId`, or with `segmentPerBatch` one `batches` entry per segment
+/// filter (AEP's shape), each with its lines written once the job started (extension).
+fn destination(job: &ExportJob) -> Value {
+    if job.batches.is_empty() {
+        return json!({ "dataSetId": job.dataset_id, "segmentPerBatch": false, "batchId": job.batch_id });
+    }
+    let batches: Vec<Value> = job
+        .batches
+        .iter()
+        .enumerate()
+        .map(|(index, batch)| {
+            let mut entry = Map::new();
+            if let Some(filter) = job.segments.get(batch.filter) {
+                entry.insert("segmentId".into(), json!(filter.segment_id));
+                entry.insert("segmentNs".into(), json!("ups"));
+                entry.insert("status".into(), json!(filter.statuses));
+            }
+            entry.insert("batchId".into(), json!(batch.batch_id));
+            if job.started_ms.is_some() {
+                let lines = job.progress.batches.get(index).map_or(0, |b| b.profiles);
+                entry.insert("profileCount".into(), json!(lines));
+            }
+            Value::Object(entry)
+        })
+        .collect();
+    json!({ "dataSetId": job.dataset_id, "segmentPerBatch": true, "batches": batches })
 }
 
 /// The job in AEP's shape.
@@ -387,10 +425,7 @@ fn view(job: &ExportJob) -> Value {
     body.insert("requestId".into(), json!(job.request_id));
     body.insert("computeGatewayJobId".into(), json!({}));
     body.insert("metrics".into(), Value::Object(metrics));
-    body.insert(
-        "destination".into(),
-        json!({ "dataSetId": job.dataset_id, "segmentPerBatch": false, "batchId": job.batch_id }),
-    );
+    body.insert("destination".into(), destination(job));
     body.insert("updateTime".into(), json!(job.updated_ms));
     body.insert("imsOrgId".into(), json!(job.org));
     body.insert("creationTime".into(), json!(job.created_ms));
@@ -404,7 +439,7 @@ fn view(job: &ExportJob) -> Value {
 #[utoipa::path(post, path = "/data/core/ups/export/jobs", tag = "profile", request_body = CreateExport,
     responses((status = 200, description = "the accepted job, status NEW"),
         (status = 400, description = "missing schema.name or destination.datasetId, unknown dataset or merge policy, \
-bad timestamp, unknown segment, or segmentPerBatch=true (not supported yet)")))]
+bad timestamp, unknown segment, or segmentPerBatch=true without filter.segments")))]
 async fn create_job(
     State(state): State<AppState>,
     context: SandboxContext,
@@ -492,19 +527,31 @@ async fn delete_job(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Which file of a job.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase")]
+pub struct FileQuery {
+    /// The batch, for a job that wrote one per segment (required then); for other jobs it
+    /// may name the job's one batch.
+    batch_id: Option<String>,
+}
+
 /// The finished export as JSON lines (Tessera extension: AEP writes into a dataset instead).
 #[utoipa::path(get, path = "/data/core/ups/export/jobs/{id}/file", tag = "profile",
-    params(("id" = String, Path, description = "job id")),
+    params(("id" = String, Path, description = "job id"), FileQuery),
     responses((status = 200, description = "`application/x-ndjson`: one merged profile per line"),
-        (status = 404, description = "no such job"), (status = 409, description = "the job has not SUCCEEDED")))]
+        (status = 400, description = "a segmentPerBatch job and no batchId"),
+        (status = 404, description = "no such job or batch"), (status = 409, description = "the job has not SUCCEEDED")))]
 async fn get_file(
     State(state): State<AppState>,
     context: SandboxContext,
     Path(id): Path<String>,
+    Query(query): Query<FileQuery>,
 ) -> ApiResult<Response> {
     let jobs = state.export_jobs.clone();
     let tenant = context.tenant.clone();
-    let (job, file) = off_thread(move || jobs.open_file(&tenant, &id)).await?;
+    let batch = query.batch_id.clone();
+    let (job, file) = off_thread(move || jobs.open_file(&tenant, &id, batch.as_deref())).await?;
     let length = file.metadata().ok().map(|m| m.len());
     // Streamed in chunks: an export can be far larger than a response should buffer.
     let file = tokio::fs::File::from_std(file);
@@ -534,9 +581,11 @@ async fn get_file(
     if let Some(length) = length {
         headers.insert(header::CONTENT_LENGTH, header::HeaderValue::from(length));
     }
-    if let Ok(value) =
-        header::HeaderValue::from_str(&format!("attachment; filename=\"export-{}.jsonl\"", job.id))
-    {
+    let name = match &query.batch_id {
+        Some(batch) if !job.batches.is_empty() => format!("export-{}-{batch}.jsonl", job.id),
+        _ => format!("export-{}.jsonl", job.id),
+    };
+    if let Ok(value) = header::HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
         headers.insert(header::CONTENT_DISPOSITION, value);
     }
     Ok(response)

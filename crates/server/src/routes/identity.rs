@@ -12,6 +12,7 @@ use axum::Json;
 use serde_json::{json, Value};
 use tessera_identity::namespace::{self, NamespaceRequest};
 use tessera_identity::{IdentityKey, Namespace, Namespaces, Xid};
+use tessera_ingest::unlink::Unlink;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -706,70 +707,29 @@ async fn unlink(
     let tenant = context.tenant.clone();
     let graphs = blocking(&state, move |store| {
         let namespaces = Namespaces::load(store, &tenant)?;
-        let now = now_ms();
-        let mut txn = tessera_identity::GraphTxn::new(
-            store,
-            tenant.clone(),
-            tessera_identity::GraphConfig::default(),
-            |_| 2,
-        );
-        let outcome = match (&request.identity, &request.link) {
+        let what = match (&request.identity, &request.link) {
             (Some(identity), None) => {
-                let key = normalized(&namespaces, &identity.namespace, &identity.id)?;
-                txn.unlink_identity(&key, now)?
-                    .ok_or_else(|| not_found(format!("identity {key} belongs to no graph")))?
+                Unlink::Identity(normalized(&namespaces, &identity.namespace, &identity.id)?)
             }
             (None, Some(pair)) => {
                 let [a, b] = pair.as_slice() else {
                     return Err(invalid_input("link must name exactly two identities"));
                 };
-                let (a, b) = (
+                Unlink::Link(
                     normalized(&namespaces, &a.namespace, &a.id)?,
                     normalized(&namespaces, &b.namespace, &b.id)?,
-                );
-                txn.unlink(&a, &b, now)?
-                    .ok_or_else(|| not_found(format!("no link between {a} and {b}")))?
+                )
             }
             _ => return Err(invalid_input("give either identity or link")),
         };
-        let mut batch = tessera_store::WriteBatch::new();
-        // Merged profiles list their graph's identities: a split stales them.
-        let reshaped: Vec<u64> = txn.reshaped().iter().copied().collect();
-        for graph in &reshaped {
-            tessera_profile::view::invalidate(&mut batch, &tenant, *graph);
-        }
-        // Consumers of the change feed (segment memberships, computed attributes) hear about
-        // every graph the split leaves, in the same batch.
-        let origin = reshaped.first().copied();
-        for graph in &outcome {
-            let members = txn.members_of(*graph)?;
-            let Some(first) = members.first() else {
-                continue;
-            };
-            tessera_ingest::change_feed::append(
-                &mut batch,
-                &tessera_ingest::change_feed::ChangeEntry {
-                    org: tenant.org.to_string(),
-                    sandbox: tenant.sandbox.to_string(),
-                    dataset_id: String::new(),
-                    kind: tessera_ingest::change_feed::ChangeKind::GraphChanged,
-                    namespace: first.namespace.clone(),
-                    id: first.id.clone(),
-                    identities: members
-                        .iter()
-                        .map(|i| (i.namespace.clone(), i.id.clone()))
-                        .collect(),
-                    xaction_id: "identity-unlink".into(),
-                    applied_ms: now,
-                    event_ms: None,
-                    graph: origin,
-                    segment: None,
-                },
-            )?;
-        }
-        txn.finish(&mut batch)?;
-        store.commit(batch)?;
-        Ok(outcome)
+        // The graph change, view invalidations and change-feed entries (segment
+        // memberships and computed attributes follow the split) commit together.
+        tessera_ingest::unlink::unlink(store, &tenant, &what, now_ms())?.ok_or_else(|| {
+            not_found(match &what {
+                Unlink::Identity(key) => format!("identity {key} belongs to no graph"),
+                Unlink::Link(a, b) => format!("no link between {a} and {b}"),
+            })
+        })
     })
     .await?;
     tracing::info!(?graphs, "identity graph unlinked by request");

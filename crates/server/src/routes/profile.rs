@@ -645,31 +645,19 @@ async fn delete_entity(
                             reason: e.to_string(),
                         })?;
                 }
-                tessera_ingest::change_feed::append(
+                tessera_ingest::change_feed::append_erased(
                     batch,
-                    &tessera_ingest::change_feed::ChangeEntry {
-                        org: tenant.org.to_string(),
-                        sandbox: tenant.sandbox.to_string(),
-                        dataset_id: String::new(),
-                        kind: tessera_ingest::change_feed::ChangeKind::Erased,
-                        namespace: key.namespace.clone(),
-                        id: key.id.clone(),
-                        identities: erased
-                            .identities
-                            .iter()
-                            .map(|i| (i.namespace.clone(), i.id.clone()))
-                            .collect(),
-                        xaction_id: format!("erase:{by}"),
-                        applied_ms: at_ms,
-                        event_ms: None,
-                        graph: erased.graph,
-                        segment: None,
-                    },
+                    &tenant,
+                    &key,
+                    erased,
+                    &format!("erase:{by}"),
+                    at_ms,
                 )
                 .map_err(|e| tessera_profile::Error::Corrupt {
                     what: "change feed entry",
                     reason: e.to_string(),
-                })
+                })?;
+                Ok(())
             },
         )?;
         Ok(erased)

@@ -1,0 +1,276 @@
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+//! Computed attributes follow identity-graph changes end to end, with the server's own
+//! workers: a record merging two profiles (its feed entry names the graph it merged away,
+//! whose state goes), an unlink through `POST /identity/unlink` (each part then holds its
+//! own events only, without another write), an erasure through `DELETE /access/entities`
+//! (the person's state goes), and an eviction at the graph limit that splits a graph
+//! during ingestion (the part split off gets its own values at once).
+
+mod common;
+
+use std::time::Duration;
+
+use common::ingest::{post, setup, Setup, TENANT};
+use common::{send, TestServer};
+use hyper::{Method, StatusCode};
+use serde_json::{json, Value};
+use tessera_model::Tenant;
+use tessera_profile::IdentityKey;
+use tessera_segment::computed::{store as state_store, upkeep};
+
+const ATTRIBUTES: &str = "/data/core/ca/attributes";
+
+fn tenant() -> Tenant {
+    Tenant::parse(common::ingest::ORG, "prod").unwrap()
+}
+
+fn now_ms() -> i64 {
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap()
+}
+
+fn iso(ms_ago: i64) -> String {
+    let t = time::OffsetDateTime::now_utc() - time::Duration::milliseconds(ms_ago);
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
+
+fn purchase(id: &str, namespace: &str, who: &str, total: u32) -> Value {
+    json!({
+        "_id": id, "timestamp": iso(60_000), "eventType": "commerce.purchases",
+        "identityMap": {namespace: [{"id": who, "primary": true}]},
+        "commerce": {"order": {"priceTotal": total}}
+    })
+}
+
+/// A profile record carrying `identities` (the first primary).
+fn record(identities: &[(&str, &str)]) -> Value {
+    let mut map = serde_json::Map::new();
+    for (n, (namespace, id)) in identities.iter().enumerate() {
+        let list = map
+            .entry((*namespace).to_owned())
+            .or_insert_with(|| json!([]));
+        if let Some(list) = list.as_array_mut() {
+            list.push(json!({"id": id, "primary": n == 0}));
+        }
+    }
+    json!({"identityMap": map, "person": {"name": {"firstName": identities[0].1}}})
+}
+
+async fn stream_ok(setup: &Setup, message: Value) {
+    let reply = setup.stream(message).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    // Graph members are ordered by when they were last seen (evictions): keep writes apart.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+}
+
+fn graph_of(server: &TestServer, namespace: &str, id: &str) -> Option<u64> {
+    tessera_identity::graph_id(
+        server.state.store.as_ref(),
+        &tenant(),
+        &IdentityKey::new(namespace, id),
+    )
+    .unwrap()
+}
+
+/// `(spend, purchases)` of the profile holding `namespace`/`id`, as lookups and segments
+/// read them.
+fn values(server: &TestServer, namespace: &str, id: &str) -> (Value, Value) {
+    let Some(graph) = graph_of(server, namespace, id) else {
+        return (Value::Null, Value::Null);
+    };
+    let values = upkeep::values(server.state.store.as_ref(), &tenant(), graph, now_ms()).unwrap();
+    let get = |name: &str| {
+        values
+            .iter()
+            .find(|(_, n, _)| n == name)
+            .map_or(Value::Null, |(_, _, v)| v.clone())
+    };
+    (get("spend"), get("purchases"))
+}
+
+/// Waits (the consumer runs on the streaming-segmentation worker) until `namespace`/`id`
+/// shows `want`; returns what it last showed.
+async fn settle(server: &TestServer, namespace: &str, id: &str, want: (Value, Value)) {
+    let mut seen = (Value::Null, Value::Null);
+    for _ in 0..200 {
+        seen = values(server, namespace, id);
+        if seen == want {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("{namespace}/{id} shows {seen:?}, expected {want:?}");
+}
+
+fn has_state(server: &TestServer, graph: u64) -> bool {
+    state_store::load(server.state.store.as_ref(), &tenant(), graph)
+        .unwrap()
+        .is_some()
+}
+
+async fn define(base: &str, name: &str, pql: &str) {
+    let reply = post(
+        base,
+        ATTRIBUTES,
+        json!({
+            "name": name,
+            "expression": {"type": "PQL", "format": "pql/text", "value": pql},
+            "duration": {"count": 7, "unit": "DAYS"},
+            "status": "NEW"
+        }),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    let id = reply.json()["id"].as_str().unwrap().to_owned();
+    for _ in 0..400 {
+        let reply = common::ingest::get(base, &format!("{ATTRIBUTES}/{id}")).await;
+        if reply.json()["status"] == "PROCESSED" {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("attribute {name} was not backfilled");
+}
+
+#[tokio::test]
+async fn values_follow_merges_unlinks_erasures_and_eviction_splits() {
+    let server = TestServer::start(Some("[limits]\nmax_graph_identities = 3\n")).await;
+    let setup = setup(&server.url("")).await;
+    let base = setup.base.clone();
+    define(
+        &base,
+        "spend",
+        r#"xEvent[eventType = "commerce.purchases"].sum(commerce.order.priceTotal)"#,
+    )
+    .await;
+    define(&base, "purchases", "xEvent.count()").await;
+    let (mail, ann) = ("ann@example.com", "ann");
+
+    // Two profiles buy separately.
+    stream_ok(&setup, setup.profile_message(record(&[("CRMID", ann)]))).await;
+    stream_ok(
+        &setup,
+        setup.event_message(purchase("a1", "CRMID", ann, 10)),
+    )
+    .await;
+    stream_ok(
+        &setup,
+        setup.event_message(purchase("a2", "CRMID", ann, 20)),
+    )
+    .await;
+    stream_ok(
+        &setup,
+        setup.event_message(purchase("m1", "Email", mail, 5)),
+    )
+    .await;
+    settle(&server, "CRMID", ann, (json!(30), json!(2))).await;
+    settle(&server, "Email", mail, (json!(5), json!(1))).await;
+    let before = [
+        graph_of(&server, "CRMID", ann).unwrap(),
+        graph_of(&server, "Email", mail).unwrap(),
+    ];
+
+    // A record joins them; the graph it merged away keeps no state.
+    stream_ok(
+        &setup,
+        setup.profile_message(record(&[("CRMID", ann), ("Email", mail)])),
+    )
+    .await;
+    settle(&server, "CRMID", ann, (json!(35), json!(3))).await;
+    let merged = graph_of(&server, "CRMID", ann).unwrap();
+    let absorbed: Vec<u64> = before.into_iter().filter(|g| *g != merged).collect();
+    assert_eq!(absorbed.len(), 1);
+    assert!(
+        !has_state(&server, absorbed[0]),
+        "orphan state of {absorbed:?}"
+    );
+    let feed = setup.feed().await;
+    assert!(
+        feed.iter().any(|e| e["absorbed"] == json!(absorbed)),
+        "the merging record's entry names the absorbed graph"
+    );
+
+    // Unlinking them over HTTP: each part counts its own events, with no event afterwards.
+    let unlink = post(
+        &base,
+        "/data/core/identity/unlink",
+        json!({"link": [{"namespace": "CRMID", "id": ann}, {"namespace": "Email", "id": mail}]}),
+    )
+    .await;
+    assert_eq!(unlink.status, StatusCode::OK, "{}", unlink.text);
+    settle(&server, "CRMID", ann, (json!(30), json!(2))).await;
+    settle(&server, "Email", mail, (json!(5), json!(1))).await;
+    let mail_graph = graph_of(&server, "Email", mail).unwrap();
+    assert_ne!(mail_graph, graph_of(&server, "CRMID", ann).unwrap());
+    assert!(has_state(&server, mail_graph));
+
+    // Erasing the e-mail's person removes its state.
+    let erased = send(
+        Method::DELETE,
+        &format!("{base}/data/core/ups/access/entities?schema.name=_xdm.context.profile&entityIdNS=Email&entityId={mail}"),
+        &TENANT,
+        None,
+    )
+    .await;
+    assert_eq!(erased.status, StatusCode::ACCEPTED, "{}", erased.text);
+    let mut gone = false;
+    for _ in 0..200 {
+        gone = !has_state(&server, mail_graph);
+        if gone {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(gone, "the erased person's state is still there");
+    settle(&server, "CRMID", ann, (json!(30), json!(2))).await;
+
+    // At the limit of 3 identities, a record evicts `hub`, the least recently seen, which
+    // held `right` to the rest: `right` is split off during ingestion and at once shows its
+    // own purchase, and `left`'s profile only its own.
+    let (hub, left, right, extra) = (
+        "hub@example.com",
+        "left@example.com",
+        "right@example.com",
+        "extra@example.com",
+    );
+    stream_ok(
+        &setup,
+        setup.profile_message(record(&[("Email", hub), ("Email", left)])),
+    )
+    .await;
+    stream_ok(
+        &setup,
+        setup.profile_message(record(&[("Email", hub), ("Email", right)])),
+    )
+    .await;
+    stream_ok(
+        &setup,
+        setup.event_message(purchase("l1", "Email", left, 1)),
+    )
+    .await;
+    stream_ok(
+        &setup,
+        setup.event_message(purchase("r1", "Email", right, 2)),
+    )
+    .await;
+    settle(&server, "Email", left, (json!(3), json!(2))).await;
+    stream_ok(
+        &setup,
+        setup.profile_message(record(&[("Email", extra), ("Email", left)])),
+    )
+    .await;
+    assert_eq!(graph_of(&server, "Email", hub), None, "hub was evicted");
+    assert_ne!(
+        graph_of(&server, "Email", right),
+        graph_of(&server, "Email", left)
+    );
+    settle(&server, "Email", right, (json!(2), json!(1))).await;
+    settle(&server, "Email", left, (json!(1), json!(1))).await;
+    server.stop().await;
+}
