@@ -293,6 +293,8 @@ pub fn pass(store: &dyn Store, now_ms: i64, max_identities: usize) -> Result<Pas
                 .insert(IdentityKey::new(entry.namespace.clone(), entry.id.clone()));
         }
         slot.1.extend(entry.graph);
+        // Graphs this record's links merged away: their memberships go with them.
+        slot.1.extend(entry.absorbed.iter().copied());
     }
     let mut batch = WriteBatch::new();
     let mut evaluated = 0;

@@ -70,14 +70,20 @@ fn identity(person: u8, slot: u8) -> IdentityKey {
     }
 }
 
-fn link(store: &EmbeddedStore, ids: &[IdentityKey], batch: &mut WriteBatch) -> u64 {
+fn link(store: &EmbeddedStore, ids: &[IdentityKey], batch: &mut WriteBatch) -> (u64, Vec<u64>) {
     let mut txn = GraphTxn::new(store, tenant(), GraphConfig::default(), |_| 0);
     let outcome = txn.link(ids, 1, "ds", "x").unwrap().unwrap();
     txn.finish(batch).unwrap();
-    outcome.graph
+    (outcome.graph, outcome.absorbed)
 }
 
-fn feed(batch: &mut WriteBatch, kind: ChangeKind, who: &IdentityKey, graph: u64) {
+fn feed(
+    batch: &mut WriteBatch,
+    kind: ChangeKind,
+    who: &IdentityKey,
+    graph: u64,
+    absorbed: Vec<u64>,
+) {
     change_feed::append(
         batch,
         &ChangeEntry {
@@ -93,7 +99,7 @@ fn feed(batch: &mut WriteBatch, kind: ChangeKind, who: &IdentityKey, graph: u64)
             event_ms: None,
             graph: Some(graph),
             segment: None,
-            absorbed: Vec::new(),
+            absorbed,
         },
     )
     .unwrap();
@@ -104,7 +110,7 @@ fn apply(store: &EmbeddedStore, op: &Op, n: usize) {
     match op {
         Op::City { person, slot, city } => {
             let who = identity(*person, *slot);
-            let graph = link(store, std::slice::from_ref(&who), &mut batch);
+            let (graph, _) = link(store, std::slice::from_ref(&who), &mut batch);
             let name = ["Basel", "Bern", "Chur"]
                 .get(*city as usize)
                 .copied()
@@ -123,7 +129,7 @@ fn apply(store: &EmbeddedStore, op: &Op, n: usize) {
             )
             .unwrap();
             tessera_profile::view::invalidate(&mut batch, &tenant(), graph);
-            feed(&mut batch, ChangeKind::Record, &who, graph);
+            feed(&mut batch, ChangeKind::Record, &who, graph, Vec::new());
         }
         Op::Buy {
             person,
@@ -131,7 +137,7 @@ fn apply(store: &EmbeddedStore, op: &Op, n: usize) {
             hours_ago,
         } => {
             let who = identity(*person, *slot);
-            let graph = link(store, std::slice::from_ref(&who), &mut batch);
+            let (graph, _) = link(store, std::slice::from_ref(&who), &mut batch);
             let at = NOW - i64::from(*hours_ago) * HOUR;
             let id = format!("e{n}");
             let new = NewEvent {
@@ -150,13 +156,13 @@ fn apply(store: &EmbeddedStore, op: &Op, n: usize) {
                 body.as_object().unwrap().clone(),
             )
             .unwrap();
-            feed(&mut batch, ChangeKind::Event, &who, graph);
+            feed(&mut batch, ChangeKind::Event, &who, graph, Vec::new());
         }
         Op::Link { person } => {
             let ids = [identity(*person, 0), identity(*person, 1)];
-            let graph = link(store, &ids, &mut batch);
+            let (graph, absorbed) = link(store, &ids, &mut batch);
             tessera_profile::view::invalidate(&mut batch, &tenant(), graph);
-            feed(&mut batch, ChangeKind::Event, &ids[0], graph);
+            feed(&mut batch, ChangeKind::Record, &ids[0], graph, absorbed);
         }
         Op::Pass => {
             while streaming::pass(store, NOW, 50).unwrap().entries > 0 {}
@@ -208,6 +214,18 @@ proptest! {
             apply(&store, op, n);
         }
         while streaming::pass(&store, NOW, 50).unwrap().entries > 0 {}
+
+        // Graphs a merge absorbed keep no memberships (the survivor carries the person).
+        let live: std::collections::BTreeSet<u64> = tessera_identity::graphs(&store, &tenant(), None, 1_000)
+            .unwrap()
+            .into_iter()
+            .map(|g| g.id)
+            .collect();
+        for segment in ["basel", "recent", "both"] {
+            for graph in membership::graphs_of_segment(&store, &tenant(), segment, None, 1_000).unwrap() {
+                prop_assert!(live.contains(&graph), "{segment}: membership of absorbed graph {graph}");
+            }
+        }
 
         // A batch run at the same instant finds nothing to add or remove.
         let segments = streaming::continuous_segments(&store, &tenant()).unwrap();
