@@ -49,6 +49,12 @@ fn main() {
                 .unwrap_or(64)
                 * 1024
                 * 1024,
+            row_cache_bytes: std::env::var("TESSERA_BENCH_ROW_CACHE_MB")
+                .ok()
+                .and_then(|v| v.parse::<u64>().ok())
+                .map_or(StoreOptions::default().row_cache_bytes, |mb| {
+                    mb * 1024 * 1024
+                }),
             ..StoreOptions::default()
         },
     )

@@ -376,22 +376,27 @@ async fn get_profile(
     let namespace = query.entity_id_ns.clone();
     let policy_id = query.merge_policy_id.clone();
     let with_ca = query.with_ca.unwrap_or(false);
-    let (ingest, policies) = (state.ingest.clone(), Arc::clone(&state.policies));
-    let worker = state.clone();
-    let (key, policy, found) = blocking(&state, move |store| {
+    // Run on this async worker, not the blocking pool: a hot lookup is a handful of row-cache
+    // hits (sandbox, namespaces, policy revision, identity pointer, graph head, merged view)
+    // plus one memberships scan, a few microseconds — less than the pool hand-off, which was
+    // ~38% of server time (BENCHMARKS.md, lookup). A cold lookup (view to rebuild, rows not
+    // cached) holds the worker for its LSM reads; bulk lookups and event pages, which read
+    // much more, stay on the pool.
+    let store = state.store.as_ref();
+    let (ingest, policies) = (&state.ingest, &state.policies);
+    let (key, policy, found) = (|| -> ApiResult<_> {
         let namespaces = ingest.namespaces(&tenant)?;
         let key = requested_identity(&namespaces, &entity_id, namespace.as_deref())?;
-        let policy = choose_policy(&policies, store, &tenant, policy_id.as_deref())?;
+        let policy = choose_policy(policies, store, &tenant, policy_id.as_deref())?;
         let found = tessera_profile::lookup::lookup(store, &tenant, &key, &policy, max_identities)?;
-        let found = with_memberships(store, &worker, &tenant, &key, found)?;
+        let found = with_memberships(store, &state, &tenant, &key, found)?;
         let found = if with_ca {
             with_computed(store, &tenant, &key, found)?
         } else {
             found
         };
         Ok((key, policy, found))
-    })
-    .await?;
+    })()?;
     let profile = match found {
         Lookup::Found(profile) => profile,
         Lookup::NotFound => return Err(not_found()),
