@@ -448,6 +448,11 @@ pub fn graph_by_id(store: &dyn Store, tenant: &Tenant, id: u64) -> Result<Option
     read_graph(store, tenant, id, true)
 }
 
+/// Like [`graph_by_id`] without the links (members only: one small read).
+pub fn members_by_id(store: &dyn Store, tenant: &Tenant, id: u64) -> Result<Option<Graph>> {
+    read_graph(store, tenant, id, false)
+}
+
 /// What one record's identities did to the graph.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinkOutcome {

@@ -314,7 +314,7 @@ pub fn pass(store: &dyn Store, now_ms: i64, max_identities: usize) -> Result<Pas
         }
         // Graphs absorbed or erased since: their memberships go (the survivor is evaluated).
         for old in old_graphs.iter().filter(|g| !graphs.contains_key(g)) {
-            let alive = tessera_identity::graph::graph_by_id(store, &tenant, *old)?
+            let alive = tessera_identity::graph::members_by_id(store, &tenant, *old)?
                 .is_some_and(|g| g.id == *old);
             if !alive {
                 crate::membership::remove_graph(store, &mut batch, &tenant, *old)?;
@@ -375,7 +375,7 @@ pub fn fire_timers(store: &dyn Store, now_ms: i64, max_identities: usize) -> Res
         let mut graphs = Vec::new();
         for id in graph_ids {
             outcome.entries += 1;
-            match tessera_identity::graph::graph_by_id(store, &tenant, id)? {
+            match tessera_identity::graph::members_by_id(store, &tenant, id)? {
                 Some(graph) if graph.id == id && !segments.is_empty() => graphs.push(graph),
                 // Gone, absorbed (the survivor has its own timer), or nothing to evaluate.
                 _ => set_timer(store, &mut batch, &tenant, id, None)?,

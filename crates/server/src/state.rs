@@ -15,9 +15,21 @@ use crate::metrics::Metrics;
 use crate::retention::Retention;
 use crate::system_jobs::SystemJobs;
 
-/// Everything a handler may need; cheap to clone.
+/// Everything a handler may need: one shared [`Services`], so the clone every request makes
+/// (axum's `State` extractor) is one reference count, not one per service and channel.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Services>);
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+/// The services behind [`AppState`].
+pub struct Services {
     /// The storage backend.
     pub store: Arc<dyn Store>,
     /// How callers are authenticated.
@@ -108,7 +120,7 @@ impl AppState {
         let (previews, previews_wake) =
             crate::previews::Previews::new(Arc::clone(&store), max_graph_identities, preview);
         let (computed, computed_wake) = crate::computed_worker::channel();
-        let state = Self {
+        let state = Self(Arc::new(Services {
             schedules,
             previews,
             computed,
@@ -125,7 +137,7 @@ impl AppState {
             auth: Arc::new(auth),
             metrics: Metrics::new(),
             policies: Arc::new(tessera_profile::policy::PolicyCache::new()),
-        };
+        }));
         let wakes = Wakes {
             batches: batches_wake,
             system_jobs: system_jobs_wake,

@@ -178,8 +178,13 @@ fn with_memberships(
         .edge_segments
         .segments(store, tenant)
         .map_err(segment_error)?;
-    let memberships = match tessera_identity::graph::graph_by_id(store, tenant, graph)? {
-        Some(live) if !edge.is_empty() => tessera_segment::edge::memberships(
+    // The graph is read only when edge segments need its members (not its links).
+    let live = match edge.is_empty() {
+        true => None,
+        false => tessera_identity::graph::members_by_id(store, tenant, graph)?,
+    };
+    let memberships = match live {
+        Some(live) => tessera_segment::edge::memberships(
             store,
             tenant,
             &live,
