@@ -127,23 +127,69 @@ fn define_all(store: &EmbeddedStore, tenant: &Tenant) {
     upkeep::backfill(store, &|| NOW).expect("backfill of an empty sandbox");
 }
 
+/// Seconds spent: wall clock, and on a CPU by this thread (from
+/// `/proc/thread-self/schedstat`; NaN elsewhere). The machine is shared with other builds:
+/// CPU time leaves out the waits for a core that make wall time noisy (it also leaves out
+/// the store's background flush threads, on both sides of the ratio).
+#[derive(Debug, Clone, Copy, Default)]
+struct Spent {
+    wall: f64,
+    cpu: f64,
+}
+
+impl std::ops::AddAssign for Spent {
+    fn add_assign(&mut self, other: Spent) {
+        self.wall += other.wall;
+        self.cpu += other.cpu;
+    }
+}
+
+fn thread_cpu() -> f64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok())
+        .map_or(f64::NAN, |ns| ns / 1e9)
+}
+
+/// A started measurement.
+struct Stopwatch {
+    wall: Instant,
+    cpu: f64,
+}
+
+impl Stopwatch {
+    fn start() -> Self {
+        Stopwatch {
+            wall: Instant::now(),
+            cpu: thread_cpu(),
+        }
+    }
+
+    fn stop(self) -> Spent {
+        Spent {
+            wall: self.wall.elapsed().as_secs_f64(),
+            cpu: thread_cpu() - self.cpu,
+        }
+    }
+}
+
 /// Writes every event as ingestion's apply step would, 100 per commit, calling `between`
-/// after each commit; returns seconds spent writing (`between` excluded).
+/// after each commit; returns the time spent writing (`between` excluded).
 fn ingest(
     store: &EmbeddedStore,
     tenant: &Tenant,
     people: u64,
     events: u64,
     between: &mut dyn FnMut(),
-) -> f64 {
+) -> Spent {
     let mut rng = ChaCha8Rng::seed_from_u64(7);
     let mut order: Vec<(u64, u64)> = (0..people)
         .flat_map(|p| (0..events).map(move |n| (p, n)))
         .collect();
     order.shuffle(&mut rng);
-    let mut spent = 0.0;
+    let mut spent = Spent::default();
     for chunk in order.chunks(100) {
-        let started = Instant::now();
+        let stopwatch = Stopwatch::start();
         let mut batch = WriteBatch::new();
         for (person, n) in chunk {
             let ids = [
@@ -202,16 +248,16 @@ fn ingest(
             .expect("feed");
         }
         store.commit(batch).expect("commit");
-        spent += started.elapsed().as_secs_f64();
+        spent += stopwatch.stop();
         between();
     }
     spent
 }
 
-fn upkeep_seconds(store: &EmbeddedStore) -> f64 {
-    let started = Instant::now();
+fn upkeep(store: &EmbeddedStore) -> Spent {
+    let stopwatch = Stopwatch::start();
     upkeep::catch_up(store, &|| NOW).expect("upkeep");
-    started.elapsed().as_secs_f64()
+    stopwatch.stop()
 }
 
 fn main() {
@@ -223,40 +269,57 @@ fn main() {
 
     let (_a, bare) = open();
     let ingest_bare = ingest(&bare, &tenant, people, events, &mut || {});
-    let upkeep_none = upkeep_seconds(&bare);
+    let upkeep_none = upkeep(&bare);
 
     let (_b, with) = open();
     define_all(&with, &tenant);
     let ingest_with = ingest(&with, &tenant, people, events, &mut || {});
-    let upkeep_ten = upkeep_seconds(&with);
+    let upkeep_ten = upkeep(&with);
 
     // Steady state, as in the server: the consumer catches up after every commit of 100
     // events (the streaming worker is woken by each apply), so a profile is recomputed once
     // (its first event) and every later event is folded into its stored state.
     let (_c, live) = open();
     define_all(&live, &tenant);
-    let mut upkeep_live = 0.0;
+    let mut upkeep_live = Spent::default();
     let ingest_live = ingest(&live, &tenant, people, events, &mut || {
-        upkeep_live += upkeep_seconds(&live);
+        upkeep_live += upkeep(&live);
     });
 
     let us = |s: f64| s * 1e6 / total;
-    let line = |what: &str, seconds: f64| println!("{what:<44} {:>8.2} µs/event", us(seconds));
+    println!(
+        "{:<44} {:>14} {:>14}",
+        "µs per event", "wall", "cpu (thread)"
+    );
+    let line = |what: &str, spent: Spent| {
+        println!(
+            "{what:<44} {:>14.2} {:>14.2}",
+            us(spent.wall),
+            us(spent.cpu)
+        )
+    };
     line("ingest apply (no attributes)", ingest_bare);
     line("ingest apply (10 attributes, consumer idle)", ingest_with);
     line("ingest apply (10 attributes, interleaved)", ingest_live);
     line("catch-up upkeep, 0 attributes", upkeep_none);
     line("catch-up upkeep, 10 attributes", upkeep_ten);
     line("interleaved upkeep, 10 attributes", upkeep_live);
-    println!(
-        "{:<44} {:>8.1} %",
+    let ratio = |what: &str, upkeep: Spent, ingest: Spent| {
+        println!(
+            "{what:<44} {:>13.1}% {:>13.1}%",
+            100.0 * upkeep.wall / ingest.wall,
+            100.0 * upkeep.cpu / ingest.cpu
+        )
+    };
+    ratio(
         "catch-up upkeep(10) / ingest apply",
-        100.0 * upkeep_ten / ingest_bare
+        upkeep_ten,
+        ingest_bare,
     );
-    println!(
-        "{:<44} {:>8.1} %",
+    ratio(
         "interleaved upkeep(10) / ingest apply",
-        100.0 * upkeep_live / ingest_bare
+        upkeep_live,
+        ingest_bare,
     );
     // Values are read back, so the work is not optimised away and the states decode.
     let (mut read_back, mut state_bytes, mut states) = (0usize, 0usize, 0usize);
