@@ -85,6 +85,11 @@ pub struct ChangeEntry {
     /// The event's `timestamp` (ms) for events.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub event_ms: Option<i64>,
+    /// The event's `_id` for events, so a consumer reads the event with one point lookup
+    /// (identity, time, dataset and `_id` make its key). Absent in entries written before
+    /// it was added; consumers then find the event by its receipt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
     /// The identity graph the record's identities belong to after it was applied (absent
     /// for datasets not enabled for identity).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -241,6 +241,7 @@ fn ingest(
                     xaction_id: xaction.clone(),
                     applied_ms: NOW,
                     event_ms: Some(at),
+                    event_id: Some(id.clone()),
                     graph: Some(graph),
                     segment: None,
                 },

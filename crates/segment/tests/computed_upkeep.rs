@@ -81,6 +81,7 @@ fn entry(
     graph: u64,
     xaction: &str,
     at: Option<i64>,
+    event_id: Option<&str>,
 ) -> ChangeEntry {
     ChangeEntry {
         org: "S@AdobeOrg".into(),
@@ -93,6 +94,7 @@ fn entry(
         xaction_id: xaction.into(),
         applied_ms: NOW,
         event_ms: at,
+        event_id: event_id.map(str::to_owned),
         graph: Some(graph),
         segment: None,
     }
@@ -147,9 +149,12 @@ fn apply(store: &EmbeddedStore, op: &Op, n: usize, defined: &mut usize) {
                 body.as_object().unwrap().clone(),
             )
             .unwrap();
+            // Every other entry without `_id`, as written before the feed carried it: the
+            // consumer then finds the event by its receipt.
+            let event_id = n.is_multiple_of(2).then_some(id.as_str());
             change_feed::append(
                 &mut batch,
-                &entry(ChangeKind::Event, &who, graph, &xaction, Some(at)),
+                &entry(ChangeKind::Event, &who, graph, &xaction, Some(at), event_id),
             )
             .unwrap();
         }
@@ -158,7 +163,14 @@ fn apply(store: &EmbeddedStore, op: &Op, n: usize, defined: &mut usize) {
             let graph = link(store, &ids, &mut batch);
             change_feed::append(
                 &mut batch,
-                &entry(ChangeKind::Record, &ids[0], graph, &format!("x{n}"), None),
+                &entry(
+                    ChangeKind::Record,
+                    &ids[0],
+                    graph,
+                    &format!("x{n}"),
+                    None,
+                    None,
+                ),
             )
             .unwrap();
         }

@@ -91,6 +91,7 @@ fn feed(batch: &mut WriteBatch, kind: ChangeKind, who: &IdentityKey, graph: u64)
             xaction_id: "x".into(),
             applied_ms: NOW,
             event_ms: None,
+            event_id: None,
             graph: Some(graph),
             segment: None,
         },

@@ -62,13 +62,25 @@ fn corrupt_event(e: impl std::fmt::Display) -> Error {
     }
 }
 
-/// Reads the event an entry records: the events of its identity at its time in its
-/// dataset (normally one), the one stored by the entry's receipt.
+/// Reads the event an entry records: one point lookup by its key (identity, time, dataset,
+/// `_id`), or for entries without `_id` (written before the feed carried it) the events of
+/// its identity at its time in its dataset (normally one), the one stored by the entry's
+/// receipt.
 fn event_of(store: &dyn Store, tenant: &Tenant, entry: &ChangeEntry) -> Result<Option<Value>> {
     let Some(ts) = entry.event_ms else {
         return Ok(None);
     };
     let identity = IdentityKey::new(entry.namespace.clone(), entry.id.clone());
+    if let Some(event_id) = &entry.event_id {
+        let key = tessera_profile::event::key(tenant, &identity, ts, &entry.dataset_id, event_id);
+        let Some(bytes) = store.get(Table::Events, &key)? else {
+            return Ok(None);
+        };
+        let stored: StoredEvent = serde_json::from_slice(&bytes).map_err(corrupt_event)?;
+        // A replayed `_id` writes neither the event nor an entry, so this is the entry's
+        // event; the receipt check keeps that an invariant rather than an assumption.
+        return Ok((stored.xaction_id == entry.xaction_id).then_some(Value::Object(stored.event)));
+    }
     let prefix = Key::extend(&tessera_profile::event::time_key(tenant, &identity, ts))
         .str(&entry.dataset_id)
         .finish();

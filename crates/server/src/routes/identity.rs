@@ -762,6 +762,7 @@ async fn unlink(
                     xaction_id: "identity-unlink".into(),
                     applied_ms: now,
                     event_ms: None,
+                    event_id: None,
                     graph: origin,
                     segment: None,
                 },

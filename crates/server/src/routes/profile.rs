@@ -662,6 +662,7 @@ async fn delete_entity(
                         xaction_id: format!("erase:{by}"),
                         applied_ms: at_ms,
                         event_ms: None,
+                        event_id: None,
                         graph: erased.graph,
                         segment: None,
                     },
