@@ -1,14 +1,16 @@
 //! Keeping computed attributes current: the change-feed consumer, the recompute of one
 //! profile, the backfill of new attributes, and reading values at `now`.
 //!
-//! - **Consumer** (`computed-attributes` checkpoint): a pass reads up to [`PASS`] entries
-//!   after its checkpoint; for each event entry it reads the event (one point scan: the
-//!   entry names identity, time, dataset and receipt, and receipts are unique per record),
-//!   tests every live attribute's filter on it and folds it into the profile's buckets. The
-//!   states it changed and the new checkpoint are committed in one batch, under
-//!   compare-and-set on both, so a crash repeats a pass and a concurrent pass (the backfill
-//!   catching up) loses cleanly. Per event and attribute that is a filter evaluation and an
-//!   O(log b) bucket update, never a scan of the profile's history.
+//! - **Consumer** ([`Consumer`], `computed-attributes` checkpoint): a pass reads up to
+//!   [`PASS`] entries after its checkpoint; for each event entry it reads the event (one
+//!   point lookup: the entry names identity, time, dataset and `_id`; older entries without
+//!   `_id` are matched by receipt, unique per record), tests each distinct filter of the
+//!   live attributes on it once and folds it into the profile's buckets. The states it
+//!   changed and the new checkpoint are committed in one batch, under compare-and-set on
+//!   both, so a crash repeats a pass and a concurrent pass (the backfill catching up) loses
+//!   cleanly. Per event and attribute that is at most a filter evaluation and an O(log b)
+//!   bucket update, never a scan of the profile's history. The consumer keeps the compiled
+//!   definitions between passes (re-read every pass, recompiled only when changed).
 //! - **Recompute**: when a profile has no state yet, misses a live attribute, or its
 //!   identities changed (merge, split, eviction, erasure: the member list differs), its
 //!   state is rebuilt from its events inside the widest window. Exactly once with a
@@ -20,6 +22,7 @@
 //!   recomputed, and the attribute becomes PROCESSED.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 use tessera_identity::{Graph, IdentityKey};
@@ -29,7 +32,7 @@ use tessera_pql::EventSet;
 use tessera_profile::event::StoredEvent;
 use tessera_store::{Direction, Key, KeyReader, ScanRange, Store, Table, WriteBatch};
 
-use super::definition::{self, Compiled, Status};
+use super::definition::{self, Live, LiveCache, Status};
 use super::store::{self as state_store, AttrState, GraphState};
 use crate::error::{Error, Result};
 
@@ -102,7 +105,7 @@ fn event_of(store: &dyn Store, tenant: &Tenant, entry: &ChangeEntry) -> Result<O
 /// Folds one event into every live attribute whose watermark is below `seq` (`None`: a
 /// recompute's scan, which folds unconditionally).
 fn fold_event(
-    live: &[Compiled],
+    live: &Live,
     attrs: &mut BTreeMap<String, AttrState>,
     seq: Option<u64>,
     ts: i64,
@@ -113,8 +116,10 @@ fn fold_event(
     let Some(event) = single.events().first() else {
         return 0;
     };
+    let mut accepted = Vec::with_capacity(live.attrs.len());
+    live.accepting(&single, ts, &mut accepted);
     let mut folded = 0;
-    for attr in live {
+    for (attr, accepts) in live.attrs.iter().zip(accepted) {
         let def = &attr.definition;
         // Look up before inserting: cloning the id on every event and attribute shows.
         if !attrs.contains_key(&def.id) {
@@ -130,7 +135,7 @@ fn fold_event(
             state.seq = seq;
         }
         folded += 1;
-        if attr.accepts(&single, ts) {
+        if accepts {
             state.window.add(
                 def.merge_function,
                 &def.duration,
@@ -157,17 +162,19 @@ fn scan_graph(
     store: &dyn Store,
     tenant: &Tenant,
     graph: &Graph,
-    live: &[Compiled],
+    live: &Live,
     h1: u64,
     now: i64,
 ) -> Result<Rebuilt> {
     let mut attrs: BTreeMap<String, AttrState> = live
+        .attrs
         .iter()
         .map(|a| (a.definition.id.clone(), AttrState::default()))
         .collect();
     let mut seen: HashSet<String> = HashSet::new();
     let members: HashSet<IdentityKey> = graph.identities().cloned().collect();
     if let Some(earliest) = live
+        .attrs
         .iter()
         .map(|a| a.definition.duration.first_bucket(now))
         .min()
@@ -217,7 +224,7 @@ fn scan_graph(
 /// `rebuilt` maps a tenant's profile (org, sandbox, graph) to its recompute.
 fn finish_rebuilds(
     store: &dyn Store,
-    live: &HashMap<(String, String), Vec<Compiled>>,
+    live: &HashMap<(String, String), Arc<Live>>,
     rebuilt: &mut BTreeMap<(String, String, u64), Rebuilt>,
     h1: u64,
     now: i64,
@@ -247,10 +254,9 @@ fn finish_rebuilds(
             if target.seen.contains(&entry.xaction_id) {
                 continue;
             }
-            let attrs = live
-                .get(&(org.clone(), sandbox.clone()))
-                .map(Vec::as_slice)
-                .unwrap_or_default();
+            let Some(attrs) = live.get(&(org.clone(), sandbox.clone())) else {
+                continue;
+            };
             let Some(tenant) = tenant_of(entry) else {
                 continue;
             };
@@ -272,24 +278,16 @@ pub fn recompute(
     store: &dyn Store,
     tenant: &Tenant,
     graph: &Graph,
-    live: &[Compiled],
+    live: &Arc<Live>,
     now: i64,
 ) -> Result<GraphState> {
     let h1 = change_feed::head(store)?;
     let rebuilt = scan_graph(store, tenant, graph, live, h1, now)?;
     let key = (tenant.org.to_string(), tenant.sandbox.to_string(), graph.id);
     let mut one = BTreeMap::from([(key.clone(), rebuilt)]);
-    let live_map = HashMap::from([((key.0.clone(), key.1.clone()), live_clone(live)?)]);
+    let live_map = HashMap::from([((key.0.clone(), key.1.clone()), Arc::clone(live))]);
     finish_rebuilds(store, &live_map, &mut one, h1, now)?;
     Ok(one.remove(&key).map(|r| r.state).unwrap_or_default())
-}
-
-/// Compiled attributes are not `Clone` (programs are compiled once); re-compiling a few
-/// definitions for a standalone recompute is cheap next to the scan.
-fn live_clone(live: &[Compiled]) -> Result<Vec<Compiled>> {
-    live.iter()
-        .map(|a| Compiled::new(a.definition.clone()))
-        .collect()
 }
 
 /// A profile's state during a pass.
@@ -306,7 +304,7 @@ fn tenant_of(entry: &ChangeEntry) -> Option<Tenant> {
 
 /// Whether an event entry can be folded into `state` without reading the graph: the state
 /// has every live attribute and already knows every identity the event carried.
-fn known(state: Option<&GraphState>, entry: &ChangeEntry, attrs: &[Compiled]) -> bool {
+fn known(state: Option<&GraphState>, entry: &ChangeEntry, live: &Live) -> bool {
     let Some(state) = state else {
         return false;
     };
@@ -325,150 +323,191 @@ fn known(state: Option<&GraphState>, entry: &ChangeEntry, attrs: &[Compiled]) ->
     };
     entry.kind == ChangeKind::Event
         && state.covers(identities)
-        && attrs
+        && live
+            .attrs
             .iter()
             .all(|a| state.attrs.contains_key(&a.definition.id))
 }
 
-/// One pass over the change feed after the consumer's checkpoint.
+/// The change-feed consumer, with what it keeps between passes: the compiled live
+/// attributes of each sandbox, re-checked against the stored definitions every pass (so a
+/// created or disabled attribute is seen by the next pass) but parsed and compiled only when
+/// they changed. One per thread that runs passes (the streaming-segmentation worker);
+/// [`pass`] and [`catch_up`] use a fresh one.
+///
+/// Profile states are not kept between passes: a cache of them was measured and did not
+/// pay (see docs/computed-attributes.md, "Cost").
+#[derive(Debug, Default)]
+pub struct Consumer {
+    definitions: LiveCache,
+}
+
+/// One pass over the change feed after the consumer's checkpoint, by a fresh [`Consumer`].
 pub fn pass(store: &dyn Store, now: i64) -> Result<PassOutcome> {
-    let after = change_feed::checkpoint(store, CONSUMER)?;
-    let entries = change_feed::read(store, after, PASS)?;
-    let Some(last) = entries.last().map(|(seq, _)| *seq) else {
-        return Ok(PassOutcome::default());
-    };
-    let mut outcome = PassOutcome {
-        entries: entries.len(),
-        ..PassOutcome::default()
-    };
-    // Read before any recompute scan of this pass (and after `entries`, so h1 >= last).
-    let mut h1: Option<u64> = None;
-    let mut live: HashMap<(String, String), Vec<Compiled>> = HashMap::new();
-    let mut graphs: HashMap<(String, String, u64), Option<Graph>> = HashMap::new();
-    let mut slots: BTreeMap<(String, String, u64), Slot> = BTreeMap::new();
-    let mut rebuilt: BTreeMap<(String, String, u64), Rebuilt> = BTreeMap::new();
-    for (seq, entry) in &entries {
-        if entry.kind == ChangeKind::Membership {
-            continue;
-        }
-        let Some(tenant) = tenant_of(entry) else {
-            continue;
-        };
-        let tkey = (entry.org.clone(), entry.sandbox.clone());
-        if !live.contains_key(&tkey) {
-            live.insert(tkey.clone(), definition::live(store, &tenant)?);
-        }
-        let attrs = live.get(&tkey).map(Vec::as_slice).unwrap_or_default();
-        if attrs.is_empty() {
-            continue;
-        }
-        let graph_id = match entry.graph {
-            Some(id) => Some(id),
-            None => tessera_identity::resolve(
-                store,
-                &tenant,
-                &IdentityKey::new(entry.namespace.clone(), entry.id.clone()),
-            )?
-            .map(|g| g.id),
-        };
-        let Some(graph_id) = graph_id else {
-            continue;
-        };
-        let mut skey = (entry.org.clone(), entry.sandbox.clone(), graph_id);
-        let fast = {
-            let slot = slot_for(store, &mut slots, &tenant, skey.clone())?;
-            known(slot.state.as_ref(), entry, attrs)
-        };
-        if !fast {
-            if !graphs.contains_key(&skey) {
-                let graph = tessera_identity::graph::graph_by_id(store, &tenant, graph_id)?;
-                graphs.insert(skey.clone(), graph);
+    Consumer::default().pass(store, now)
+}
+
+/// Runs passes until the consumer has caught up with the feed, by a fresh [`Consumer`].
+pub fn catch_up(store: &dyn Store, now: &dyn Fn() -> i64) -> Result<()> {
+    Consumer::default().catch_up(store, now)
+}
+
+impl Consumer {
+    /// Runs passes until the consumer has caught up with the feed; a pass that lost a race
+    /// with another thread's pass is simply repeated.
+    pub fn catch_up(&mut self, store: &dyn Store, now: &dyn Fn() -> i64) -> Result<()> {
+        loop {
+            match self.pass(store, now()) {
+                Ok(outcome) if outcome.entries == 0 => return Ok(()),
+                Ok(_) | Err(Error::Store(tessera_store::Error::Conflict { .. })) => {}
+                Err(other) => return Err(other),
             }
-            let Some(graph) = graphs.get(&skey).cloned().flatten() else {
-                // Erased: its state goes.
-                let slot = slot_for(store, &mut slots, &tenant, skey)?;
-                slot.dirty |= slot.state.take().is_some();
+        }
+    }
+
+    /// One pass over the change feed after the consumer's checkpoint.
+    pub fn pass(&mut self, store: &dyn Store, now: i64) -> Result<PassOutcome> {
+        let after = change_feed::checkpoint(store, CONSUMER)?;
+        let entries = change_feed::read(store, after, PASS)?;
+        let Some(last) = entries.last().map(|(seq, _)| *seq) else {
+            return Ok(PassOutcome::default());
+        };
+        let mut outcome = PassOutcome {
+            entries: entries.len(),
+            ..PassOutcome::default()
+        };
+        // Read before any recompute scan of this pass (and after `entries`, so h1 >= last).
+        let mut h1: Option<u64> = None;
+        let mut live: HashMap<(String, String), Arc<Live>> = HashMap::new();
+        let mut graphs: HashMap<(String, String, u64), Option<Graph>> = HashMap::new();
+        let mut slots: BTreeMap<(String, String, u64), Slot> = BTreeMap::new();
+        let mut rebuilt: BTreeMap<(String, String, u64), Rebuilt> = BTreeMap::new();
+        for (seq, entry) in &entries {
+            if entry.kind == ChangeKind::Membership {
+                continue;
+            }
+            let Some(tenant) = tenant_of(entry) else {
                 continue;
             };
-            // `graph_by_id` follows an absorbed graph to its survivor.
-            skey.2 = graph.id;
-            let slot = slot_for(store, &mut slots, &tenant, skey.clone())?;
-            let stale = match &slot.state {
-                None => true,
-                Some(state) => {
-                    state.members != state_store::members_of(&graph)
-                        || attrs
-                            .iter()
-                            .any(|a| !state.attrs.contains_key(&a.definition.id))
-                }
+            let tkey = (entry.org.clone(), entry.sandbox.clone());
+            if !live.contains_key(&tkey) {
+                live.insert(tkey.clone(), self.definitions.get(store, &tenant)?);
+            }
+            let Some(attrs) = live.get(&tkey) else {
+                continue;
             };
-            if stale && !rebuilt.contains_key(&skey) {
-                let head = match h1 {
-                    Some(h) => h,
-                    None => *h1.insert(change_feed::head(store)?),
+            if attrs.is_empty() {
+                continue;
+            }
+            let graph_id = match entry.graph {
+                Some(id) => Some(id),
+                None => tessera_identity::resolve(
+                    store,
+                    &tenant,
+                    &IdentityKey::new(entry.namespace.clone(), entry.id.clone()),
+                )?
+                .map(|g| g.id),
+            };
+            let Some(graph_id) = graph_id else {
+                continue;
+            };
+            let mut skey = (entry.org.clone(), entry.sandbox.clone(), graph_id);
+            let fast = {
+                let slot = slot_for(store, &mut slots, &tenant, skey.clone())?;
+                known(slot.state.as_ref(), entry, attrs)
+            };
+            if !fast {
+                if !graphs.contains_key(&skey) {
+                    let graph = tessera_identity::graph::graph_by_id(store, &tenant, graph_id)?;
+                    graphs.insert(skey.clone(), graph);
+                }
+                let Some(graph) = graphs.get(&skey).cloned().flatten() else {
+                    // Erased: its state goes.
+                    let slot = slot_for(store, &mut slots, &tenant, skey)?;
+                    slot.dirty |= slot.state.take().is_some();
+                    continue;
                 };
-                let r = scan_graph(store, &tenant, &graph, attrs, head, now)?;
-                slot.state = Some(r.state.clone());
+                // `graph_by_id` follows an absorbed graph to its survivor.
+                skey.2 = graph.id;
+                let slot = slot_for(store, &mut slots, &tenant, skey.clone())?;
+                let stale = match &slot.state {
+                    None => true,
+                    Some(state) => {
+                        state.members != state_store::members_of(&graph)
+                            || attrs
+                                .attrs
+                                .iter()
+                                .any(|a| !state.attrs.contains_key(&a.definition.id))
+                    }
+                };
+                if stale && !rebuilt.contains_key(&skey) {
+                    let head = match h1 {
+                        Some(h) => h,
+                        None => *h1.insert(change_feed::head(store)?),
+                    };
+                    let r = scan_graph(store, &tenant, &graph, attrs, head, now)?;
+                    slot.state = Some(r.state.clone());
+                    slot.dirty = true;
+                    rebuilt.insert(skey.clone(), r);
+                    outcome.recomputed += 1;
+                }
+            }
+            if entry.kind != ChangeKind::Event {
+                continue;
+            }
+            let Some(ts) = entry.event_ms else {
+                continue;
+            };
+            // A profile rebuilt in this pass folds into its rebuild (finished below).
+            let state = match rebuilt.get_mut(&skey) {
+                Some(r) => Some(&mut r.state),
+                None => slots.get_mut(&skey).and_then(|s| s.state.as_mut()),
+            };
+            let Some(state) = state else {
+                continue;
+            };
+            if attrs.attrs.iter().all(|a| {
+                state
+                    .attrs
+                    .get(&a.definition.id)
+                    .is_some_and(|s| *seq <= s.seq)
+            }) {
+                continue;
+            }
+            if let Some(doc) = event_of(store, &tenant, entry)? {
+                outcome.folded += fold_event(attrs, &mut state.attrs, Some(*seq), ts, doc, now);
+                if let Some(slot) = slots.get_mut(&skey) {
+                    slot.dirty = true;
+                }
+            }
+        }
+        if let Some(h1) = h1 {
+            finish_rebuilds(store, &live, &mut rebuilt, h1, now)?;
+        }
+        for (key, r) in rebuilt {
+            if let Some(slot) = slots.get_mut(&key) {
+                slot.state = Some(r.state);
                 slot.dirty = true;
-                rebuilt.insert(skey.clone(), r);
-                outcome.recomputed += 1;
             }
         }
-        if entry.kind != ChangeKind::Event {
-            continue;
-        }
-        let Some(ts) = entry.event_ms else {
-            continue;
-        };
-        // A profile rebuilt in this pass folds into its rebuild (finished below).
-        let state = match rebuilt.get_mut(&skey) {
-            Some(r) => Some(&mut r.state),
-            None => slots.get_mut(&skey).and_then(|s| s.state.as_mut()),
-        };
-        let Some(state) = state else {
-            continue;
-        };
-        if attrs.iter().all(|a| {
-            state
-                .attrs
-                .get(&a.definition.id)
-                .is_some_and(|s| *seq <= s.seq)
-        }) {
-            continue;
-        }
-        if let Some(doc) = event_of(store, &tenant, entry)? {
-            outcome.folded += fold_event(attrs, &mut state.attrs, Some(*seq), ts, doc, now);
-            if let Some(slot) = slots.get_mut(&skey) {
-                slot.dirty = true;
+        let mut batch = WriteBatch::new();
+        for ((_, _, graph), slot) in slots.into_iter().filter(|(_, s)| s.dirty) {
+            let key = state_store::key(&slot.tenant, graph);
+            batch.expect(Table::ComputedAttributes, &key, slot.original);
+            match &slot.state {
+                Some(state) => {
+                    batch.put(Table::ComputedAttributes, &key, state_store::encode(state)?);
+                }
+                None => {
+                    batch.delete(Table::ComputedAttributes, &key);
+                }
             }
         }
+        change_feed::expect_checkpoint(&mut batch, CONSUMER, after);
+        change_feed::save_checkpoint(&mut batch, CONSUMER, last);
+        store.commit(batch)?;
+        Ok(outcome)
     }
-    if let Some(h1) = h1 {
-        finish_rebuilds(store, &live, &mut rebuilt, h1, now)?;
-    }
-    for (key, r) in rebuilt {
-        if let Some(slot) = slots.get_mut(&key) {
-            slot.state = Some(r.state);
-            slot.dirty = true;
-        }
-    }
-    let mut batch = WriteBatch::new();
-    for ((_, _, graph), slot) in slots.into_iter().filter(|(_, s)| s.dirty) {
-        let key = state_store::key(&slot.tenant, graph);
-        batch.expect(Table::ComputedAttributes, &key, slot.original);
-        match &slot.state {
-            Some(state) => {
-                batch.put(Table::ComputedAttributes, &key, state_store::encode(state)?);
-            }
-            None => {
-                batch.delete(Table::ComputedAttributes, &key);
-            }
-        }
-    }
-    change_feed::expect_checkpoint(&mut batch, CONSUMER, after);
-    change_feed::save_checkpoint(&mut batch, CONSUMER, last);
-    store.commit(batch)?;
-    Ok(outcome)
 }
 
 fn slot_for<'a>(
@@ -496,24 +535,12 @@ fn slot_for<'a>(
     })
 }
 
-/// Runs passes until the consumer has caught up with the feed; a pass that lost a race with
-/// another thread's pass is simply repeated.
-pub fn catch_up(store: &dyn Store, now: &dyn Fn() -> i64) -> Result<()> {
-    loop {
-        match pass(store, now()) {
-            Ok(outcome) if outcome.entries == 0 => return Ok(()),
-            Ok(_) | Err(Error::Store(tessera_store::Error::Conflict { .. })) => {}
-            Err(other) => return Err(other),
-        }
-    }
-}
-
 /// Recomputes one profile's state and stores it under compare-and-set (retried).
 fn recompute_and_store(
     store: &dyn Store,
     tenant: &Tenant,
     graph: &Graph,
-    live: &[Compiled],
+    live: &Arc<Live>,
     now: i64,
 ) -> Result<()> {
     for _ in 0..ATTEMPTS {
@@ -592,7 +619,7 @@ pub fn backfill(store: &dyn Store, now: &dyn Fn() -> i64) -> Result<usize> {
         // From here every pass folds the attribute; catch up so that no entry applied
         // before the switch is left to a pass that did not know it.
         catch_up(store, now)?;
-        let live = definition::live(store, &tenant)?;
+        let live = Arc::new(Live::new(definition::live(store, &tenant)?));
         if live.is_empty() {
             continue;
         }
