@@ -368,8 +368,8 @@ impl Consumer {
     /// One pass over the change feed after the consumer's checkpoint.
     pub fn pass(&mut self, store: &dyn Store, now: i64) -> Result<PassOutcome> {
         let after = change_feed::checkpoint(store, CONSUMER)?;
-        let entries = change_feed::read(store, after, PASS)?;
-        let Some(last) = entries.last().map(|(seq, _)| *seq) else {
+        let entries = change_feed::page(store, after, PASS)?;
+        let Some(last) = entries.last_seq()? else {
             return Ok(PassOutcome::default());
         };
         let mut outcome = PassOutcome {
@@ -382,11 +382,12 @@ impl Consumer {
         let mut graphs: HashMap<(String, String, u64), Option<Graph>> = HashMap::new();
         let mut slots: BTreeMap<(String, String, u64), Slot> = BTreeMap::new();
         let mut rebuilt: BTreeMap<(String, String, u64), Rebuilt> = BTreeMap::new();
-        for (seq, entry) in &entries {
+        for decoded in entries {
+            let (seq, entry) = decoded?;
             if entry.kind == ChangeKind::Membership {
                 continue;
             }
-            let Some(tenant) = tenant_of(entry) else {
+            let Some(tenant) = tenant_of(&entry) else {
                 continue;
             };
             let tkey = (entry.org.clone(), entry.sandbox.clone());
@@ -414,7 +415,7 @@ impl Consumer {
             let mut skey = (entry.org.clone(), entry.sandbox.clone(), graph_id);
             let fast = {
                 let slot = slot_for(store, &mut slots, &tenant, skey.clone())?;
-                known(slot.state.as_ref(), entry, attrs)
+                known(slot.state.as_ref(), &entry, attrs)
             };
             if !fast {
                 if !graphs.contains_key(&skey) {
@@ -470,12 +471,12 @@ impl Consumer {
                 state
                     .attrs
                     .get(&a.definition.id)
-                    .is_some_and(|s| *seq <= s.seq)
+                    .is_some_and(|s| seq <= s.seq)
             }) {
                 continue;
             }
-            if let Some(doc) = event_of(store, &tenant, entry)? {
-                outcome.folded += fold_event(attrs, &mut state.attrs, Some(*seq), ts, doc, now);
+            if let Some(doc) = event_of(store, &tenant, &entry)? {
+                outcome.folded += fold_event(attrs, &mut state.attrs, Some(seq), ts, doc, now);
                 if let Some(slot) = slots.get_mut(&skey) {
                     slot.dirty = true;
                 }
