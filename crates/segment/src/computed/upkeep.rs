@@ -358,7 +358,9 @@ impl Consumer {
     pub fn catch_up(&mut self, store: &dyn Store, now: &dyn Fn() -> i64) -> Result<()> {
         loop {
             match self.pass(store, now()) {
-                Ok(outcome) if outcome.entries == 0 => return Ok(()),
+                // A pass that read less than a full page reached the feed's head as it was
+                // when it read: caught up, without one more (empty) pass to confirm it.
+                Ok(outcome) if outcome.entries < PASS => return Ok(()),
                 Ok(_) | Err(Error::Store(tessera_store::Error::Conflict { .. })) => {}
                 Err(other) => return Err(other),
             }
