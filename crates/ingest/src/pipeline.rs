@@ -373,7 +373,7 @@ fn add_to_batch(
 ) -> Result<()> {
     let outcome = linker.link(item, applied_ms)?;
     let graph = outcome.as_ref().map(|o| o.graph);
-    let (kind, event_ms) = match &item.write {
+    let (kind, event_ms, event_id) = match &item.write {
         Write::Record {
             mode,
             modified_ms,
@@ -399,7 +399,7 @@ fn add_to_batch(
                 *modified_ms,
                 &item.xaction_id,
             )?;
-            (ChangeKind::Record, None)
+            (ChangeKind::Record, None, None)
         }
         Write::Event {
             event_id,
@@ -417,7 +417,11 @@ fn add_to_batch(
             if let Some(batch_id) = &item.batch_id {
                 event::index_batch(batch, &item.tenant, &new, batch_id);
             }
-            (ChangeKind::Event, Some(*timestamp_ms))
+            (
+                ChangeKind::Event,
+                Some(*timestamp_ms),
+                Some(event_id.clone()),
+            )
         }
     };
     change_feed::append(
@@ -437,6 +441,7 @@ fn add_to_batch(
             xaction_id: item.xaction_id.clone(),
             applied_ms,
             event_ms,
+            event_id,
             graph,
             segment: None,
             absorbed: outcome.map(|o| o.absorbed).unwrap_or_default(),

@@ -12,7 +12,13 @@
 //! 2. upkeep with no attribute: the consumer catching up over the same feed;
 //! 3. upkeep with 10 attributes (SUM, COUNT, MIN, MAX, MOST_RECENT over hour, day, week and
 //!    month windows, with and without filters): read the event, test 10 filters, fold into
-//!    buckets, write each touched profile's state once per pass, save the checkpoint.
+//!    buckets, write each touched profile's state once per pass, save the checkpoint. The
+//!    consumer runs after all events are written, so this is a catch-up: each profile's
+//!    first entry recomputes it from all its events and its later entries are skipped;
+//! 4. interleaved (the steady state of a server): the consumer catches up after every
+//!    commit of 100 events, so each profile is recomputed once, on its first event, and
+//!    every later event is folded into the stored state; ingest and upkeep timed apart.
+//!    One long-lived consumer, as the server keeps.
 //!
 //! Timings are printed, never asserted.
 
@@ -26,8 +32,8 @@ use tessera_identity::{GraphConfig, GraphTxn, IdentityKey};
 use tessera_ingest::change_feed::{self, ChangeEntry, ChangeKind};
 use tessera_model::Tenant;
 use tessera_profile::event::{self, NewEvent};
-use tessera_segment::computed::{definition, upkeep};
-use tessera_store::{Durability, EmbeddedStore, Store, StoreOptions, WriteBatch};
+use tessera_segment::computed::{self, definition, upkeep};
+use tessera_store::{Durability, EmbeddedStore, Store, StoreOptions, Table, WriteBatch};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -122,15 +128,69 @@ fn define_all(store: &EmbeddedStore, tenant: &Tenant) {
     upkeep::backfill(store, &|| NOW).expect("backfill of an empty sandbox");
 }
 
-/// Writes every event as ingestion's apply step would; returns seconds spent.
-fn ingest(store: &EmbeddedStore, tenant: &Tenant, people: u64, events: u64) -> f64 {
+/// Seconds spent: wall clock, and on a CPU by this thread (from
+/// `/proc/thread-self/schedstat`; NaN elsewhere). The machine is shared with other builds:
+/// CPU time leaves out the waits for a core that make wall time noisy (it also leaves out
+/// the store's background flush threads, on both sides of the ratio).
+#[derive(Debug, Clone, Copy, Default)]
+struct Spent {
+    wall: f64,
+    cpu: f64,
+}
+
+impl std::ops::AddAssign for Spent {
+    fn add_assign(&mut self, other: Spent) {
+        self.wall += other.wall;
+        self.cpu += other.cpu;
+    }
+}
+
+fn thread_cpu() -> f64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok())
+        .map_or(f64::NAN, |ns| ns / 1e9)
+}
+
+/// A started measurement.
+struct Stopwatch {
+    wall: Instant,
+    cpu: f64,
+}
+
+impl Stopwatch {
+    fn start() -> Self {
+        Stopwatch {
+            wall: Instant::now(),
+            cpu: thread_cpu(),
+        }
+    }
+
+    fn stop(self) -> Spent {
+        Spent {
+            wall: self.wall.elapsed().as_secs_f64(),
+            cpu: thread_cpu() - self.cpu,
+        }
+    }
+}
+
+/// Writes every event as ingestion's apply step would, 100 per commit, calling `between`
+/// after each commit; returns the time spent writing (`between` excluded).
+fn ingest(
+    store: &EmbeddedStore,
+    tenant: &Tenant,
+    people: u64,
+    events: u64,
+    between: &mut dyn FnMut(),
+) -> Spent {
     let mut rng = ChaCha8Rng::seed_from_u64(7);
     let mut order: Vec<(u64, u64)> = (0..people)
         .flat_map(|p| (0..events).map(move |n| (p, n)))
         .collect();
     order.shuffle(&mut rng);
-    let started = Instant::now();
+    let mut spent = Spent::default();
     for chunk in order.chunks(100) {
+        let stopwatch = Stopwatch::start();
         let mut batch = WriteBatch::new();
         for (person, n) in chunk {
             let ids = [
@@ -182,6 +242,7 @@ fn ingest(store: &EmbeddedStore, tenant: &Tenant, people: u64, events: u64) -> f
                     xaction_id: xaction.clone(),
                     applied_ms: NOW,
                     event_ms: Some(at),
+                    event_id: Some(id.clone()),
                     graph: Some(graph),
                     segment: None,
                     absorbed: Vec::new(),
@@ -190,14 +251,16 @@ fn ingest(store: &EmbeddedStore, tenant: &Tenant, people: u64, events: u64) -> f
             .expect("feed");
         }
         store.commit(batch).expect("commit");
+        spent += stopwatch.stop();
+        between();
     }
-    started.elapsed().as_secs_f64()
+    spent
 }
 
-fn upkeep_seconds(store: &EmbeddedStore) -> f64 {
-    let started = Instant::now();
-    upkeep::catch_up(store, &|| NOW).expect("upkeep");
-    started.elapsed().as_secs_f64()
+fn upkeep(store: &EmbeddedStore, consumer: &mut upkeep::Consumer) -> Spent {
+    let stopwatch = Stopwatch::start();
+    consumer.catch_up(store, &|| NOW).expect("upkeep");
+    stopwatch.stop()
 }
 
 fn main() {
@@ -208,41 +271,76 @@ fn main() {
     println!("computed attribute upkeep: {people} people x {events} events = {total} events");
 
     let (_a, bare) = open();
-    let ingest_bare = ingest(&bare, &tenant, people, events);
-    let upkeep_none = upkeep_seconds(&bare);
+    let ingest_bare = ingest(&bare, &tenant, people, events, &mut || {});
+    let upkeep_none = upkeep(&bare, &mut upkeep::Consumer::default());
 
     let (_b, with) = open();
     define_all(&with, &tenant);
-    let ingest_with = ingest(&with, &tenant, people, events);
-    let upkeep_ten = upkeep_seconds(&with);
+    let ingest_with = ingest(&with, &tenant, people, events, &mut || {});
+    let upkeep_ten = upkeep(&with, &mut upkeep::Consumer::default());
+
+    // Steady state, as in the server: the consumer catches up after every commit of 100
+    // events (the streaming worker is woken by each apply), so a profile is recomputed once
+    // (its first event) and every later event is folded into its stored state.
+    let (_c, live) = open();
+    define_all(&live, &tenant);
+    let mut upkeep_live = Spent::default();
+    let mut consumer = upkeep::Consumer::default();
+    let ingest_live = ingest(&live, &tenant, people, events, &mut || {
+        upkeep_live += upkeep(&live, &mut consumer);
+    });
 
     let us = |s: f64| s * 1e6 / total;
     println!(
-        "ingest apply (no attributes)      {:>8.2} µs/event",
-        us(ingest_bare)
+        "{:<44} {:>14} {:>14}",
+        "µs per event", "wall", "cpu (thread)"
     );
-    println!(
-        "ingest apply (10 attributes)      {:>8.2} µs/event",
-        us(ingest_with)
+    let line = |what: &str, spent: Spent| {
+        println!(
+            "{what:<44} {:>14.2} {:>14.2}",
+            us(spent.wall),
+            us(spent.cpu)
+        )
+    };
+    line("ingest apply (no attributes)", ingest_bare);
+    line("ingest apply (10 attributes, consumer idle)", ingest_with);
+    line("ingest apply (10 attributes, interleaved)", ingest_live);
+    line("catch-up upkeep, 0 attributes", upkeep_none);
+    line("catch-up upkeep, 10 attributes", upkeep_ten);
+    line("interleaved upkeep, 10 attributes", upkeep_live);
+    let ratio = |what: &str, upkeep: Spent, ingest: Spent| {
+        println!(
+            "{what:<44} {:>13.1}% {:>13.1}%",
+            100.0 * upkeep.wall / ingest.wall,
+            100.0 * upkeep.cpu / ingest.cpu
+        )
+    };
+    ratio(
+        "catch-up upkeep(10) / ingest apply",
+        upkeep_ten,
+        ingest_bare,
     );
-    println!(
-        "upkeep, 0 attributes              {:>8.2} µs/event",
-        us(upkeep_none)
-    );
-    println!(
-        "upkeep, 10 attributes             {:>8.2} µs/event",
-        us(upkeep_ten)
-    );
-    println!(
-        "upkeep(10) / ingest apply         {:>8.1} %",
-        100.0 * upkeep_ten / ingest_bare
+    ratio(
+        "interleaved upkeep(10) / ingest apply",
+        upkeep_live,
+        ingest_bare,
     );
     // Values are read back, so the work is not optimised away and the states decode.
-    let mut read_back = 0usize;
-    for graph in tessera_identity::graphs(&with, &tenant, None, 100).expect("graphs") {
-        read_back += upkeep::values(&with, &tenant, graph.id, NOW)
-            .expect("values")
-            .len();
+    let (mut read_back, mut state_bytes, mut states) = (0usize, 0usize, 0usize);
+    for store in [&with, &live] {
+        for graph in tessera_identity::graphs(store, &tenant, None, 100).expect("graphs") {
+            read_back += upkeep::values(store, &tenant, graph.id, NOW)
+                .expect("values")
+                .len();
+            let key = computed::store::key(&tenant, graph.id);
+            if let Some(bytes) = store.get(Table::ComputedAttributes, &key).expect("state") {
+                state_bytes += bytes.len();
+                states += 1;
+            }
+        }
     }
-    println!("(values read back for the first 100 profiles: {read_back})");
+    println!(
+        "(values read back for the first 100 profiles: {read_back}; stored state {} bytes per profile)",
+        state_bytes / states.max(1)
+    );
 }

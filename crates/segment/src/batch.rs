@@ -79,6 +79,7 @@ pub fn feed_entry(
         xaction_id: format!("{receipt}:{}", change.segment),
         applied_ms: now_ms,
         event_ms: None,
+        event_id: None,
         graph: Some(change.graph),
         segment: Some(SegmentChange {
             segment_id: change.segment.clone(),

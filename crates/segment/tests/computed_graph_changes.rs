@@ -46,6 +46,7 @@ fn entry(kind: ChangeKind, ids: &[IdentityKey], graph: u64, xaction: &str) -> Ch
         xaction_id: xaction.into(),
         applied_ms: NOW,
         event_ms: None,
+        event_id: None,
         graph: Some(graph),
         segment: None,
         absorbed: Vec::new(),

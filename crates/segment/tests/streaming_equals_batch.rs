@@ -97,6 +97,7 @@ fn feed(
             xaction_id: "x".into(),
             applied_ms: NOW,
             event_ms: None,
+            event_id: None,
             graph: Some(graph),
             segment: None,
             absorbed,

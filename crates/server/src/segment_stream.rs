@@ -3,9 +3,10 @@
 //! membership follows its event within milliseconds), and fires due timers.
 //!
 //! Each round first catches the computed-attribute consumer up
-//! ([`tessera_segment::computed::upkeep::catch_up`]): in the same thread and before the
-//! segment passes, so a segment reading `_{TENANT_ID}.ComputedAttributes.x` is evaluated on
-//! values that already include the events that triggered it.
+//! ([`tessera_segment::computed::upkeep::Consumer::catch_up`]): in the same thread and before
+//! the segment passes, so a segment reading `_{TENANT_ID}.ComputedAttributes.x` is evaluated
+//! on values that already include the events that triggered it. The thread keeps one
+//! consumer for its life (it holds the compiled attribute definitions between rounds).
 
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::Arc;
@@ -42,11 +43,11 @@ pub fn spawn(
     wake: Receiver<()>,
     max_identities: usize,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
+    let mut computed = tessera_segment::computed::upkeep::Consumer::default();
     std::thread::Builder::new()
         .name("tessera-segment-stream".into())
         .spawn(move || loop {
-            if let Err(error) = tessera_segment::computed::upkeep::catch_up(store.as_ref(), &now_ms)
-            {
+            if let Err(error) = computed.catch_up(store.as_ref(), &now_ms) {
                 tracing::warn!(%error, "computed attribute upkeep failed; will retry");
             }
             loop {

@@ -14,12 +14,15 @@
 //! event alone, at the event's own time, so `timestamp occurs <= 7 days before now` in it is
 //! always true: the lookback is the `duration`, applied by the buckets (see `window`).
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tessera_model::Tenant;
 use tessera_pql::ast::Literal;
 use tessera_pql::{EvalContext, EventSet, Expr, Program};
-use tessera_store::{Direction, Key, ScanRange, Scope, Store, Table, WriteBatch};
+use tessera_store::{Direction, Entry, Key, ScanRange, Scope, Store, Table, WriteBatch};
 
 use super::window::{Duration, Function, Unit};
 use crate::error::{Error, Result};
@@ -265,7 +268,7 @@ pub fn analyze(text: &str) -> Result<Analysis> {
 pub struct Compiled {
     /// The definition.
     pub definition: ComputedAttribute,
-    filter: Option<Program>,
+    filter: Option<(Expr, Program)>,
     path: Vec<String>,
 }
 
@@ -273,12 +276,14 @@ impl Compiled {
     /// Compiles a stored definition.
     pub fn new(definition: ComputedAttribute) -> Result<Self> {
         let analysis = analyze(&definition.expression.value)?;
-        let filter = analysis
-            .filter
-            .as_ref()
-            .map(tessera_pql::compile)
-            .transpose()
-            .map_err(|e| invalid("expression.value", e.to_string()))?;
+        let filter = match analysis.filter {
+            Some(expr) => {
+                let program = tessera_pql::compile(&expr)
+                    .map_err(|e| invalid("expression.value", e.to_string()))?;
+                Some((expr, program))
+            }
+            None => None,
+        };
         Ok(Compiled {
             definition,
             filter,
@@ -291,7 +296,7 @@ impl Compiled {
         let empty = Value::Object(Map::new());
         match &self.filter {
             // Evaluated at the event's own time: see the module documentation.
-            Some(program) => program.matches(&empty, single, &EvalContext::new(ts)),
+            Some((_, program)) => program.matches(&empty, single, &EvalContext::new(ts)),
             None => true,
         }
     }
@@ -299,6 +304,87 @@ impl Compiled {
     /// The aggregated field of an event.
     pub fn value_of<'a>(&self, event: &'a Value) -> Option<&'a Value> {
         self.path.iter().try_fold(event, |at, name| at.get(name))
+    }
+}
+
+/// A sandbox's live attributes, compiled, with their filters grouped: attributes with the
+/// same filter (a common shape: sum, count and most-recent of the same events) test it once
+/// per event.
+#[derive(Debug, Default)]
+pub struct Live {
+    /// The attributes, in id order.
+    pub attrs: Vec<Compiled>,
+    /// For each attribute, the index of the first attribute with the same filter.
+    same_filter_as: Vec<usize>,
+}
+
+impl Live {
+    /// Groups compiled attributes by filter.
+    pub fn new(attrs: Vec<Compiled>) -> Self {
+        let same_filter_as = attrs
+            .iter()
+            .enumerate()
+            .map(|(i, attr)| {
+                let expr = attr.filter.as_ref().map(|(expr, _)| expr);
+                attrs
+                    .iter()
+                    .position(|other| other.filter.as_ref().map(|(e, _)| e) == expr)
+                    .unwrap_or(i)
+            })
+            .collect();
+        Live {
+            attrs,
+            same_filter_as,
+        }
+    }
+
+    /// Whether there is no live attribute.
+    pub fn is_empty(&self) -> bool {
+        self.attrs.is_empty()
+    }
+
+    /// Which attributes accept the event (alone in `single`, at `ts`), in `attrs` order;
+    /// each distinct filter is evaluated once. `out` is cleared first.
+    pub fn accepting(&self, single: &EventSet, ts: i64, out: &mut Vec<bool>) {
+        out.clear();
+        for (i, attr) in self.attrs.iter().enumerate() {
+            let first = self.same_filter_as.get(i).copied().unwrap_or(i);
+            let accepted = match out.get(first) {
+                Some(known) if first < i => *known,
+                _ => attr.accepts(single, ts),
+            };
+            out.push(accepted);
+        }
+    }
+}
+
+/// Compiled live attributes per sandbox, kept by the change-feed consumer between passes:
+/// each pass re-reads the stored definitions (one prefix scan per sandbox, so a status change
+/// is seen by the next pass) but parses and compiles them only when their bytes changed.
+#[derive(Debug, Default)]
+pub struct LiveCache {
+    sandboxes: HashMap<(String, String), (Vec<Entry>, Arc<Live>)>,
+}
+
+impl LiveCache {
+    /// The live attributes of `tenant`'s sandbox as stored now.
+    pub fn get(&mut self, store: &dyn Store, tenant: &Tenant) -> Result<Arc<Live>> {
+        let rows = scan_definitions(store, tenant)?;
+        let key = (tenant.org.to_string(), tenant.sandbox.to_string());
+        if let Some((seen, live)) = self.sandboxes.get(&key) {
+            if *seen == rows {
+                return Ok(Arc::clone(live));
+            }
+        }
+        let attrs = rows
+            .iter()
+            .map(|row| decode(&row.value))
+            .filter(|d| d.as_ref().map_or(true, |d| d.status.is_live()))
+            .map(|d| d.and_then(Compiled::new))
+            .collect::<Result<Vec<_>>>()?;
+        let live = Arc::new(Live::new(attrs));
+        self.sandboxes.insert(key, (rows, Arc::clone(&live)));
+        Ok(live)
     }
 }
 
@@ -365,15 +451,18 @@ pub fn get(store: &dyn Store, tenant: &Tenant, id: &str) -> Result<Option<Comput
     Ok(get_raw(store, tenant, id)?.map(|(d, _)| d))
 }
 
+fn scan_definitions(store: &dyn Store, tenant: &Tenant) -> Result<Vec<Entry>> {
+    Ok(store.scan(
+        Table::ComputedAttributes,
+        &ScanRange::prefix(prefix(tenant)),
+        Direction::Forward,
+        100_000,
+    )?)
+}
+
 /// Every attribute of the sandbox, in id order.
 pub fn list(store: &dyn Store, tenant: &Tenant) -> Result<Vec<ComputedAttribute>> {
-    store
-        .scan(
-            Table::ComputedAttributes,
-            &ScanRange::prefix(prefix(tenant)),
-            Direction::Forward,
-            100_000,
-        )?
+    scan_definitions(store, tenant)?
         .iter()
         .map(|row| decode(&row.value))
         .collect()
@@ -773,6 +862,67 @@ mod tests {
             "xEvent[",
         ] {
             assert!(analyze(text).is_err(), "{text}");
+        }
+    }
+
+    fn attribute(id: &str, pql: &str) -> ComputedAttribute {
+        ComputedAttribute {
+            id: id.into(),
+            name: id.into(),
+            display_name: String::new(),
+            description: String::new(),
+            expression: Expression {
+                kind: "PQL".into(),
+                format: "pql/text".into(),
+                value: pql.into(),
+            },
+            keep_current: false,
+            duration: Duration {
+                count: 7,
+                unit: Unit::Days,
+            },
+            allow_larger_windows: false,
+            status: Status::Processed,
+            merge_function: analyze(pql).unwrap().function,
+            tenant_field: "_t".into(),
+            create_epoch: 0,
+            update_epoch: 0,
+            last_evaluation_ts: None,
+        }
+    }
+
+    /// Attributes sharing a filter test it once; each still gets its own filter's answer.
+    #[test]
+    fn live_set_answers_like_each_attribute_alone() {
+        let texts = [
+            r#"xEvent[eventType = "buy"].sum(v)"#,
+            "xEvent.count()",
+            r#"xEvent[eventType = "view"].count()"#,
+            r#"xEvent[eventType = "buy"].count()"#,
+            "xEvent.max(v)",
+            r#"xEvent[v > 2].count()"#,
+        ];
+        let compile = || -> Vec<Compiled> {
+            texts
+                .iter()
+                .enumerate()
+                .map(|(i, t)| Compiled::new(attribute(&i.to_string(), t)).unwrap())
+                .collect()
+        };
+        let live = Live::new(compile());
+        assert_eq!(live.same_filter_as, [0, 1, 2, 0, 1, 5]);
+        let alone = compile();
+        let ts = tessera_pql::time::parse_timestamp("2020-01-01T00:00:00Z").unwrap();
+        let mut accepted = Vec::new();
+        for event in [
+            serde_json::json!({"eventType": "buy", "v": 3, "timestamp": "2020-01-01T00:00:00Z"}),
+            serde_json::json!({"eventType": "view", "v": 1, "timestamp": "2020-01-01T00:00:00Z"}),
+            serde_json::json!({"v": 5, "timestamp": "2020-01-01T00:00:00Z"}),
+        ] {
+            let single = EventSet::new(vec![event]);
+            live.accepting(&single, ts, &mut accepted);
+            let expected: Vec<bool> = alone.iter().map(|a| a.accepts(&single, ts)).collect();
+            assert_eq!(accepted, expected);
         }
     }
 

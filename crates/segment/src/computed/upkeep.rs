@@ -1,14 +1,16 @@
 //! Keeping computed attributes current: the change-feed consumer, the recompute of one
 //! profile, the backfill of new attributes, and reading values at `now`.
 //!
-//! - **Consumer** (`computed-attributes` checkpoint): a pass reads up to [`PASS`] entries
-//!   after its checkpoint; for each event entry it reads the event (one point scan: the
-//!   entry names identity, time, dataset and receipt, and receipts are unique per record),
-//!   tests every live attribute's filter on it and folds it into the profile's buckets. The
-//!   states it changed and the new checkpoint are committed in one batch, under
-//!   compare-and-set on both, so a crash repeats a pass and a concurrent pass (the backfill
-//!   catching up) loses cleanly. Per event and attribute that is a filter evaluation and an
-//!   O(log b) bucket update, never a scan of the profile's history.
+//! - **Consumer** ([`Consumer`], `computed-attributes` checkpoint): a pass reads up to
+//!   [`PASS`] entries after its checkpoint; for each event entry it reads the event (one
+//!   point lookup: the entry names identity, time, dataset and `_id`; older entries without
+//!   `_id` are matched by receipt, unique per record), tests each distinct filter of the
+//!   live attributes on it once and folds it into the profile's buckets. The states it
+//!   changed and the new checkpoint are committed in one batch, under compare-and-set on
+//!   both, so a crash repeats a pass and a concurrent pass (the backfill catching up) loses
+//!   cleanly. Per event and attribute that is at most a filter evaluation and an O(log b)
+//!   bucket update, never a scan of the profile's history. The consumer keeps the compiled
+//!   definitions between passes (re-read every pass, recompiled only when changed).
 //! - **Recompute**: when a profile has no state yet, misses a live attribute, or its
 //!   identities changed (merge, split, eviction, erasure: the member list differs), its
 //!   state is rebuilt from its events inside the widest window. Exactly once with a
@@ -26,6 +28,7 @@
 //!   recomputed, and the attribute becomes PROCESSED.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 use tessera_identity::{Graph, IdentityKey};
@@ -35,7 +38,7 @@ use tessera_pql::EventSet;
 use tessera_profile::event::StoredEvent;
 use tessera_store::{Direction, Key, KeyReader, ScanRange, Store, Table, WriteBatch};
 
-use super::definition::{self, Compiled, Status};
+use super::definition::{self, Live, LiveCache, Status};
 use super::store::{self as state_store, AttrState, GraphState};
 use crate::error::{Error, Result};
 
@@ -68,13 +71,25 @@ fn corrupt_event(e: impl std::fmt::Display) -> Error {
     }
 }
 
-/// Reads the event an entry records: the events of its identity at its time in its
-/// dataset (normally one), the one stored by the entry's receipt.
+/// Reads the event an entry records: one point lookup by its key (identity, time, dataset,
+/// `_id`), or for entries without `_id` (written before the feed carried it) the events of
+/// its identity at its time in its dataset (normally one), the one stored by the entry's
+/// receipt.
 fn event_of(store: &dyn Store, tenant: &Tenant, entry: &ChangeEntry) -> Result<Option<Value>> {
     let Some(ts) = entry.event_ms else {
         return Ok(None);
     };
     let identity = IdentityKey::new(entry.namespace.clone(), entry.id.clone());
+    if let Some(event_id) = &entry.event_id {
+        let key = tessera_profile::event::key(tenant, &identity, ts, &entry.dataset_id, event_id);
+        let Some(bytes) = store.get(Table::Events, &key)? else {
+            return Ok(None);
+        };
+        let stored: StoredEvent = serde_json::from_slice(&bytes).map_err(corrupt_event)?;
+        // A replayed `_id` writes neither the event nor an entry, so this is the entry's
+        // event; the receipt check keeps that an invariant rather than an assumption.
+        return Ok((stored.xaction_id == entry.xaction_id).then_some(Value::Object(stored.event)));
+    }
     let prefix = Key::extend(&tessera_profile::event::time_key(tenant, &identity, ts))
         .str(&entry.dataset_id)
         .finish();
@@ -96,7 +111,7 @@ fn event_of(store: &dyn Store, tenant: &Tenant, entry: &ChangeEntry) -> Result<O
 /// Folds one event into every live attribute whose watermark is below `seq` (`None`: a
 /// recompute's scan, which folds unconditionally).
 fn fold_event(
-    live: &[Compiled],
+    live: &Live,
     attrs: &mut BTreeMap<String, AttrState>,
     seq: Option<u64>,
     ts: i64,
@@ -107,8 +122,10 @@ fn fold_event(
     let Some(event) = single.events().first() else {
         return 0;
     };
+    let mut accepted = Vec::with_capacity(live.attrs.len());
+    live.accepting(&single, ts, &mut accepted);
     let mut folded = 0;
-    for attr in live {
+    for (attr, accepts) in live.attrs.iter().zip(accepted) {
         let def = &attr.definition;
         // Look up before inserting: cloning the id on every event and attribute shows.
         if !attrs.contains_key(&def.id) {
@@ -124,7 +141,7 @@ fn fold_event(
             state.seq = seq;
         }
         folded += 1;
-        if attr.accepts(&single, ts) {
+        if accepts {
             state.window.add(
                 def.merge_function,
                 &def.duration,
@@ -151,17 +168,19 @@ fn scan_graph(
     store: &dyn Store,
     tenant: &Tenant,
     graph: &Graph,
-    live: &[Compiled],
+    live: &Live,
     h1: u64,
     now: i64,
 ) -> Result<Rebuilt> {
     let mut attrs: BTreeMap<String, AttrState> = live
+        .attrs
         .iter()
         .map(|a| (a.definition.id.clone(), AttrState::default()))
         .collect();
     let mut seen: HashSet<String> = HashSet::new();
     let members: HashSet<IdentityKey> = graph.identities().cloned().collect();
     if let Some(earliest) = live
+        .attrs
         .iter()
         .map(|a| a.definition.duration.first_bucket(now))
         .min()
@@ -211,7 +230,7 @@ fn scan_graph(
 /// `rebuilt` maps a tenant's profile (org, sandbox, graph) to its recompute.
 fn finish_rebuilds(
     store: &dyn Store,
-    live: &HashMap<(String, String), Vec<Compiled>>,
+    live: &HashMap<(String, String), Arc<Live>>,
     rebuilt: &mut BTreeMap<(String, String, u64), Rebuilt>,
     h1: u64,
     now: i64,
@@ -241,10 +260,9 @@ fn finish_rebuilds(
             if target.seen.contains(&entry.xaction_id) {
                 continue;
             }
-            let attrs = live
-                .get(&(org.clone(), sandbox.clone()))
-                .map(Vec::as_slice)
-                .unwrap_or_default();
+            let Some(attrs) = live.get(&(org.clone(), sandbox.clone())) else {
+                continue;
+            };
             let Some(tenant) = tenant_of(entry) else {
                 continue;
             };
@@ -266,24 +284,16 @@ pub fn recompute(
     store: &dyn Store,
     tenant: &Tenant,
     graph: &Graph,
-    live: &[Compiled],
+    live: &Arc<Live>,
     now: i64,
 ) -> Result<GraphState> {
     let h1 = change_feed::head(store)?;
     let rebuilt = scan_graph(store, tenant, graph, live, h1, now)?;
     let key = (tenant.org.to_string(), tenant.sandbox.to_string(), graph.id);
     let mut one = BTreeMap::from([(key.clone(), rebuilt)]);
-    let live_map = HashMap::from([((key.0.clone(), key.1.clone()), live_clone(live)?)]);
+    let live_map = HashMap::from([((key.0.clone(), key.1.clone()), Arc::clone(live))]);
     finish_rebuilds(store, &live_map, &mut one, h1, now)?;
     Ok(one.remove(&key).map(|r| r.state).unwrap_or_default())
-}
-
-/// Compiled attributes are not `Clone` (programs are compiled once); re-compiling a few
-/// definitions for a standalone recompute is cheap next to the scan.
-fn live_clone(live: &[Compiled]) -> Result<Vec<Compiled>> {
-    live.iter()
-        .map(|a| Compiled::new(a.definition.clone()))
-        .collect()
 }
 
 /// A profile's state during a pass.
@@ -300,7 +310,7 @@ fn tenant_of(entry: &ChangeEntry) -> Option<Tenant> {
 
 /// Whether an event entry can be folded into `state` without reading the graph: the state
 /// has every live attribute and already knows every identity the event carried.
-fn known(state: Option<&GraphState>, entry: &ChangeEntry, attrs: &[Compiled]) -> bool {
+fn known(state: Option<&GraphState>, entry: &ChangeEntry, live: &Live) -> bool {
     let Some(state) = state else {
         return false;
     };
@@ -319,7 +329,8 @@ fn known(state: Option<&GraphState>, entry: &ChangeEntry, attrs: &[Compiled]) ->
     };
     entry.kind == ChangeKind::Event
         && state.covers(identities)
-        && attrs
+        && live
+            .attrs
             .iter()
             .all(|a| state.attrs.contains_key(&a.definition.id))
 }
@@ -373,7 +384,7 @@ impl<'s> PassWork<'s> {
         if let Some(graph) = self.graphs.get(&key) {
             return Ok(graph.clone());
         }
-        let graph = tessera_identity::graph::graph_by_id(self.store, tenant, id)?;
+        let graph = tessera_identity::graph::members_by_id(self.store, tenant, id)?;
         self.graphs.insert(key, graph.clone());
         Ok(graph)
     }
@@ -415,7 +426,7 @@ impl<'s> PassWork<'s> {
 
     /// Recomputes the state of live `graph` from its events when it has none, misses a live
     /// attribute or lists other members than the graph has (at most once per pass).
-    fn refresh(&mut self, tenant: &Tenant, graph: &Graph, attrs: &[Compiled]) -> Result<()> {
+    fn refresh(&mut self, tenant: &Tenant, graph: &Graph, attrs: &Arc<Live>) -> Result<()> {
         let key = profile_key(tenant, graph.id);
         if self.rebuilt.contains_key(&key) {
             return Ok(());
@@ -425,6 +436,7 @@ impl<'s> PassWork<'s> {
             Some(state) => {
                 state.members != state_store::members_of(graph)
                     || attrs
+                        .attrs
                         .iter()
                         .any(|a| !state.attrs.contains_key(&a.definition.id))
             }
@@ -452,7 +464,7 @@ impl<'s> PassWork<'s> {
         &mut self,
         tenant: &Tenant,
         entry: &ChangeEntry,
-        attrs: &[Compiled],
+        attrs: &Arc<Live>,
     ) -> Result<()> {
         let mut targets: Vec<Graph> = Vec::new();
         if let Some(origin) = entry.graph {
@@ -486,7 +498,7 @@ impl<'s> PassWork<'s> {
         tenant: &Tenant,
         seq: u64,
         entry: &ChangeEntry,
-        attrs: &[Compiled],
+        attrs: &Arc<Live>,
     ) -> Result<()> {
         let store = self.store;
         let graph_id = match entry.graph {
@@ -529,7 +541,7 @@ impl<'s> PassWork<'s> {
         let Some(state) = state else {
             return Ok(());
         };
-        if attrs.iter().all(|a| {
+        if attrs.attrs.iter().all(|a| {
             state
                 .attrs
                 .get(&a.definition.id)
@@ -548,90 +560,120 @@ impl<'s> PassWork<'s> {
     }
 }
 
-/// One pass over the change feed after the consumer's checkpoint.
-pub fn pass(store: &dyn Store, now: i64) -> Result<PassOutcome> {
-    let after = change_feed::checkpoint(store, CONSUMER)?;
-    let entries = change_feed::read(store, after, PASS)?;
-    let Some(last) = entries.last().map(|(seq, _)| *seq) else {
-        return Ok(PassOutcome::default());
-    };
-    let mut live: HashMap<(String, String), Vec<Compiled>> = HashMap::new();
-    let mut work = PassWork::new(store, now);
-    work.outcome.entries = entries.len();
-    for (seq, entry) in &entries {
-        if entry.kind == ChangeKind::Membership {
-            continue;
-        }
-        let Some(tenant) = tenant_of(entry) else {
-            continue;
-        };
-        let tkey = (entry.org.clone(), entry.sandbox.clone());
-        if !live.contains_key(&tkey) {
-            live.insert(tkey.clone(), definition::live(store, &tenant)?);
-        }
-        let attrs = live.get(&tkey).map(Vec::as_slice).unwrap_or_default();
-        // Also without live attributes: states written while some were live must not
-        // outlive their graph.
-        for gone in gone_candidates(entry) {
-            work.forget_if_gone(&tenant, gone)?;
-        }
-        if attrs.is_empty() {
-            continue;
-        }
-        match entry.kind {
-            ChangeKind::GraphChanged | ChangeKind::Erased => {
-                work.follow_graph_change(&tenant, entry, attrs)?;
-            }
-            ChangeKind::Record | ChangeKind::Event => {
-                work.apply_write(&tenant, *seq, entry, attrs)?;
-            }
-            ChangeKind::Membership => {}
-        }
-    }
-    let PassWork {
-        h1,
-        mut slots,
-        mut rebuilt,
-        outcome,
-        ..
-    } = work;
-    if let Some(h1) = h1 {
-        finish_rebuilds(store, &live, &mut rebuilt, h1, now)?;
-    }
-    for (key, r) in rebuilt {
-        if let Some(slot) = slots.get_mut(&key) {
-            slot.state = Some(r.state);
-            slot.dirty = true;
-        }
-    }
-    let mut batch = WriteBatch::new();
-    for ((_, _, graph), slot) in slots.into_iter().filter(|(_, s)| s.dirty) {
-        let key = state_store::key(&slot.tenant, graph);
-        batch.expect(Table::ComputedAttributes, &key, slot.original);
-        match &slot.state {
-            Some(state) => {
-                batch.put(Table::ComputedAttributes, &key, state_store::encode(state)?);
-            }
-            None => {
-                batch.delete(Table::ComputedAttributes, &key);
-            }
-        }
-    }
-    change_feed::expect_checkpoint(&mut batch, CONSUMER, after);
-    change_feed::save_checkpoint(&mut batch, CONSUMER, last);
-    store.commit(batch)?;
-    Ok(outcome)
+/// The change-feed consumer, with what it keeps between passes: the compiled live
+/// attributes of each sandbox, re-checked against the stored definitions every pass (so a
+/// created or disabled attribute is seen by the next pass) but parsed and compiled only when
+/// they changed. One per thread that runs passes (the streaming-segmentation worker);
+/// [`pass`] and [`catch_up`] use a fresh one.
+///
+/// Profile states are not kept between passes: a cache of them was measured and did not
+/// pay (see docs/computed-attributes.md, "Cost").
+#[derive(Debug, Default)]
+pub struct Consumer {
+    definitions: LiveCache,
 }
 
-/// Runs passes until the consumer has caught up with the feed; a pass that lost a race with
-/// another thread's pass is simply repeated.
+/// One pass over the change feed after the consumer's checkpoint, by a fresh [`Consumer`].
+pub fn pass(store: &dyn Store, now: i64) -> Result<PassOutcome> {
+    Consumer::default().pass(store, now)
+}
+
+/// Runs passes until the consumer has caught up with the feed, by a fresh [`Consumer`].
 pub fn catch_up(store: &dyn Store, now: &dyn Fn() -> i64) -> Result<()> {
-    loop {
-        match pass(store, now()) {
-            Ok(outcome) if outcome.entries == 0 => return Ok(()),
-            Ok(_) | Err(Error::Store(tessera_store::Error::Conflict { .. })) => {}
-            Err(other) => return Err(other),
+    Consumer::default().catch_up(store, now)
+}
+
+impl Consumer {
+    /// Runs passes until the consumer has caught up with the feed; a pass that lost a race
+    /// with another thread's pass is simply repeated.
+    pub fn catch_up(&mut self, store: &dyn Store, now: &dyn Fn() -> i64) -> Result<()> {
+        loop {
+            match self.pass(store, now()) {
+                // A pass that read less than a full page reached the feed's head as it was
+                // when it read: caught up, without one more (empty) pass to confirm it.
+                Ok(outcome) if outcome.entries < PASS => return Ok(()),
+                Ok(_) | Err(Error::Store(tessera_store::Error::Conflict { .. })) => {}
+                Err(other) => return Err(other),
+            }
         }
+    }
+
+    /// One pass over the change feed after the consumer's checkpoint.
+    pub fn pass(&mut self, store: &dyn Store, now: i64) -> Result<PassOutcome> {
+        let after = change_feed::checkpoint(store, CONSUMER)?;
+        let entries = change_feed::page(store, after, PASS)?;
+        let Some(last) = entries.last_seq()? else {
+            return Ok(PassOutcome::default());
+        };
+        let mut live: HashMap<(String, String), Arc<Live>> = HashMap::new();
+        let mut work = PassWork::new(store, now);
+        work.outcome.entries = entries.len();
+        for decoded in entries {
+            let (seq, entry) = decoded?;
+            if entry.kind == ChangeKind::Membership {
+                continue;
+            }
+            let Some(tenant) = tenant_of(&entry) else {
+                continue;
+            };
+            let tkey = (entry.org.clone(), entry.sandbox.clone());
+            if !live.contains_key(&tkey) {
+                live.insert(tkey.clone(), self.definitions.get(store, &tenant)?);
+            }
+            let Some(attrs) = live.get(&tkey) else {
+                continue;
+            };
+            // Also without live attributes: states written while some were live must not
+            // outlive their graph.
+            for gone in gone_candidates(&entry) {
+                work.forget_if_gone(&tenant, gone)?;
+            }
+            if attrs.is_empty() {
+                continue;
+            }
+            match entry.kind {
+                ChangeKind::GraphChanged | ChangeKind::Erased => {
+                    work.follow_graph_change(&tenant, &entry, attrs)?;
+                }
+                ChangeKind::Record | ChangeKind::Event => {
+                    work.apply_write(&tenant, seq, &entry, attrs)?;
+                }
+                ChangeKind::Membership => {}
+            }
+        }
+        let PassWork {
+            h1,
+            mut slots,
+            mut rebuilt,
+            outcome,
+            ..
+        } = work;
+        if let Some(h1) = h1 {
+            finish_rebuilds(store, &live, &mut rebuilt, h1, now)?;
+        }
+        for (key, r) in rebuilt {
+            if let Some(slot) = slots.get_mut(&key) {
+                slot.state = Some(r.state);
+                slot.dirty = true;
+            }
+        }
+        let mut batch = WriteBatch::new();
+        for ((_, _, graph), slot) in slots.into_iter().filter(|(_, s)| s.dirty) {
+            let key = state_store::key(&slot.tenant, graph);
+            batch.expect(Table::ComputedAttributes, &key, slot.original);
+            match &slot.state {
+                Some(state) => {
+                    batch.put(Table::ComputedAttributes, &key, state_store::encode(state)?);
+                }
+                None => {
+                    batch.delete(Table::ComputedAttributes, &key);
+                }
+            }
+        }
+        change_feed::expect_checkpoint(&mut batch, CONSUMER, after);
+        change_feed::save_checkpoint(&mut batch, CONSUMER, last);
+        store.commit(batch)?;
+        Ok(outcome)
     }
 }
 
@@ -640,7 +682,7 @@ fn recompute_and_store(
     store: &dyn Store,
     tenant: &Tenant,
     graph: &Graph,
-    live: &[Compiled],
+    live: &Arc<Live>,
     now: i64,
 ) -> Result<()> {
     for _ in 0..ATTEMPTS {
@@ -719,7 +761,7 @@ pub fn backfill(store: &dyn Store, now: &dyn Fn() -> i64) -> Result<usize> {
         // From here every pass folds the attribute; catch up so that no entry applied
         // before the switch is left to a pass that did not know it.
         catch_up(store, now)?;
-        let live = definition::live(store, &tenant)?;
+        let live = Arc::new(Live::new(definition::live(store, &tenant)?));
         if live.is_empty() {
             continue;
         }
