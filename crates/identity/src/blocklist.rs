@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 
 use tessera_model::Tenant;
-use tessera_store::{Direction, Key, KeyReader, ScanRange, Scope, Store, Table, WriteBatch};
+use tessera_store::{Direction, Key, KeyReader, ScanRange, Store, Table, WriteBatch};
 
 use crate::error::{Error, Result};
 use crate::key::IdentityKey;
@@ -29,9 +29,7 @@ pub struct Blocked {
 fn prefix(tenant: &Tenant) -> Key {
     // Namespace codes are letters and digits (plus `_` and `.` for standard ones), so this
     // leading element can never be an identity pointer's namespace.
-    Key::builder(&Scope::Tenant(tenant.clone()))
-        .str("~blocked")
-        .finish()
+    Key::tenant(tenant).str("~blocked").finish()
 }
 
 fn key(tenant: &Tenant, identity: &IdentityKey) -> Key {

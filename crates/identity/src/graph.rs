@@ -121,16 +121,14 @@ enum GraphDoc {
 }
 
 fn identity_key(tenant: &Tenant, identity: &IdentityKey) -> Key {
-    Key::builder(&Scope::Tenant(tenant.clone()))
+    Key::tenant(tenant)
         .str(&identity.namespace)
         .str(&identity.id)
         .finish()
 }
 
 fn graph_key(tenant: &Tenant, id: u64) -> Key {
-    Key::builder(&Scope::Tenant(tenant.clone()))
-        .u64(id)
-        .finish()
+    Key::tenant(tenant).u64(id).finish()
 }
 
 /// A live graph's links live under their own key: lookups and profile merges need only the
@@ -520,10 +518,7 @@ pub struct HistoryEntry {
 }
 
 fn history_prefix(tenant: &Tenant, graph: u64) -> Key {
-    Key::builder(&Scope::Tenant(tenant.clone()))
-        .str("history")
-        .u64(graph)
-        .finish()
+    Key::tenant(tenant).str("history").u64(graph).finish()
 }
 
 /// One move of an identity into a graph.
@@ -537,7 +532,7 @@ pub struct ClusterMove {
 
 fn cluster_history_prefix(tenant: &Tenant, identity: &IdentityKey) -> Key {
     // `~` cannot start a namespace code, so this never meets an identity pointer.
-    Key::builder(&Scope::Tenant(tenant.clone()))
+    Key::tenant(tenant)
         .str("~clusters")
         .str(&identity.namespace)
         .str(&identity.id)

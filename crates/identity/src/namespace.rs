@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use rand::Rng;
 use tessera_model::Tenant;
-use tessera_store::{Direction, Key, ScanRange, Scope, Store, Table, WriteBatch};
+use tessera_store::{Direction, Key, ScanRange, Store, Table, WriteBatch};
 
 use crate::error::{Error, Result};
 
@@ -256,9 +256,7 @@ pub fn standard() -> Vec<Namespace> {
 /// rules writes a fresh token here in the same batch, so a cached [`Namespaces`] is
 /// revalidated with one point read.
 pub(crate) fn revision_key(tenant: &Tenant) -> Key {
-    Key::builder(&Scope::Tenant(tenant.clone()))
-        .str("rev")
-        .finish()
+    Key::tenant(tenant).str("rev").finish()
 }
 
 /// Adds a fresh revision token to `batch` (see [`revision_key`]).
@@ -311,9 +309,7 @@ impl NamespaceCache {
 }
 
 fn custom_prefix(tenant: &Tenant) -> Key {
-    Key::builder(&Scope::Tenant(tenant.clone()))
-        .str("ns")
-        .finish()
+    Key::tenant(tenant).str("ns").finish()
 }
 
 fn custom_key(tenant: &Tenant, code: &str) -> Key {

@@ -16,7 +16,7 @@
 //! `/data/core/identity/settings`. Without settings, every link is kept.
 
 use tessera_model::Tenant;
-use tessera_store::{Key, Scope, Store, Table, WriteBatch};
+use tessera_store::{Key, Store, Table, WriteBatch};
 
 use crate::error::{Error, Result};
 use crate::namespace::{IdType, Namespaces};
@@ -105,9 +105,7 @@ impl LinkingRules {
 }
 
 fn key(tenant: &Tenant) -> Key {
-    Key::builder(&Scope::Tenant(tenant.clone()))
-        .str("~settings")
-        .finish()
+    Key::tenant(tenant).str("~settings").finish()
 }
 
 /// The sandbox's rules (empty when never set).

@@ -189,9 +189,7 @@ impl BatchRecord {
 }
 
 fn record_key(tenant: &Tenant, id: &str) -> Key {
-    Key::builder(&Scope::Tenant(tenant.clone()))
-        .str(id)
-        .finish()
+    Key::tenant(tenant).str(id).finish()
 }
 
 fn queue_prefix() -> Key {

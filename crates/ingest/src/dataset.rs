@@ -319,9 +319,7 @@ pub fn forget_retention(store: &dyn Store, tenant: &Tenant, id: &str) -> Result<
 /// Datasets and their labels share the table under different leading elements, so a scan of
 /// datasets never meets a label record.
 fn datasets_prefix(tenant: &Tenant) -> Key {
-    Key::builder(&Scope::Tenant(tenant.clone()))
-        .str("d")
-        .finish()
+    Key::tenant(tenant).str("d").finish()
 }
 
 fn key(tenant: &Tenant, id: &str) -> Key {
@@ -329,10 +327,7 @@ fn key(tenant: &Tenant, id: &str) -> Key {
 }
 
 fn labels_key(tenant: &Tenant, id: &str) -> Key {
-    Key::builder(&Scope::Tenant(tenant.clone()))
-        .str("l")
-        .str(id)
-        .finish()
+    Key::tenant(tenant).str("l").str(id).finish()
 }
 
 fn decode(id: String, bytes: &[u8]) -> Result<Dataset> {

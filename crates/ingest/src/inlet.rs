@@ -70,9 +70,7 @@ fn by_id(id: &str) -> Key {
 }
 
 fn by_tenant(tenant: &Tenant, id: &str) -> Key {
-    Key::builder(&Scope::Tenant(tenant.clone()))
-        .str(id)
-        .finish()
+    Key::tenant(tenant).str(id).finish()
 }
 
 fn decode(bytes: &[u8]) -> Result<Inlet> {

@@ -13,7 +13,7 @@
 
 use serde_json::{Map, Value};
 use tessera_model::Tenant;
-use tessera_store::{Direction, Key, ScanRange, Scope, Store, Table, WriteBatch};
+use tessera_store::{Direction, Key, ScanRange, Store, Table, WriteBatch};
 
 use crate::error::{Error, Result};
 use tessera_identity::IdentityKey;
@@ -49,7 +49,7 @@ pub fn receipt_ms(xaction_id: &str) -> Option<i64> {
 }
 
 fn tenant_key(tenant: &Tenant) -> tessera_store::KeyBuilder {
-    Key::builder(&Scope::Tenant(tenant.clone()))
+    Key::tenant(tenant)
 }
 
 /// Prefix of every event of `identity`.

@@ -8,7 +8,7 @@
 
 use serde_json::{Map, Value};
 use tessera_model::Tenant;
-use tessera_store::{Direction, Key, KeyReader, ScanRange, Scope, Store, Table, WriteBatch};
+use tessera_store::{Direction, Key, KeyReader, ScanRange, Store, Table, WriteBatch};
 
 use crate::error::{Error, Result};
 use crate::merge::deep_merge;
@@ -32,7 +32,7 @@ pub struct Fragment {
 }
 
 fn identity_prefix(tenant: &Tenant, identity: &IdentityKey) -> Key {
-    Key::builder(&Scope::Tenant(tenant.clone()))
+    Key::tenant(tenant)
         .str("f")
         .str(&identity.namespace)
         .str(&identity.id)
@@ -41,9 +41,7 @@ fn identity_prefix(tenant: &Tenant, identity: &IdentityKey) -> Key {
 
 /// Prefix of every fragment of the tenant (whole-tenant scans: deletion by dataset, reports).
 pub fn tenant_prefix(tenant: &Tenant) -> Key {
-    Key::builder(&Scope::Tenant(tenant.clone()))
-        .str("f")
-        .finish()
+    Key::tenant(tenant).str("f").finish()
 }
 
 /// Decodes a fragment key into its identity and dataset.

@@ -18,7 +18,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tessera_model::Tenant;
-use tessera_store::{Direction, Key, ScanRange, Scope, Store, Table, WriteBatch};
+use tessera_store::{Direction, Key, ScanRange, Store, Table, WriteBatch};
 
 use crate::error::{Error, Result};
 
@@ -363,16 +363,11 @@ pub fn patched(policy: &MergePolicy, patch: &Value) -> Result<Draft> {
 }
 
 fn policy_key(tenant: &Tenant, id: &str) -> Key {
-    Key::builder(&Scope::Tenant(tenant.clone()))
-        .str("mp")
-        .str(id)
-        .finish()
+    Key::tenant(tenant).str("mp").str(id).finish()
 }
 
 fn revision_key(tenant: &Tenant) -> Key {
-    Key::builder(&Scope::Tenant(tenant.clone()))
-        .str("mps")
-        .finish()
+    Key::tenant(tenant).str("mps").finish()
 }
 
 fn decode(bytes: &[u8]) -> Result<MergePolicy> {
@@ -439,9 +434,7 @@ fn read_revision(store: &dyn Store, tenant: &Tenant) -> Result<(u64, Option<Vec<
 /// Reads every policy of the sandbox.
 pub fn load(store: &dyn Store, tenant: &Tenant) -> Result<PolicySet> {
     let (revision, revision_bytes) = read_revision(store, tenant)?;
-    let prefix = Key::builder(&Scope::Tenant(tenant.clone()))
-        .str("mp")
-        .finish();
+    let prefix = Key::tenant(tenant).str("mp").finish();
     // A sandbox holds a handful of policies (AEP allows 5 per organisation).
     let rows = store.scan(
         Table::MergePolicies,

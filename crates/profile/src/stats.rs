@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use tessera_identity::IdentityKey;
 use tessera_model::Tenant;
-use tessera_store::{Direction, Key, ScanRange, Scope, Store, Table};
+use tessera_store::{Direction, Key, ScanRange, Store, Table};
 
 use crate::error::Result;
 use crate::{event, fragment};
@@ -172,9 +172,7 @@ pub fn compute(store: &dyn Store, tenant: &Tenant, now_ms: i64) -> Result<Report
         },
     )?;
 
-    let events_prefix = Key::builder(&Scope::Tenant(tenant.clone()))
-        .str("x")
-        .finish();
+    let events_prefix = Key::tenant(tenant).str("x").finish();
     for_each_key(store, Table::Events, events_prefix, |_, value| {
         let parts = event::decode_key(value)?;
         report.events += 1;

@@ -14,16 +14,13 @@
 
 use tessera_identity::IdentityKey;
 use tessera_model::Tenant;
-use tessera_store::{Key, Scope, Store, Table, WriteBatch};
+use tessera_store::{Key, Store, Table, WriteBatch};
 
 use crate::error::Result;
 
 /// Key of `graph`'s view document.
 pub fn key(tenant: &Tenant, graph: u64) -> Key {
-    Key::builder(&Scope::Tenant(tenant.clone()))
-        .str("v")
-        .u64(graph)
-        .finish()
+    Key::tenant(tenant).str("v").u64(graph).finish()
 }
 
 /// A view document holding nothing, with a generation no earlier read can have seen.

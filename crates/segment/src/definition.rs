@@ -23,7 +23,7 @@ use serde_json::{json, Map, Value};
 use tessera_model::Tenant;
 use tessera_pql::classify::{self, AudienceKind, Method};
 use tessera_pql::Expr;
-use tessera_store::{Direction, Key, ScanRange, Scope, Store, Table, WriteBatch};
+use tessera_store::{Direction, Key, ScanRange, Store, Table, WriteBatch};
 
 use crate::dependency;
 use crate::error::{Error, Result};
@@ -157,9 +157,7 @@ impl Expression {
 }
 
 fn prefix(tenant: &Tenant) -> Key {
-    Key::builder(&Scope::Tenant(tenant.clone()))
-        .str("sd")
-        .finish()
+    Key::tenant(tenant).str("sd").finish()
 }
 
 /// Key of definition `id`.
@@ -610,9 +608,7 @@ fn apply_json_patch(document: &mut Map<String, Value>, operations: &[Value]) -> 
 // ---------------------------------------------------------------------------- writes
 
 fn revision_key(tenant: &Tenant) -> Key {
-    Key::builder(&Scope::Tenant(tenant.clone()))
-        .str("sdv")
-        .finish()
+    Key::tenant(tenant).str("sdv").finish()
 }
 
 /// The sandbox's definitions revision: its stored bytes (for compare-and-set) and value.

@@ -16,7 +16,7 @@
 use std::collections::HashSet;
 
 use tessera_model::Tenant;
-use tessera_store::{Direction, Key, ScanRange, Scope, Store, Table, WriteBatch};
+use tessera_store::{Direction, Key, ScanRange, Store, Table, WriteBatch};
 
 use crate::error::{Error, Result};
 
@@ -24,10 +24,7 @@ use crate::error::{Error, Result};
 const MAX_DEPENDENTS: usize = 10_000;
 
 fn edges_prefix(tenant: &Tenant, child: &str) -> Key {
-    Key::builder(&Scope::Tenant(tenant.clone()))
-        .str("sdr")
-        .str(child)
-        .finish()
+    Key::tenant(tenant).str("sdr").str(child).finish()
 }
 
 fn edge_key(tenant: &Tenant, child: &str, parent: &str) -> Key {

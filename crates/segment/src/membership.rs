@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use tessera_model::Tenant;
-use tessera_store::{Direction, Key, KeyReader, ScanRange, Scope, Store, Table, WriteBatch};
+use tessera_store::{Direction, Key, KeyReader, ScanRange, Store, Table, WriteBatch};
 
 use crate::error::{Error, Result};
 
@@ -91,7 +91,7 @@ pub fn next(previous: Option<Membership>, qualifies: bool, now: i64) -> Option<M
 }
 
 fn scope(tenant: &Tenant) -> tessera_store::KeyBuilder {
-    Key::builder(&Scope::Tenant(tenant.clone()))
+    Key::tenant(tenant)
 }
 
 fn graph_prefix(tenant: &Tenant, graph: u64) -> Key {

@@ -153,10 +153,7 @@ fn timer_key(due: i64, tenant: &Tenant, graph: u64) -> Key {
 }
 
 fn timer_of_key(tenant: &Tenant, graph: u64) -> Key {
-    Key::builder(&Scope::Tenant(tenant.clone()))
-        .str("segtimer-of")
-        .u64(graph)
-        .finish()
+    Key::tenant(tenant).str("segtimer-of").u64(graph).finish()
 }
 
 /// Adds to `batch` the replacement of `graph`'s timer by `due` (`None`: no timer).

@@ -299,9 +299,7 @@ impl SegmentFilter {
 }
 
 fn job_prefix(tenant: &Tenant) -> Key {
-    Key::builder(&Scope::Tenant(tenant.clone()))
-        .str("export")
-        .finish()
+    Key::tenant(tenant).str("export").finish()
 }
 
 fn job_key(tenant: &Tenant, id: u64) -> Key {
@@ -309,9 +307,7 @@ fn job_key(tenant: &Tenant, id: u64) -> Key {
 }
 
 fn seq_key(tenant: &Tenant) -> Key {
-    Key::builder(&Scope::Tenant(tenant.clone()))
-        .str("export-seq")
-        .finish()
+    Key::tenant(tenant).str("export-seq").finish()
 }
 
 fn queue_prefix() -> Key {

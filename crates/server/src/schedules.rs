@@ -192,23 +192,15 @@ pub fn validate_cron(kind: &str, expression: &str, now: OffsetDateTime) -> Resul
 }
 
 fn schedule_key(tenant: &Tenant, id: &str) -> Key {
-    Key::builder(&Scope::Tenant(tenant.clone()))
-        .str("schedule")
-        .str(id)
-        .finish()
+    Key::tenant(tenant).str("schedule").str(id).finish()
 }
 
 fn schedule_prefix(tenant: &Tenant) -> Key {
-    Key::builder(&Scope::Tenant(tenant.clone()))
-        .str("schedule")
-        .finish()
+    Key::tenant(tenant).str("schedule").finish()
 }
 
 fn type_key(tenant: &Tenant, kind: &str) -> Key {
-    Key::builder(&Scope::Tenant(tenant.clone()))
-        .str("schedule-type")
-        .str(kind)
-        .finish()
+    Key::tenant(tenant).str("schedule-type").str(kind).finish()
 }
 
 fn index_prefix() -> Key {

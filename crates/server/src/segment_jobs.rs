@@ -119,16 +119,11 @@ fn api_source() -> String {
 }
 
 fn job_key(tenant: &Tenant, id: &str) -> Key {
-    Key::builder(&Scope::Tenant(tenant.clone()))
-        .str("segjob")
-        .str(id)
-        .finish()
+    Key::tenant(tenant).str("segjob").str(id).finish()
 }
 
 fn job_prefix(tenant: &Tenant) -> Key {
-    Key::builder(&Scope::Tenant(tenant.clone()))
-        .str("segjob")
-        .finish()
+    Key::tenant(tenant).str("segjob").finish()
 }
 
 fn queue_prefix() -> Key {

@@ -138,9 +138,7 @@ impl SystemJob {
 }
 
 fn job_prefix(tenant: &Tenant) -> Key {
-    Key::builder(&Scope::Tenant(tenant.clone()))
-        .str("sysjob")
-        .finish()
+    Key::tenant(tenant).str("sysjob").finish()
 }
 
 fn job_key(tenant: &Tenant, id: &str) -> Key {
@@ -148,7 +146,7 @@ fn job_key(tenant: &Tenant, id: &str) -> Key {
 }
 
 fn guard_key(tenant: &Tenant, target: &Target) -> Key {
-    let builder = Key::builder(&Scope::Tenant(tenant.clone())).str("sysjob-target");
+    let builder = Key::tenant(tenant).str("sysjob-target");
     match target {
         Target::Dataset { dataset } => builder.str("dataset").str(dataset).finish(),
         Target::Batch { batch, .. } => builder.str("batch").str(batch).finish(),

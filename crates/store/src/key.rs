@@ -61,12 +61,18 @@ impl Key {
                 builder.push_u64(SCOPE_ORG);
                 builder.push_str(org.as_str());
             }
-            Scope::Tenant(tenant) => {
-                builder.push_u64(SCOPE_TENANT);
-                builder.push_str(tenant.org.as_str());
-                builder.push_str(tenant.sandbox.as_str());
-            }
+            Scope::Tenant(tenant) => builder.push_tenant(tenant),
         }
+        builder
+    }
+
+    /// Starts a key in `tenant`'s scope, like [`Key::builder`] with [`Scope::Tenant`] but
+    /// without an owned scope (no copy of the tenant's names per key).
+    pub fn tenant(tenant: &Tenant) -> KeyBuilder {
+        let mut builder = KeyBuilder {
+            bytes: Vec::with_capacity(64),
+        };
+        builder.push_tenant(tenant);
         builder
     }
 
@@ -110,6 +116,12 @@ pub struct KeyBuilder {
 }
 
 impl KeyBuilder {
+    fn push_tenant(&mut self, tenant: &Tenant) {
+        self.push_u64(SCOPE_TENANT);
+        self.push_str(tenant.org.as_str());
+        self.push_str(tenant.sandbox.as_str());
+    }
+
     /// Appends a UTF-8 string element.
     pub fn str(mut self, value: &str) -> Self {
         self.push_str(value);
@@ -294,6 +306,18 @@ mod tests {
     use std::cmp::Ordering;
 
     use proptest::prelude::*;
+
+    #[test]
+    fn a_tenant_key_is_the_tenant_scope_key() {
+        let tenant = Tenant::parse("ACME@AdobeOrg", "prod").unwrap();
+        assert_eq!(
+            Key::tenant(&tenant).str("x").u64(7).finish(),
+            Key::builder(&Scope::Tenant(tenant.clone()))
+                .str("x")
+                .u64(7)
+                .finish()
+        );
+    }
 
     use super::*;
 

@@ -31,7 +31,7 @@ use bincode::Options as _;
 use serde::{Deserialize, Serialize};
 use tessera_identity::{Graph, IdentityKey};
 use tessera_model::Tenant;
-use tessera_store::{Key, Scope, Store, Table};
+use tessera_store::{Key, Store, Table};
 
 use super::window::{Acc, Scalar, Window};
 use crate::error::{Error, Result};
@@ -59,10 +59,7 @@ pub struct GraphState {
 
 /// Key of a profile's state.
 pub fn key(tenant: &Tenant, graph: u64) -> Key {
-    Key::builder(&Scope::Tenant(tenant.clone()))
-        .str("cav")
-        .u64(graph)
-        .finish()
+    Key::tenant(tenant).str("cav").u64(graph).finish()
 }
 
 /// bincode with variable-length integers (format 1).

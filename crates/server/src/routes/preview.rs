@@ -18,7 +18,7 @@ use serde_json::{json, Map, Value};
 use tessera_identity::Namespaces;
 use tessera_model::Tenant;
 use tessera_profile::stats::{self, Report};
-use tessera_store::{Key, Scope, Store, Table, WriteBatch};
+use tessera_store::{Key, Store, Table, WriteBatch};
 use time::macros::format_description;
 use time::OffsetDateTime;
 use utoipa_axum::router::OpenApiRouter;
@@ -78,10 +78,7 @@ fn profile_error(status: StatusCode, message: impl Into<String>) -> ApiError {
 }
 
 fn report_key(tenant: &Tenant, date: &str) -> Key {
-    Key::builder(&Scope::Tenant(tenant.clone()))
-        .str("sample-report")
-        .str(date)
-        .finish()
+    Key::tenant(tenant).str("sample-report").str(date).finish()
 }
 
 fn utc_date(at: OffsetDateTime) -> String {
