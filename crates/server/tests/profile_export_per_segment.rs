@@ -8,6 +8,8 @@
 
 mod common;
 
+use common::segments::store_definition;
+
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -23,7 +25,6 @@ use tessera_profile::export::Spec;
 use tessera_profile::fragment::{self, WriteMode};
 use tessera_profile::policy::{self, PROFILE_CLASS};
 use tessera_profile::IdentityKey;
-use tessera_segment::definition::{self, EvaluationInfo, Expression, SegmentDefinition};
 use tessera_segment::membership::{self, Membership, Status};
 use tessera_server::export_jobs::{
     ExportError, ExportJobs, ExportStatus, NewExport, SegmentFilter,
@@ -32,33 +33,6 @@ use tessera_store::{EmbeddedStore, Store, StoreOptions, WriteBatch};
 
 const EXPORTS: &str = "/data/core/ups/export/jobs";
 const SEGMENT_JOBS: &str = "/data/core/ups/segment/jobs";
-
-fn store_definition(server: &TestServer, id: &str, pql: &str) {
-    let tenant = Tenant::parse(common::ingest::ORG, "prod").unwrap();
-    let segment = SegmentDefinition {
-        id: id.into(),
-        name: id.into(),
-        description: String::new(),
-        schema: json!({"name": "_xdm.context.profile"}),
-        profile_instance_id: "ups".into(),
-        expression: Expression {
-            kind: "PQL".into(),
-            format: "pql/text".into(),
-            value: pql.into(),
-        },
-        merge_policy_id: None,
-        evaluation_info: EvaluationInfo::default(),
-        dependencies: Vec::new(),
-        ttl_in_days: None,
-        extra: Default::default(),
-        creation_time: 0,
-        update_time: 0,
-        update_epoch: 0,
-    };
-    let mut batch = WriteBatch::new();
-    definition::put(&mut batch, &tenant, &segment, None).unwrap();
-    server.state.store.commit(batch).unwrap();
-}
 
 async fn finished(base: &str, path: &str) -> Value {
     for _ in 0..400 {

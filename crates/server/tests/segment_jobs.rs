@@ -4,41 +4,14 @@
 
 mod common;
 
+use common::segments::store_definition;
+
 use common::ingest::{get, post, setup, TENANT};
 use common::{send, TestServer};
 use hyper::{Method, StatusCode};
 use serde_json::{json, Value};
-use tessera_segment::definition::{self, EvaluationInfo, Expression, SegmentDefinition};
-use tessera_store::WriteBatch;
 
 const JOBS: &str = "/data/core/ups/segment/jobs";
-
-fn store_definition(server: &TestServer, id: &str, pql: &str) {
-    let tenant = tessera_model::Tenant::parse(common::ingest::ORG, "prod").unwrap();
-    let segment = SegmentDefinition {
-        id: id.into(),
-        name: id.into(),
-        description: String::new(),
-        schema: json!({"name": "_xdm.context.profile"}),
-        profile_instance_id: "ups".into(),
-        expression: Expression {
-            kind: "PQL".into(),
-            format: "pql/text".into(),
-            value: pql.into(),
-        },
-        merge_policy_id: None,
-        evaluation_info: EvaluationInfo::default(),
-        dependencies: Vec::new(),
-        ttl_in_days: None,
-        extra: Default::default(),
-        creation_time: 0,
-        update_time: 0,
-        update_epoch: 0,
-    };
-    let mut batch = WriteBatch::new();
-    definition::put(&mut batch, &tenant, &segment, None).unwrap();
-    server.state.store.commit(batch).unwrap();
-}
 
 async fn finished(base: &str, id: &str) -> Value {
     for _ in 0..200 {
