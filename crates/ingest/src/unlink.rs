@@ -43,7 +43,7 @@ pub fn unlink(
         Unlink::Identity(identity) => identity,
         Unlink::Link(a, _) => a,
     };
-    let Some(origin) = txn.graph_of(anchor)?.map(|g| g.id) else {
+    let Some(origin) = txn.graph_id_of(anchor)? else {
         return Ok(None);
     };
     let outcome = match what {

@@ -503,12 +503,11 @@ impl<'s> PassWork<'s> {
         let store = self.store;
         let graph_id = match entry.graph {
             Some(id) => Some(id),
-            None => tessera_identity::resolve(
+            None => tessera_identity::graph_id(
                 store,
                 tenant,
                 &IdentityKey::new(entry.namespace.clone(), entry.id.clone()),
-            )?
-            .map(|g| g.id),
+            )?,
         };
         let Some(graph_id) = graph_id else {
             return Ok(());
@@ -521,7 +520,7 @@ impl<'s> PassWork<'s> {
                 return self.forget(tenant, graph_id);
             };
             if graph.id != graph_id {
-                // Absorbed since (`graph_by_id` followed it to its survivor): an orphan.
+                // Absorbed since (`members_by_id` followed it to its survivor): an orphan.
                 self.forget(tenant, graph_id)?;
             }
             key.2 = graph.id;
