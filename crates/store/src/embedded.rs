@@ -12,7 +12,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+use fjall::config::PinningPolicy;
+use fjall::{AbstractTree, Database, Keyspace, KeyspaceCreateOptions, PersistMode, Readable};
 
 use crate::batch::{Committed, Op, WriteBatch};
 use crate::error::{Error, Result};
@@ -56,6 +57,17 @@ pub struct StoreOptions {
     pub cache_bytes: u64,
     /// Row cache size in bytes (values of [`Table::row_cached`] tables; 0 turns it off).
     pub row_cache_bytes: u64,
+    /// Threads that flush memtables and compact (fjall's worker pool).
+    ///
+    /// Four, whatever the core count: fjall sizes the pool by cores (at most four), and with
+    /// two its first worker, which leaves compactions to the others, hands a compaction
+    /// request back to the queue and takes it again at once for as long as the second
+    /// worker is busy: a spinning core for the length of every compaction. On two cores a
+    /// batch segment job over a million profiles ran 62.4 s / 70.7 s with two workers and
+    /// 54.1 s / 64.5 s with four (BENCHMARKS.md). One worker would not spin, but fjall's
+    /// single worker can block sending to its own full queue under heavy writes. Idle
+    /// workers cost nothing.
+    pub background_threads: usize,
 }
 
 impl Default for StoreOptions {
@@ -63,8 +75,9 @@ impl Default for StoreOptions {
         Self {
             durability: Durability::Sync,
             relaxed_sync_interval: Duration::from_millis(100),
-            cache_bytes: 64 * 1024 * 1024,
+            cache_bytes: 256 * 1024 * 1024,
             row_cache_bytes: 128 * 1024 * 1024,
+            background_threads: 4,
         }
     }
 }
@@ -83,6 +96,22 @@ struct Inner {
 }
 
 impl Inner {
+    /// A point read that sees whole commits only.
+    ///
+    /// fjall's `Keyspace::get` reads at the newest sequence number, so it can see part of a
+    /// batch that is still being applied: an identity's new pointer without the graph it
+    /// points at (lookups answered 500 under concurrent ingestion). Reading at the visible
+    /// sequence number, which fjall publishes after the whole batch is in, is what its
+    /// snapshots do; a single point read needs no snapshot registration (that only keeps
+    /// old versions from compaction for reads that span time).
+    fn read(&self, table: Table, key: &[u8]) -> Result<Option<fjall::UserValue>> {
+        Ok(self
+            .keyspace(table)
+            .tree
+            .get(key, self.database.visible_seqno())
+            .map_err(fjall::Error::from)?)
+    }
+
     fn keyspace(&self, table: Table) -> &Keyspace {
         // Every table has a keyspace: `open` creates them from `Table::ALL` in index order.
         #[allow(clippy::indexing_slicing)]
@@ -94,6 +123,19 @@ impl Inner {
             .persist(PersistMode::SyncAll)
             .map_err(Error::from)
     }
+}
+
+/// Options of a newly created keyspace (fjall keeps them with the keyspace: a store created
+/// earlier keeps its own).
+///
+/// Index blocks are pinned in memory on every level, as RocksDB keeps index blocks in its
+/// heap by default. fjall pins only L0 and L1 and reads deeper levels' whole-table index
+/// blocks through the block cache, so once the data outgrows the cache every lookup or scan
+/// read and checksummed a table's entire index (a batch segment job over a million profiles
+/// spent 45% of its time there). A pinned index costs about 1/100 of the data it indexes;
+/// the deepest levels use partitioned indexes whose top level alone is pinned.
+fn keyspace_options() -> KeyspaceCreateOptions {
+    KeyspaceCreateOptions::default().index_block_pinning_policy(PinningPolicy::all(true))
 }
 
 /// The default storage backend: fjall (pure-Rust LSM tree) in a local directory.
@@ -121,10 +163,11 @@ impl EmbeddedStore {
             .map_err(|e| Error::Engine(format!("create {path:?}: {e}")))?;
         let database = Database::builder(path)
             .cache_size(options.cache_bytes)
+            .worker_threads(options.background_threads.max(1))
             .open()?;
         let keyspaces = Table::ALL
             .iter()
-            .map(|table| database.keyspace(table.name(), KeyspaceCreateOptions::default))
+            .map(|table| database.keyspace(table.name(), keyspace_options))
             .collect::<std::result::Result<Vec<_>, _>>()?;
         let inner = Arc::new(Inner {
             database,
@@ -202,8 +245,7 @@ impl Store for EmbeddedStore {
             _ => {
                 return Ok(self
                     .inner
-                    .keyspace(table)
-                    .get(key.as_bytes())?
+                    .read(table, key.as_bytes())?
                     .map(|value| value.to_vec()))
             }
         };
@@ -214,7 +256,7 @@ impl Store for EmbeddedStore {
         // Noted before the read: a commit racing it leaves a stamp above this, so the row
         // is never served stale.
         let read_at = versions.published();
-        let value = self.inner.keyspace(table).get(key.as_bytes())?;
+        let value = self.inner.read(table, key.as_bytes())?;
         let shared = value.as_deref().map(Arc::<[u8]>::from);
         let owned = shared.as_deref().map(<[u8]>::to_vec);
         rows.fill(table, key.as_bytes(), shared, read_at);
@@ -236,10 +278,14 @@ impl Store for EmbeddedStore {
         };
         let keyspace = self.inner.keyspace(table);
         let prefix = range.prefix.as_bytes();
-        let iter = keyspace.range::<&[u8], _>((
-            lower.as_ref().map(Vec::as_slice),
-            upper.as_ref().map(Vec::as_slice),
-        ));
+        // Through a snapshot, so the scan sees whole commits (see `Inner::read`).
+        let iter = self.inner.database.snapshot().range::<&[u8], _>(
+            keyspace,
+            (
+                lower.as_ref().map(Vec::as_slice),
+                upper.as_ref().map(Vec::as_slice),
+            ),
+        );
         let mut entries = Vec::new();
         let mut push = |guard: fjall::Guard| -> Result<bool> {
             let (key, value) = guard.into_inner()?;
