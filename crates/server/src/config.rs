@@ -9,6 +9,7 @@
 //! listen = "0.0.0.0:8080"
 //! data_dir = "/var/lib/tessera"
 //! durability = "sync"          # or "relaxed"
+//! cache_mb = 256                # block cache of the embedded store (at least 8)
 //!
 //! [[auth.keys]]
 //! client_id = "tessera-0123456789abcdef"
@@ -126,6 +127,7 @@ struct FileServer {
     listen: Option<SocketAddr>,
     data_dir: Option<PathBuf>,
     durability: Option<Durability>,
+    cache_mb: Option<u64>,
 }
 
 #[derive(Debug, Default, serde::Deserialize)]
@@ -174,6 +176,8 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     /// Commit acknowledgement rule.
     pub durability: Durability,
+    /// Block cache of the embedded store, in bytes.
+    pub cache_bytes: u64,
     /// Authentication.
     pub auth: AuthMode,
     /// Ingestion and identity-graph limits.
@@ -257,6 +261,13 @@ impl ServerConfig {
             .durability
             .or(file.server.durability)
             .unwrap_or_default();
+        let cache_bytes = match file.server.cache_mb {
+            Some(mb) if mb < 8 => {
+                return Err(invalid("server.cache_mb", "must be at least 8".into()))
+            }
+            Some(mb) => mb.saturating_mul(1024 * 1024),
+            None => tessera_store::StoreOptions::default().cache_bytes,
+        };
         let keys = file
             .auth
             .keys
@@ -333,6 +344,7 @@ impl ServerConfig {
             listen,
             data_dir,
             durability,
+            cache_bytes,
             auth,
             limits,
             retention,
@@ -502,6 +514,19 @@ mod tests {
         )
         .unwrap();
         assert_eq!(interval.retention.sweep_interval.as_secs(), 30);
+        let small_cache = ServerConfig::from_toml("[server]\ncache_mb = 4\n", Overrides::default());
+        assert!(small_cache
+            .unwrap_err()
+            .to_string()
+            .contains("server.cache_mb"));
+        let cache =
+            ServerConfig::from_toml("[server]\ncache_mb = 1024\n", Overrides::default()).unwrap();
+        assert_eq!(cache.cache_bytes, 1024 * 1024 * 1024);
+        assert_eq!(
+            interval.cache_bytes,
+            tessera_store::StoreOptions::default().cache_bytes,
+            "the store's block cache by default"
+        );
         assert_eq!(
             interval.preview.sample_size, 1_000_000,
             "AEP's sample size by default"

@@ -97,6 +97,7 @@ impl Server {
     pub async fn bind(config: ServerConfig) -> Result<Self, ServeError> {
         let options = StoreOptions {
             durability: config.durability,
+            cache_bytes: config.cache_bytes,
             ..StoreOptions::default()
         };
         let path = config.data_dir.clone();

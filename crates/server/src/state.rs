@@ -120,6 +120,7 @@ impl AppState {
         let (previews, previews_wake) =
             crate::previews::Previews::new(Arc::clone(&store), max_graph_identities, preview);
         let (computed, computed_wake) = crate::computed_worker::channel();
+        let metrics = Metrics::new(Arc::clone(&store));
         let state = Self(Arc::new(Services {
             schedules,
             previews,
@@ -135,7 +136,7 @@ impl AppState {
             schemas,
             store,
             auth: Arc::new(auth),
-            metrics: Metrics::new(),
+            metrics,
             policies: Arc::new(tessera_profile::policy::PolicyCache::new()),
         }));
         let wakes = Wakes {
