@@ -12,6 +12,7 @@
 //! an in-process server with a known delay, asserting on recorded values.
 
 pub mod client;
+mod drain;
 pub mod load;
 pub mod machine;
 pub mod report;
@@ -34,6 +35,8 @@ use self::server::SpawnedServer;
 
 /// Default closed-loop concurrency when neither `--rate` nor `--concurrency` is given.
 pub const DEFAULT_CONCURRENCY: usize = 16;
+/// Longest wait for the change-feed consumers to catch up after an ingestion load.
+const DRAIN_LIMIT: Duration = Duration::from_secs(600);
 
 /// Flags of `tessera bench`.
 #[derive(Debug, Clone, clap::Args)]
@@ -78,6 +81,12 @@ pub struct BenchArgs {
     /// multi-message inlet `/collection/batch/{id}` when above 1).
     #[arg(long, default_value_t = 1)]
     pub records_per_request: usize,
+    /// `ingest-stream`: computed attributes (0–10) defined before the load. After the window
+    /// the run waits until the change-feed consumers (computed attributes, streaming
+    /// segmentation) have caught up, and reports the rate including that drain: what
+    /// upkeep adds to ingestion is the difference between runs with 0 and with 10.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=10))]
+    pub computed_attributes: u8,
     /// Extra request header `name: value` (repeatable), e.g. authorization for keyed servers.
     #[arg(long = "header", value_parser = parse_header)]
     pub headers: Vec<(String, String)>,
@@ -186,6 +195,7 @@ async fn bench(args: &BenchArgs, plan: LoadPlan) -> anyhow::Result<()> {
         people: args.people,
         seed: args.seed,
         records_per_request: args.records_per_request.max(1),
+        computed_attributes: usize::from(args.computed_attributes),
     };
     let measured = async {
         let source = args
@@ -195,7 +205,13 @@ async fn bench(args: &BenchArgs, plan: LoadPlan) -> anyhow::Result<()> {
             .with_context(|| format!("scenario {} is not available", args.scenario.name()))?;
         let kept = Arc::clone(&source);
         let outcome = load::run_load(Arc::clone(&target), source, &plan).await?;
-        Ok::<_, anyhow::Error>((outcome, kept.probe_report()))
+        let probe = match args.scenario {
+            Scenario::IngestStream => Some(
+                drain::wait(&target, &outcome, context.records_per_request, DRAIN_LIMIT).await?,
+            ),
+            _ => kept.probe_report(),
+        };
+        Ok::<_, anyhow::Error>((outcome, probe))
     }
     .await;
     // Stop a spawned server whatever happened, then report.

@@ -52,6 +52,8 @@ pub struct ScenarioContext {
     pub seed: u64,
     /// Records per request, for scenarios that send records.
     pub records_per_request: usize,
+    /// Computed attributes `ingest-stream` defines before the load.
+    pub computed_attributes: usize,
 }
 
 impl Scenario {
