@@ -6,6 +6,7 @@
 //! [`crate::view`] for why a fill can never leave a stale profile behind).
 
 use serde_json::value::RawValue;
+use serde_json::{Map, Value};
 use tessera_model::Tenant;
 use tessera_store::{Store, Table};
 
@@ -146,6 +147,43 @@ fn in_graph(found: Lookup, graph: u64) -> Lookup {
     }
 }
 
+/// Merges `members`' fragments under `policy` into the merged entity alone, from the
+/// fragments themselves: for evaluations that read the document (batch segmentation), with
+/// no text form to build and parse back. `None`: no fragment (or none the policy uses);
+/// the caller checks the graph size limit.
+pub fn compute_entity(
+    store: &dyn Store,
+    tenant: &Tenant,
+    members: &[IdentityKey],
+    policy: &MergePolicy,
+) -> Result<Option<Map<String, Value>>> {
+    Ok(merge_members(store, tenant, members, policy)?.map(|merged| merged.entity))
+}
+
+fn merge_members(
+    store: &dyn Store,
+    tenant: &Tenant,
+    members: &[IdentityKey],
+    policy: &MergePolicy,
+) -> Result<Option<crate::merged::Merged>> {
+    let mut fragments = Vec::new();
+    for member in members {
+        for (dataset, fragment) in fragment::for_identity(store, tenant, member)? {
+            fragments.push(Sourced {
+                dataset,
+                identity: member.clone(),
+                fragment,
+            });
+        }
+    }
+    if fragments.is_empty() {
+        return Ok(None);
+    }
+    let merged = merge(fragments, &policy.attribute_merge, &[]);
+    // No source: every fragment came from a dataset the policy leaves out.
+    Ok((!merged.sources.is_empty()).then_some(merged))
+}
+
 /// Merges `members`' fragments under `policy`, from the fragments themselves.
 pub fn compute(
     store: &dyn Store,
@@ -159,24 +197,9 @@ pub fn compute(
             count: members.len(),
         });
     }
-    let mut fragments = Vec::new();
-    for member in &members {
-        for (dataset, fragment) in fragment::for_identity(store, tenant, member)? {
-            fragments.push(Sourced {
-                dataset,
-                identity: member.clone(),
-                fragment,
-            });
-        }
-    }
-    if fragments.is_empty() {
+    let Some(merged) = merge_members(store, tenant, &members, policy)? else {
         return Ok(Entry::NotFound);
-    }
-    let merged = merge(fragments, &policy.attribute_merge, &[]);
-    if merged.sources.is_empty() {
-        // Every fragment came from a dataset the policy leaves out.
-        return Ok(Entry::NotFound);
-    }
+    };
     let entity = serde_json::value::to_raw_value(&merged.entity).map_err(|e| Error::Corrupt {
         what: "merged profile",
         reason: e.to_string(),

@@ -7,6 +7,12 @@
 //! one batch run of 20 mixed segments (attribute, event-window, count, sum, segment-of-segment)
 //! over every profile: profiles/s and the projected time for 1,000,000 profiles.
 //!
+//! `TESSERA_BENCH_DATA=<dir>` keeps the generated data set in `<dir>` (built on the first run)
+//! and runs on a fresh copy of it each time, so comparisons need not rebuild a million
+//! profiles (four to five minutes) per run.
+//!
+//! `TESSERA_BENCH_CACHE_MB` sets the block cache (default: the store's, 256 MB).
+//!
 //! Timings are printed, never asserted.
 
 use std::time::Instant;
@@ -144,17 +150,44 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = EmbeddedStore::open(
-        dir.path(),
-        StoreOptions {
-            durability: Durability::Relaxed,
-            cache_bytes: 256 * 1024 * 1024,
-            ..StoreOptions::default()
-        },
-    )
-    .expect("store");
+    let options = StoreOptions {
+        durability: Durability::Relaxed,
+        cache_bytes: std::env::var("TESSERA_BENCH_CACHE_MB")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .map_or(StoreOptions::default().cache_bytes, |mb| mb * 1024 * 1024),
+        ..StoreOptions::default()
+    };
     let tenant = Tenant::parse("BENCH@AdobeOrg", "prod").expect("tenant");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let kept = std::env::var_os("TESSERA_BENCH_DATA").map(std::path::PathBuf::from);
+    let marker = kept.as_ref().map(|d| d.join(format!("loaded-{profiles}")));
+    let reuse = marker.as_ref().is_some_and(|m| m.exists());
+    if !reuse {
+        let target = kept.clone().unwrap_or_else(|| dir.path().to_path_buf());
+        let store = EmbeddedStore::open(&target, options.clone()).expect("store");
+        load(&store, &tenant, profiles);
+        drop(store);
+        if let Some(marker) = &marker {
+            std::fs::write(marker, b"").expect("marker");
+        }
+    }
+    if let Some(kept) = &kept {
+        let status = std::process::Command::new("cp")
+            .arg("-a")
+            .arg(format!("{}/.", kept.display()))
+            .arg(dir.path())
+            .status()
+            .expect("cp");
+        assert!(status.success(), "copying the kept data set failed");
+        println!("running on a copy of {}", kept.display());
+    }
+    let store = EmbeddedStore::open(dir.path(), options).expect("store");
+    run_jobs(&store, &tenant);
+}
+
+/// Writes `profiles` generated profiles with their events.
+fn load(store: &EmbeddedStore, tenant: &Tenant, profiles: u64) {
     let mut rng = ChaCha8Rng::seed_from_u64(8);
     let started = Instant::now();
     let mut events_written = 0u64;
@@ -162,7 +195,7 @@ fn main() {
     for p in 0..profiles {
         let crm = IdentityKey::new("CRMID", format!("c{p:08}"));
         let ecid = IdentityKey::new("ECID", format!("{p:038}"));
-        let mut txn = GraphTxn::new(&store, tenant.clone(), GraphConfig::default(), |_| 0);
+        let mut txn = GraphTxn::new(store, tenant.clone(), GraphConfig::default(), |_| 0);
         txn.link(&[crm.clone(), ecid.clone()], 1, "crm", "x")
             .expect("link");
         txn.finish(&mut batch).expect("graph");
@@ -180,9 +213,9 @@ fn main() {
             continue;
         };
         fragment::write(
-            &store,
+            store,
             &mut batch,
-            &tenant,
+            tenant,
             "crm",
             &crm,
             record,
@@ -211,7 +244,7 @@ fn main() {
                 event_id: &id,
                 xaction_id: "x",
             };
-            event::append(&mut batch, &tenant, &new, body).expect("event");
+            event::append(&mut batch, tenant, &new, body).expect("event");
             events_written += 1;
         }
         if p % 200 == 199 {
@@ -224,13 +257,17 @@ fn main() {
         events_written as f64 / profiles as f64,
         started.elapsed().as_secs_f64()
     );
-    let policies = tessera_profile::policy::load(&store, &tenant).expect("policies");
+}
+
+/// Two segment jobs over everything, timed.
+fn run_jobs(store: &EmbeddedStore, tenant: &Tenant) {
+    let policies = tessera_profile::policy::load(store, tenant).expect("policies");
     let compiled = batch::compile(segments(), &policies).expect("compile");
     let never = || false;
     let record = |_: &mut WriteBatch, _: &[Change]| Ok(());
     let run = Run {
-        store: &store,
-        tenant: &tenant,
+        store,
+        tenant,
         now_ms: NOW,
         max_identities: 50,
         should_stop: &never,

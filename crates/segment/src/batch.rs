@@ -27,6 +27,7 @@ use tessera_profile::policy::{MergePolicy, PolicySet, PROFILE_CLASS};
 use tessera_profile::view::Entry;
 use tessera_store::{Direction, Store, WriteBatch};
 
+use crate::computed::definition::ComputedAttribute;
 use crate::definition::SegmentDefinition;
 use crate::error::{Error, Result};
 use crate::membership::{self, Membership, Status};
@@ -236,13 +237,15 @@ fn merged_entity(
                 }
             }
         }
-        _ => tessera_profile::lookup::compute(
-            run.store,
-            run.tenant,
-            members.to_vec(),
-            policy,
-            run.max_identities,
-        )?,
+        _ => {
+            if policy.stitches() && members.len() > run.max_identities {
+                return Ok(None);
+            }
+            return Ok(tessera_profile::lookup::compute_entity(
+                run.store, run.tenant, members, policy,
+            )?
+            .map(Value::Object));
+        }
     };
     match entry {
         Entry::Found { entity, .. } => {
@@ -353,6 +356,7 @@ fn evaluate_profile(
     run: &Run<'_>,
     graph: &Graph,
     segments: &[Compiled],
+    computed: &[ComputedAttribute],
     stored: &BTreeMap<String, Membership>,
     metrics: &mut Metrics,
 ) -> Result<Evaluated> {
@@ -384,7 +388,8 @@ fn evaluate_profile(
     };
     let mut empty = Value::Object(serde_json::Map::new());
     // Computed attributes read like profile fields (`_{TENANT_ID}.ComputedAttributes.x`).
-    let computed = crate::computed::upkeep::values(run.store, run.tenant, graph.id, run.now_ms)?;
+    let computed =
+        crate::computed::upkeep::values_of(run.store, run.tenant, computed, graph.id, run.now_ms)?;
     if !computed.is_empty() {
         for profile in profiles
             .values_mut()
@@ -446,17 +451,19 @@ fn evaluate_profile(
 }
 
 /// Evaluates `segments` for one profile and adds the membership changes to `batch` and
-/// their feed-worthy moves (entered, left) to `changes`.
+/// their feed-worthy moves (entered, left) to `changes`. `computed`: the sandbox's live
+/// computed-attribute definitions ([`crate::computed::upkeep::live_definitions`]).
 pub(crate) fn evaluate_into(
     run: &Run<'_>,
     graph: &Graph,
     segments: &[Compiled],
+    computed: &[ComputedAttribute],
     batch: &mut WriteBatch,
     changes: &mut Vec<Change>,
     metrics: &mut Metrics,
 ) -> Result<Vec<i64>> {
     let stored = membership::of_graph(run.store, run.tenant, graph.id)?;
-    let (moved, times) = evaluate_profile(run, graph, segments, &stored, metrics)?;
+    let (moved, times) = evaluate_profile(run, graph, segments, computed, &stored, metrics)?;
     let identities: Vec<IdentityKey> = graph.identities().cloned().collect();
     let oldest = graph
         .members
@@ -464,7 +471,14 @@ pub(crate) fn evaluate_into(
         .min_by_key(|m| (m.first_seen, m.identity.clone()))
         .map(|m| m.identity.clone());
     for (segment, membership) in moved {
-        membership::put(batch, run.tenant, graph.id, &segment, membership.as_ref())?;
+        membership::put_change(
+            batch,
+            run.tenant,
+            graph.id,
+            &segment,
+            stored.get(&segment),
+            membership.as_ref(),
+        )?;
         if let (Some(m), Some(identity)) = (membership, &oldest) {
             // `existing` is no news: consumers hear when a profile enters or leaves.
             if m.status != Status::Existing {
@@ -491,7 +505,15 @@ pub fn current_memberships(
     segments: &[Compiled],
 ) -> Result<BTreeMap<String, Membership>> {
     let mut memberships = membership::of_graph(run.store, run.tenant, graph.id)?;
-    let (moved, _) = evaluate_profile(run, graph, segments, &memberships, &mut Metrics::default())?;
+    let computed = crate::computed::upkeep::live_definitions(run.store, run.tenant)?;
+    let (moved, _) = evaluate_profile(
+        run,
+        graph,
+        segments,
+        &computed,
+        &memberships,
+        &mut Metrics::default(),
+    )?;
     for (segment, state) in moved {
         match state {
             Some(m) => memberships.insert(segment, m),
@@ -547,6 +569,9 @@ fn work(
 ) -> Result<(Metrics, HashSet<u64>, bool)> {
     let mut metrics = Metrics::default();
     let mut seen = HashSet::new();
+    // Read once: an attribute created during the run is folded in by the next one, as a
+    // segment created during it is.
+    let computed = crate::computed::upkeep::live_definitions(run.store, run.tenant)?;
     loop {
         if (run.should_stop)() {
             return Ok((metrics, seen, true));
@@ -578,7 +603,15 @@ fn work(
                 continue;
             }
             metrics.total_profiles += 1;
-            evaluate_into(run, graph, segments, &mut batch, &mut changes, &mut metrics)?;
+            evaluate_into(
+                run,
+                graph,
+                segments,
+                &computed,
+                &mut batch,
+                &mut changes,
+                &mut metrics,
+            )?;
         }
         (run.record)(&mut batch, &changes)?;
         run.store.commit(batch)?;

@@ -178,6 +178,27 @@ pub fn put(
     Ok(())
 }
 
+/// Adds to `batch` the move of `graph`'s membership of `segment` from `before` (as read) to
+/// `after`, writing the segment's member index only when the membership appears or goes: a
+/// status change alone (realized to existing, every batch run) is one write, not two.
+pub fn put_change(
+    batch: &mut WriteBatch,
+    tenant: &Tenant,
+    graph: u64,
+    segment: &str,
+    before: Option<&Membership>,
+    after: Option<&Membership>,
+) -> Result<()> {
+    match (before, after) {
+        (Some(_), Some(m)) => {
+            let bytes = serde_json::to_vec(m).map_err(|e| corrupt(e.to_string()))?;
+            batch.put(Table::Memberships, &key(tenant, graph, segment), bytes);
+            Ok(())
+        }
+        _ => put(batch, tenant, graph, segment, after),
+    }
+}
+
 /// Adds to `batch` the removal of every membership of `graph` (it was erased, or absorbed
 /// into another graph whose evaluation decides anew).
 pub fn remove_graph(
@@ -357,5 +378,49 @@ mod tests {
                 .collect::<Vec<_>>(),
             ["seg-b"]
         );
+    }
+
+    /// A status change writes only the membership row; the member index still lists the
+    /// graph afterwards, and appearing or going moves both.
+    #[test]
+    fn status_changes_keep_the_member_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path(), StoreOptions::default()).unwrap();
+        let tenant = Tenant::parse("A@AdobeOrg", "prod").unwrap();
+        let realized = next(None, true, 1).unwrap();
+        let mut batch = WriteBatch::new();
+        put_change(&mut batch, &tenant, 7, "s", None, Some(&realized)).unwrap();
+        store.commit(batch).unwrap();
+        assert_eq!(
+            graphs_of_segment(&store, &tenant, "s", None, 10).unwrap(),
+            [7]
+        );
+
+        let existing = next(Some(realized), true, 2).unwrap();
+        let mut batch = WriteBatch::new();
+        put_change(
+            &mut batch,
+            &tenant,
+            7,
+            "s",
+            Some(&realized),
+            Some(&existing),
+        )
+        .unwrap();
+        assert_eq!(batch.len(), 1, "a status change is one write");
+        store.commit(batch).unwrap();
+        assert_eq!(
+            graphs_of_segment(&store, &tenant, "s", None, 10).unwrap(),
+            [7]
+        );
+        assert_eq!(of_graph(&store, &tenant, 7).unwrap()["s"], existing);
+
+        let mut batch = WriteBatch::new();
+        put_change(&mut batch, &tenant, 7, "s", Some(&existing), None).unwrap();
+        store.commit(batch).unwrap();
+        assert!(graphs_of_segment(&store, &tenant, "s", None, 10)
+            .unwrap()
+            .is_empty());
+        assert!(of_graph(&store, &tenant, 7).unwrap().is_empty());
     }
 }

@@ -247,12 +247,21 @@ fn evaluate_graphs(
         .collect();
     let mut evaluated = 0;
     let mut metrics = Metrics::default();
+    let computed = crate::computed::upkeep::live_definitions(store, tenant)?;
     for graph in graphs {
         if graph.members.len() > max_identities {
             continue;
         }
         let mut changes = Vec::new();
-        let times = batch::evaluate_into(&run, graph, segments, batch, &mut changes, &mut metrics)?;
+        let times = batch::evaluate_into(
+            &run,
+            graph,
+            segments,
+            &computed,
+            batch,
+            &mut changes,
+            &mut metrics,
+        )?;
         for change in &changes {
             change_feed::append(batch, &batch::feed_entry(tenant, change, RECEIPT, now_ms))?;
         }

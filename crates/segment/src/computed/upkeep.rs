@@ -801,10 +801,29 @@ pub fn values(
     graph: u64,
     now: i64,
 ) -> Result<Vec<ComputedValue>> {
-    let defs: Vec<_> = definition::list(store, tenant)?
+    values_of(store, tenant, &live_definitions(store, tenant)?, graph, now)
+}
+
+/// The live attribute definitions of a sandbox, for [`values_of`]: evaluations over many
+/// profiles read them once, not once per profile.
+pub fn live_definitions(
+    store: &dyn Store,
+    tenant: &Tenant,
+) -> Result<Vec<definition::ComputedAttribute>> {
+    Ok(definition::list(store, tenant)?
         .into_iter()
         .filter(|d| d.status.is_live())
-        .collect();
+        .collect())
+}
+
+/// [`values`] with the sandbox's live definitions read beforehand.
+pub fn values_of(
+    store: &dyn Store,
+    tenant: &Tenant,
+    defs: &[definition::ComputedAttribute],
+    graph: u64,
+    now: i64,
+) -> Result<Vec<ComputedValue>> {
     if defs.is_empty() {
         return Ok(Vec::new());
     }
