@@ -9,6 +9,10 @@
 //! 2. Resolving: 200,000 lookups of random identities, each timed; p50/p99/p999 from an HDR
 //!    histogram.
 //!
+//! `TESSERA_BENCH_CACHE_MB`, `TESSERA_BENCH_ROW_CACHE_MB` and
+//! `TESSERA_BENCH_BACKGROUND_THREADS` override the store's block cache, row cache and
+//! flush/compaction threads (defaults: the store's).
+//!
 //! Timings are printed, never asserted.
 
 use std::time::Instant;
@@ -46,9 +50,11 @@ fn main() {
             cache_bytes: std::env::var("TESSERA_BENCH_CACHE_MB")
                 .ok()
                 .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(64)
-                * 1024
-                * 1024,
+                .map_or(StoreOptions::default().cache_bytes, |mb| mb * 1024 * 1024),
+            background_threads: std::env::var("TESSERA_BENCH_BACKGROUND_THREADS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(StoreOptions::default().background_threads),
             row_cache_bytes: std::env::var("TESSERA_BENCH_ROW_CACHE_MB")
                 .ok()
                 .and_then(|v| v.parse::<u64>().ok())
