@@ -204,9 +204,15 @@ pub(crate) async fn prepare(context: &ScenarioContext) -> Result<IngestStream> {
         std::process::id(),
         context.seed
     ));
+    // The last week, as a live stream's events are: computed attributes' windows (a day to
+    // six months) then hold them, so upkeep does the work it does in production rather than
+    // skipping events that fell out of every window.
+    let today = time::OffsetDateTime::now_utc().date();
     let config = GenerateConfig {
         people: context.people,
         seed: context.seed,
+        start: today.saturating_sub(time::Duration::days(7)),
+        days: 7,
         ..GenerateConfig::default()
     };
     let out = dir.clone();
