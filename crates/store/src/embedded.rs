@@ -103,7 +103,9 @@ impl Inner {
     /// points at (lookups answered 500 under concurrent ingestion). Reading at the visible
     /// sequence number, which fjall publishes after the whole batch is in, is what its
     /// snapshots do; a single point read needs no snapshot registration (that only keeps
-    /// old versions from compaction for reads that span time).
+    /// old versions from compaction for reads that span time). `visible_seqno` is public but
+    /// undocumented in fjall: `tests/atomic_visibility.rs` fails if an upgrade changes what
+    /// it means.
     fn read(&self, table: Table, key: &[u8]) -> Result<Option<fjall::UserValue>> {
         Ok(self
             .keyspace(table)
