@@ -26,6 +26,7 @@
 pub mod error;
 pub mod generate;
 pub mod harness;
+pub mod workload;
 
 pub use error::{Error, Result};
 pub use generate::{generate, run_generate, GenerateArgs, GenerateConfig, Manifest};

@@ -29,6 +29,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::json;
 use tessera_identity::{GraphConfig, GraphTxn, IdentityKey};
+// The same ten attributes as `tessera bench --scenario ingest-stream --computed-attributes 10`.
+use tessera_bench::workload::COMPUTED_ATTRIBUTES as ATTRIBUTES;
 use tessera_ingest::change_feed::{self, ChangeEntry, ChangeKind};
 use tessera_model::Tenant;
 use tessera_profile::event::{self, NewEvent};
@@ -40,64 +42,6 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const NOW: i64 = 1_750_000_000_000;
 const DAY: i64 = 86_400_000;
-
-const ATTRIBUTES: [(&str, &str, u32, &str); 10] = [
-    (
-        "spend7d",
-        r#"xEvent[eventType = "commerce.purchases"].sum(commerce.order.priceTotal)"#,
-        7,
-        "DAYS",
-    ),
-    (
-        "spend24h",
-        r#"xEvent[eventType = "commerce.purchases"].sum(commerce.order.priceTotal)"#,
-        24,
-        "HOURS",
-    ),
-    (
-        "spend6m",
-        "xEvent.sum(commerce.order.priceTotal)",
-        6,
-        "MONTHS",
-    ),
-    (
-        "views7d",
-        r#"xEvent[eventType = "web.webpagedetails.pageViews"].count()"#,
-        7,
-        "DAYS",
-    ),
-    ("events4w", "xEvent.count()", 4, "WEEKS"),
-    (
-        "bigorders",
-        r#"xEvent[commerce.order.priceTotal >= 100.0].count()"#,
-        7,
-        "DAYS",
-    ),
-    (
-        "maxorder",
-        "xEvent.max(commerce.order.priceTotal)",
-        4,
-        "WEEKS",
-    ),
-    (
-        "minorder",
-        r#"xEvent[eventType = "commerce.purchases"].min(commerce.order.priceTotal)"#,
-        7,
-        "DAYS",
-    ),
-    (
-        "lastpage",
-        r#"xEvent[eventType = "web.webpagedetails.pageViews"].topN(timestamp, 1).head().web.webPageDetails.name"#,
-        7,
-        "DAYS",
-    ),
-    (
-        "lastorder",
-        "xEvent.topN(timestamp, 1).head().commerce.order.priceTotal",
-        6,
-        "MONTHS",
-    ),
-];
 
 fn env(name: &str, default: u64) -> u64 {
     std::env::var(name)

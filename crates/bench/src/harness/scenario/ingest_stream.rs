@@ -5,7 +5,8 @@
 //!
 //! Preparation generates the data set (`--people`, `--seed`), creates an ExperienceEvent
 //! schema with the field groups the generator uses, a profile-enabled dataset, an inlet
-//! bound to it and the first `--computed-attributes` of [`COMPUTED_ATTRIBUTES`]. Requests cycle through the generated events; after the first pass each
+//! bound to it and the first `--computed-attributes` of
+//! [`crate::workload::COMPUTED_ATTRIBUTES`]. Requests cycle through the generated events; after the first pass each
 //! `_id` gets a pass suffix so every request is a new event, never an idempotent replay.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,67 +22,6 @@ use crate::generate::{generate, GenerateConfig};
 use crate::harness::client::{Connection, RequestSource, RequestSpec, Target};
 
 pub(crate) const MEASURES: &str = "streaming ingestion with stitching, events/s and ack latency";
-
-/// Computed attributes over the generated web events (name, PQL, lookback count and unit):
-/// sums, counts, minimum, maximum and most-recent values, filtered and not, from a day to six
-/// months.
-pub(crate) const COMPUTED_ATTRIBUTES: [(&str, &str, u32, &str); 10] = [
-    (
-        "spend7d",
-        r#"xEvent[eventType = "commerce.purchases"].sum(commerce.order.priceTotal)"#,
-        7,
-        "DAYS",
-    ),
-    (
-        "spend24h",
-        r#"xEvent[eventType = "commerce.purchases"].sum(commerce.order.priceTotal)"#,
-        24,
-        "HOURS",
-    ),
-    (
-        "spend6m",
-        "xEvent.sum(commerce.order.priceTotal)",
-        6,
-        "MONTHS",
-    ),
-    (
-        "views7d",
-        r#"xEvent[eventType = "web.webpagedetails.pageViews"].count()"#,
-        7,
-        "DAYS",
-    ),
-    ("events4w", "xEvent.count()", 4, "WEEKS"),
-    (
-        "bigorders",
-        "xEvent[commerce.order.priceTotal >= 100.0].count()",
-        7,
-        "DAYS",
-    ),
-    (
-        "maxorder",
-        "xEvent.max(commerce.order.priceTotal)",
-        4,
-        "WEEKS",
-    ),
-    (
-        "minorder",
-        r#"xEvent[eventType = "commerce.purchases"].min(commerce.order.priceTotal)"#,
-        7,
-        "DAYS",
-    ),
-    (
-        "lastpage",
-        r#"xEvent[eventType = "web.webpagedetails.pageViews"].topN(timestamp, 1).head().web.webPageDetails.name"#,
-        7,
-        "DAYS",
-    ),
-    (
-        "lastorder",
-        "xEvent.topN(timestamp, 1).head().commerce.order.priceTotal",
-        6,
-        "MONTHS",
-    ),
-];
 
 /// Most events kept in memory as request templates.
 const MAX_TEMPLATES: usize = 200_000;
@@ -288,7 +228,10 @@ pub(crate) async fn prepare(context: &ScenarioContext) -> Result<IngestStream> {
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned();
-    for (name, pql, count, unit) in COMPUTED_ATTRIBUTES.iter().take(context.computed_attributes) {
+    for (name, pql, count, unit) in crate::workload::COMPUTED_ATTRIBUTES
+        .iter()
+        .take(context.computed_attributes)
+    {
         call(
             &mut connection,
             target,
