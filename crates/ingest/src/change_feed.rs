@@ -123,26 +123,15 @@ pub fn append_erased(
 ) -> Result<()> {
     append(
         batch,
-        &ChangeEntry {
-            org: tenant.org.to_string(),
-            sandbox: tenant.sandbox.to_string(),
-            dataset_id: String::new(),
-            kind: ChangeKind::Erased,
-            namespace: subject.namespace.clone(),
-            id: subject.id.clone(),
-            identities: erased
-                .identities
-                .iter()
-                .map(|i| (i.namespace.clone(), i.id.clone()))
-                .collect(),
-            xaction_id: receipt.to_owned(),
+        &graph_entry(
+            tenant,
+            ChangeKind::Erased,
+            subject,
+            &erased.identities,
+            erased.graph,
+            receipt,
             applied_ms,
-            event_ms: None,
-            event_id: None,
-            graph: erased.graph,
-            segment: None,
-            absorbed: Vec::new(),
-        },
+        ),
     )?;
     if let (false, Some(graph)) = (erased.remaining.is_empty(), erased.graph) {
         append_graph_changes(
@@ -172,24 +161,16 @@ pub fn append_graph_changes(
     receipt: &str,
     applied_ms: i64,
 ) -> Result<()> {
-    let entry = |who: &IdentityKey, members: &[IdentityKey]| ChangeEntry {
-        org: tenant.org.to_string(),
-        sandbox: tenant.sandbox.to_string(),
-        dataset_id: String::new(),
-        kind: ChangeKind::GraphChanged,
-        namespace: who.namespace.clone(),
-        id: who.id.clone(),
-        identities: members
-            .iter()
-            .map(|i| (i.namespace.clone(), i.id.clone()))
-            .collect(),
-        xaction_id: receipt.to_owned(),
-        applied_ms,
-        event_ms: None,
-        event_id: None,
-        graph: Some(origin),
-        segment: None,
-        absorbed: Vec::new(),
+    let entry = |who: &IdentityKey, members: &[IdentityKey]| {
+        graph_entry(
+            tenant,
+            ChangeKind::GraphChanged,
+            who,
+            members,
+            Some(origin),
+            receipt,
+            applied_ms,
+        )
     };
     let mut any = false;
     for members in parts {
@@ -203,6 +184,38 @@ pub fn append_graph_changes(
         append(batch, &entry(gone, &[]))?;
     }
     Ok(())
+}
+
+/// An entry about identities rather than a record (erasures, graph changes): filed under
+/// `who`, naming `members`, from `graph`.
+fn graph_entry(
+    tenant: &Tenant,
+    kind: ChangeKind,
+    who: &IdentityKey,
+    members: &[IdentityKey],
+    graph: Option<u64>,
+    receipt: &str,
+    applied_ms: i64,
+) -> ChangeEntry {
+    ChangeEntry {
+        org: tenant.org.to_string(),
+        sandbox: tenant.sandbox.to_string(),
+        dataset_id: String::new(),
+        kind,
+        namespace: who.namespace.clone(),
+        id: who.id.clone(),
+        identities: members
+            .iter()
+            .map(|i| (i.namespace.clone(), i.id.clone()))
+            .collect(),
+        xaction_id: receipt.to_owned(),
+        applied_ms,
+        event_ms: None,
+        event_id: None,
+        graph,
+        segment: None,
+        absorbed: Vec::new(),
+    }
 }
 
 /// Adds `entry` to `batch`; its sequence number comes back in the commit's `appended`.

@@ -25,7 +25,7 @@ use tessera_model::Tenant;
 use tessera_profile::event::{self, NewEvent};
 use tessera_profile::fragment::{self, WriteMode};
 use tessera_segment::batch::{self, Change, Outcome, Run};
-use tessera_segment::definition::{EvaluationInfo, Expression, SegmentDefinition};
+use tessera_segment::definition::{Expression, SegmentDefinition};
 use tessera_store::{Durability, EmbeddedStore, Store, StoreOptions, WriteBatch};
 
 #[global_allocator]
@@ -64,26 +64,12 @@ fn timestamp(ms: i64) -> String {
 }
 
 fn segment(id: usize, pql: &str, dependencies: &[String]) -> SegmentDefinition {
-    SegmentDefinition {
-        id: format!("s{id:02}"),
-        name: format!("s{id:02}"),
-        description: String::new(),
-        schema: json!({"name": "_xdm.context.profile"}),
-        profile_instance_id: "ups".into(),
-        expression: Expression {
-            kind: "PQL".into(),
-            format: "pql/text".into(),
-            value: pql.into(),
-        },
-        merge_policy_id: None,
-        evaluation_info: EvaluationInfo::default(),
-        dependencies: dependencies.to_vec(),
-        ttl_in_days: None,
-        extra: Default::default(),
-        creation_time: 0,
-        update_time: 0,
-        update_epoch: 0,
-    }
+    SegmentDefinition::new(
+        format!("s{id:02}"),
+        Expression::pql_text(pql),
+        dependencies.to_vec(),
+        0,
+    )
 }
 
 fn segments() -> Vec<SegmentDefinition> {

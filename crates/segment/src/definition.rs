@@ -125,6 +125,34 @@ pub struct SegmentDefinition {
 }
 
 impl SegmentDefinition {
+    /// A batch-evaluated definition of the profile class, named `id`, made at `at_ms`, the
+    /// sandbox's default merge policy and defaults for the rest: evaluations that are not
+    /// stored definitions (previews) and tests.
+    pub fn new(
+        id: impl Into<String>,
+        expression: Expression,
+        dependencies: Vec<String>,
+        at_ms: i64,
+    ) -> Self {
+        let id = id.into();
+        Self {
+            name: id.clone(),
+            id,
+            description: String::new(),
+            schema: serde_json::json!({ "name": tessera_profile::policy::PROFILE_CLASS }),
+            profile_instance_id: "ups".into(),
+            expression,
+            merge_policy_id: None,
+            evaluation_info: EvaluationInfo::default(),
+            dependencies,
+            ttl_in_days: None,
+            extra: serde_json::Map::new(),
+            creation_time: at_ms,
+            update_time: at_ms,
+            update_epoch: at_ms / 1000,
+        }
+    }
+
     /// The expression as an AST.
     pub fn parsed(&self) -> Result<tessera_pql::Expr> {
         self.expression.parsed()
@@ -132,6 +160,15 @@ impl SegmentDefinition {
 }
 
 impl Expression {
+    /// A PQL text expression.
+    pub fn pql_text(value: impl Into<String>) -> Self {
+        Self {
+            kind: "PQL".into(),
+            format: "pql/text".into(),
+            value: value.into(),
+        }
+    }
+
     /// The expression as an AST; errors name `expression.value` (with the line:column of a
     /// pql/text syntax error, or the JSON pointer of a bad pql/json node).
     pub fn parsed(&self) -> Result<tessera_pql::Expr> {

@@ -11,7 +11,7 @@ use tessera_model::Tenant;
 use tessera_profile::event::{self, NewEvent};
 use tessera_profile::fragment::{self, WriteMode};
 use tessera_segment::batch::{self, Change, Outcome, Run};
-use tessera_segment::definition::{EvaluationInfo, Expression, SegmentDefinition};
+use tessera_segment::definition::{Expression, SegmentDefinition};
 use tessera_segment::membership::{self, Status};
 use tessera_store::{EmbeddedStore, Store, StoreOptions, WriteBatch};
 
@@ -75,26 +75,8 @@ fn time_text(ms: i64) -> String {
 }
 
 fn segment(id: &str, pql: &str, dependencies: &[&str]) -> SegmentDefinition {
-    SegmentDefinition {
-        id: id.into(),
-        name: id.into(),
-        description: String::new(),
-        schema: json!({"name": "_xdm.context.profile"}),
-        profile_instance_id: "ups".into(),
-        expression: Expression {
-            kind: "PQL".into(),
-            format: "pql/text".into(),
-            value: pql.into(),
-        },
-        merge_policy_id: None,
-        evaluation_info: EvaluationInfo::default(),
-        dependencies: dependencies.iter().map(|d| (*d).to_owned()).collect(),
-        ttl_in_days: None,
-        extra: Default::default(),
-        creation_time: 0,
-        update_time: 0,
-        update_epoch: 0,
-    }
+    let dependencies = dependencies.iter().map(|d| (*d).to_owned()).collect();
+    SegmentDefinition::new(id, Expression::pql_text(pql), dependencies, 0)
 }
 
 fn run_at(

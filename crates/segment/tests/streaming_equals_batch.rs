@@ -174,28 +174,13 @@ fn apply(store: &EmbeddedStore, op: &Op, n: usize) {
 }
 
 fn define(store: &EmbeddedStore, id: &str, pql: &str, dependencies: &[&str]) {
+    let dependencies = dependencies.iter().map(|d| (*d).to_owned()).collect();
     let segment = SegmentDefinition {
-        id: id.into(),
-        name: id.into(),
-        description: String::new(),
-        schema: json!({"name": "_xdm.context.profile"}),
-        profile_instance_id: "ups".into(),
-        expression: Expression {
-            kind: "PQL".into(),
-            format: "pql/text".into(),
-            value: pql.into(),
-        },
-        merge_policy_id: None,
         evaluation_info: EvaluationInfo {
             continuous: Enabled { enabled: true },
             ..EvaluationInfo::default()
         },
-        dependencies: dependencies.iter().map(|d| (*d).to_owned()).collect(),
-        ttl_in_days: None,
-        extra: Default::default(),
-        creation_time: 0,
-        update_time: 0,
-        update_epoch: 0,
+        ..SegmentDefinition::new(id, Expression::pql_text(pql), dependencies, 0)
     };
     let mut batch = WriteBatch::new();
     definition::put(&mut batch, &tenant(), &segment, None).unwrap();

@@ -37,7 +37,7 @@ use tessera_identity::{IdentityKey, Namespaces};
 use tessera_model::Tenant;
 use tessera_profile::policy::{GraphType, PROFILE_CLASS};
 use tessera_segment::batch::{self, Run};
-use tessera_segment::definition::{EvaluationInfo, Expression, SegmentDefinition};
+use tessera_segment::definition::{Expression, SegmentDefinition};
 use tessera_store::{Store, WriteBatch};
 
 use crate::system_jobs::now_ms;
@@ -442,22 +442,8 @@ impl Engine {
         }
         let per_identity = !policy.stitches();
         let now = now_ms();
-        let definition = SegmentDefinition {
-            id: format!("preview:{query}"),
-            name: String::new(),
-            description: String::new(),
-            schema: serde_json::json!({"name": PROFILE_CLASS}),
-            profile_instance_id: "ups".into(),
-            expression,
-            merge_policy_id: None,
-            evaluation_info: EvaluationInfo::default(),
-            dependencies: Vec::new(),
-            ttl_in_days: None,
-            extra: serde_json::Map::new(),
-            creation_time: now,
-            update_time: now,
-            update_epoch: now / 1000,
-        };
+        let definition =
+            SegmentDefinition::new(format!("preview:{query}"), expression, Vec::new(), now);
         let compiled = batch::compile_one(definition, policy).map_err(|e| e.to_string())?;
         let namespaces = Namespaces::load(store, tenant).map_err(|e| e.to_string())?;
 
