@@ -62,8 +62,10 @@ async fn events_enter_and_time_exits_a_continuous_segment() {
         setup.stream(setup.event_message(view)).await.status,
         StatusCode::OK
     );
+    // Up to 3.5 s: a debug build sharing two cores with the rest of the suite once took
+    // longer than 2 s; the event stays inside the 4-second window for all of it.
     assert!(
-        wait_for(&base, &segment, "realized", 2_000).await,
+        wait_for(&base, &segment, "realized", 3_500).await,
         "no membership after the event"
     );
     // The membership entry reached the change feed.
