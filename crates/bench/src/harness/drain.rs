@@ -12,11 +12,15 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use super::client::{Connection, RequestSpec, Target};
+use super::cpu::CpuSample;
 use super::load::LoadOutcome;
 use crate::error::{Error, Result};
 
 /// Consumers that follow ingestion; a run is done when each has caught up.
 const WATCHED: [&str; 2] = ["computed-attributes", "segment-streaming"];
+/// Server threads whose CPU per entry the report shows: the one that runs the consumers
+/// (Linux keeps 15 bytes of a thread name).
+const CONSUMER_THREADS: [&str; 1] = ["tessera-segment"];
 /// Pause between two readings of the lag.
 const POLL: Duration = Duration::from_millis(10);
 
@@ -45,6 +49,48 @@ fn watched_lags(head: u64, lags: &BTreeMap<String, u64>) -> BTreeMap<String, u64
         .collect()
 }
 
+/// Reads `/metrics`: the change-feed head and every consumer's lag.
+async fn metrics(
+    connection: &mut Connection,
+    target: &Target,
+) -> Result<(u64, BTreeMap<String, u64>)> {
+    let response = connection
+        .send(target, &RequestSpec::get("/metrics"))
+        .await?;
+    if !response.status.is_success() {
+        return Err(Error::Http {
+            addr: target.url(),
+            reason: format!("GET /metrics answered {}", response.status),
+        });
+    }
+    Ok(parse(&String::from_utf8_lossy(&response.body)))
+}
+
+/// The change feed's head now.
+pub(crate) async fn head(target: &Target) -> Result<u64> {
+    let mut connection = Connection::open(target).await?;
+    Ok(metrics(&mut connection, target).await?.0)
+}
+
+/// CPU a spawned server spent per change-feed entry written between two samples (the load
+/// and the drain): the whole process, and the streaming worker that runs the consumers.
+pub(crate) fn cpu_per_entry(before: &CpuSample, after: &CpuSample, entries: u64) -> Value {
+    let spent = after.since(before);
+    let per_entry = |seconds: f64| seconds * 1e6 / (entries.max(1) as f64);
+    let threads: serde_json::Map<String, Value> = spent
+        .threads
+        .iter()
+        .filter(|(name, _)| CONSUMER_THREADS.contains(&name.as_str()))
+        .map(|(name, seconds)| (name.clone(), json!(per_entry(*seconds))))
+        .collect();
+    json!({
+        "entries": entries,
+        "processSeconds": spent.process_seconds,
+        "processMicrosPerEntry": per_entry(spent.process_seconds),
+        "threadMicrosPerEntry": threads,
+    })
+}
+
 /// Waits (at most `limit`) until every watched consumer has caught up; reports the lag when
 /// the load ended, the drain time and the rates with and without it.
 pub(crate) async fn wait(
@@ -57,16 +103,7 @@ pub(crate) async fn wait(
     let mut connection = Connection::open(target).await?;
     let mut at_end: Option<BTreeMap<String, u64>> = None;
     loop {
-        let response = connection
-            .send(target, &RequestSpec::get("/metrics"))
-            .await?;
-        if !response.status.is_success() {
-            return Err(Error::Http {
-                addr: target.url(),
-                reason: format!("GET /metrics answered {}", response.status),
-            });
-        }
-        let (head, lags) = parse(&String::from_utf8_lossy(&response.body));
+        let (head, lags) = metrics(&mut connection, target).await?;
         let lags = watched_lags(head, &lags);
         let behind: u64 = lags.values().sum();
         let first = at_end.get_or_insert_with(|| lags.clone()).clone();

@@ -5,13 +5,15 @@
 //! - [`client`]: target, requests, one keep-alive HTTP/1.1 connection.
 //! - [`load`]: open-loop (coordinated-omission-correct) and closed-loop load with HDR histograms.
 //! - [`report`]: figures, table, JSON file; [`machine`]: host, cores, CPU, git commit.
-//! - [`server`]: spawning `tessera serve` and waiting for `GET /ready`.
+//! - [`server`]: spawning `tessera serve` and waiting for `GET /ready`; [`cpu`]: the CPU
+//!   time it spent.
 //! - [`scenario`]: one module per scenario.
 //!
 //! Tests never assert on timings of the machine; the load generator's maths is tested against
 //! an in-process server with a known delay, asserting on recorded values.
 
 pub mod client;
+pub mod cpu;
 mod drain;
 pub mod load;
 pub mod machine;
@@ -197,6 +199,7 @@ async fn bench(args: &BenchArgs, plan: LoadPlan) -> anyhow::Result<()> {
         records_per_request: args.records_per_request.max(1),
         computed_attributes: usize::from(args.computed_attributes),
     };
+    let server_pid = spawned.as_ref().and_then(SpawnedServer::pid);
     let measured = async {
         let source = args
             .scenario
@@ -204,12 +207,29 @@ async fn bench(args: &BenchArgs, plan: LoadPlan) -> anyhow::Result<()> {
             .await?
             .with_context(|| format!("scenario {} is not available", args.scenario.name()))?;
         let kept = Arc::clone(&source);
+        let ingesting = args.scenario == Scenario::IngestStream;
+        // A spawned server's CPU per feed entry over load and drain (see `cpu`).
+        let before = match (ingesting, server_pid.and_then(cpu::sample)) {
+            (true, Some(sample)) => Some((sample, drain::head(&target).await?)),
+            _ => None,
+        };
         let outcome = load::run_load(Arc::clone(&target), source, &plan).await?;
-        let probe = match args.scenario {
-            Scenario::IngestStream => Some(
-                drain::wait(&target, &outcome, context.records_per_request, DRAIN_LIMIT).await?,
-            ),
-            _ => kept.probe_report(),
+        let probe = if ingesting {
+            let mut drained =
+                drain::wait(&target, &outcome, context.records_per_request, DRAIN_LIMIT).await?;
+            let after = server_pid.and_then(cpu::sample);
+            if let (Some((before, head_before)), Some(after), Some(report)) =
+                (before, after, drained.as_object_mut())
+            {
+                let entries = drain::head(&target).await?.saturating_sub(head_before);
+                report.insert(
+                    "serverCpu".into(),
+                    drain::cpu_per_entry(&before, &after, entries),
+                );
+            }
+            Some(drained)
+        } else {
+            kept.probe_report()
         };
         Ok::<_, anyhow::Error>((outcome, probe))
     }

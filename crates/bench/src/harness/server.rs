@@ -54,6 +54,11 @@ impl SpawnedServer {
         Ok(server)
     }
 
+    /// The server's process id (while it runs).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// Path of the server's combined stdout and stderr.
     pub fn log_path(&self) -> PathBuf {
         self.dir.path().join("server.log")
