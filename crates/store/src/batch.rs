@@ -162,4 +162,9 @@ impl WriteBatch {
 pub struct Committed {
     /// Sequence numbers assigned to the batch's appends, in order.
     pub appended: Vec<u64>,
+    /// The commit's version (stores that number their commits, see
+    /// [`crate::Store::read_version`]): a value this batch wrote is, for
+    /// [`WriteBatch::expect_read_at`], a value read at this version — nothing else has
+    /// written it since, unless its stamp says so.
+    pub version: Option<u64>,
 }

@@ -337,6 +337,7 @@ impl Store for EmbeddedStore {
             self.check_preconditions(&batch)?;
             let versions = &self.inner.versions;
             let version = versions.next();
+            committed.version = Some(version);
             // Values of row-cached tables, written through once the engine has the batch.
             let mut written: Vec<WrittenRow> = Vec::new();
             let rows = self.inner.rows.as_ref();
