@@ -302,7 +302,11 @@ pub fn pass(store: &dyn Store, now_ms: i64, max_identities: usize) -> Result<Pas
         // Graphs this record's links merged away: their memberships go with them.
         slot.1.extend(entry.absorbed.iter().copied());
     }
-    let mut batch = WriteBatch::new();
+    // Derived from the feed and committed with the checkpoint: a crash that loses the pass
+    // loses its checkpoint with it, and the pass is done again. Waiting for the disk here
+    // held the worker (and the computed-attribute upkeep that shares its thread) on an
+    // fsync per pass while ingestion kept the disk busy.
+    let mut batch = WriteBatch::new().derived();
     let mut evaluated = 0;
     for ((org, sandbox), (identities, old_graphs)) in touched {
         let Ok(tenant) = Tenant::parse(&org, &sandbox) else {
@@ -377,7 +381,8 @@ pub fn fire_timers(store: &dyn Store, now_ms: i64, max_identities: usize) -> Res
             continue;
         };
         let segments = continuous_segments(store, &tenant)?;
-        let mut batch = WriteBatch::new();
+        // Derived like a pass: a lost commit leaves the timers due, and they fire again.
+        let mut batch = WriteBatch::new().derived();
         let mut graphs = Vec::new();
         for id in graph_ids {
             outcome.entries += 1;
