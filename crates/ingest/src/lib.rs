@@ -17,6 +17,7 @@ mod error;
 pub mod ids;
 pub mod inlet;
 pub mod pipeline;
+pub mod recent;
 pub mod record;
 pub mod retention;
 pub mod streaming;

@@ -111,6 +111,14 @@ impl Prepared {
         &self.dataset_id
     }
 
+    /// The event this record writes, if it is one (consumed: the caller hands it on).
+    pub fn into_event(self) -> Option<Map<String, Value>> {
+        match self.write {
+            Write::Event { event, .. } => Some(event),
+            Write::Record { .. } => None,
+        }
+    }
+
     fn conflict_key(&self) -> Vec<u8> {
         match &self.write {
             Write::Record { .. } => {

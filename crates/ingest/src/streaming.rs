@@ -21,6 +21,7 @@ use crate::error::{Error, Rejection, RejectionCode, Result};
 use crate::ids::{self, ReceiptIds};
 use crate::inlet::Inlet;
 use crate::pipeline::{self, Applied, Limits, Operation, Prepared};
+use crate::recent::RecentEvents;
 
 /// A parsed message envelope.
 #[derive(Debug, Clone)]
@@ -149,6 +150,7 @@ pub struct Ingestor {
     limits: Limits,
     namespaces: Arc<tessera_identity::NamespaceCache>,
     on_applied: Arc<std::sync::OnceLock<AppliedHook>>,
+    recent: Arc<RecentEvents>,
 }
 
 /// Called after records were applied (durably): wakes change-feed consumers without polling.
@@ -165,7 +167,14 @@ impl Ingestor {
             limits,
             namespaces: Arc::new(tessera_identity::NamespaceCache::new()),
             on_applied: Arc::new(std::sync::OnceLock::new()),
+            recent: Arc::new(RecentEvents::default()),
         }
+    }
+
+    /// The events this ingestor applied last, by feed sequence number, for the
+    /// computed-attribute consumer (see [`crate::recent`]). Every clone shares them.
+    pub fn recent_events(&self) -> Arc<RecentEvents> {
+        Arc::clone(&self.recent)
     }
 
     /// Sets the hook called after every applied group of records (once; later calls are
@@ -289,6 +298,14 @@ impl Ingestor {
         } else {
             let items: Vec<Prepared> = prepared.iter().map(|(_, item)| item.clone()).collect();
             let applied = pipeline::apply(&self.store, &items, ids::now_ms(), &self.limits)?;
+            // Before the wake-up, so the consumer it wakes finds them.
+            for (item, result) in items.into_iter().zip(&applied) {
+                if let Applied::Written { feed_seq, .. } = result {
+                    if let Some(event) = item.into_event() {
+                        self.recent.put(*feed_seq, event);
+                    }
+                }
+            }
             self.applied();
             for ((index, item), result) in prepared.iter().zip(applied) {
                 let duplicate = matches!(result, Applied::Duplicate { .. });

@@ -8,6 +8,7 @@ use proptest::prelude::*;
 use serde_json::{json, Value};
 use tessera_identity::{GraphConfig, GraphTxn, IdentityKey, LinkOutcome};
 use tessera_ingest::change_feed::{self, ChangeEntry, ChangeKind};
+use tessera_ingest::recent::RecentEvents;
 use tessera_ingest::unlink::{self, Unlink};
 use tessera_model::Tenant;
 use tessera_profile::event::{self, NewEvent};
@@ -126,11 +127,14 @@ fn define(store: &EmbeddedStore, defined: &mut usize) {
 fn apply(
     store: &EmbeddedStore,
     consumer: &mut upkeep::Consumer,
+    recent: &RecentEvents,
     op: &Op,
     n: usize,
     defined: &mut usize,
 ) {
     let mut batch = WriteBatch::new();
+    // The event ingestion would hand the consumer in memory, by the entry's sequence number.
+    let mut applied = None;
     match op {
         Op::Event {
             person,
@@ -166,6 +170,17 @@ fn apply(
             // Every other entry without `_id`, as written before the feed carried it: the
             // consumer then finds the event by its receipt.
             let event_id = n.is_multiple_of(2).then_some(id.as_str());
+            if event_id.is_some() {
+                // Now and then another event under the entry's number: the consumer must
+                // notice and read the store.
+                let held = if n.is_multiple_of(3) {
+                    json!({"_id": "not-this-one", "timestamp": iso(at), "eventType": "commerce.purchases",
+                        "commerce": {"order": {"priceTotal": 999}}})
+                } else {
+                    body.clone()
+                };
+                applied = held.as_object().cloned();
+            }
             change_feed::append(
                 &mut batch,
                 &entry(ChangeKind::Event, &who, graph, &xaction, Some(at), event_id),
@@ -204,7 +219,10 @@ fn apply(
             return;
         }
     }
-    tessera_store::Store::commit(store, batch).unwrap();
+    let committed = tessera_store::Store::commit(store, batch).unwrap();
+    if let (Some(event), Some(seq)) = (applied, committed.appended.last()) {
+        recent.put(*seq, event);
+    }
 }
 
 /// A profile's values folded from scratch over its stored events.
@@ -247,10 +265,11 @@ proptest! {
         let dir = tempfile::tempdir().unwrap();
         let store = EmbeddedStore::open(dir.path(), StoreOptions::default()).unwrap();
         let mut defined = 0;
-        let mut consumer = upkeep::Consumer::default();
+        let recent = std::sync::Arc::new(RecentEvents::new(8));
+        let mut consumer = upkeep::Consumer::with_recent_events(std::sync::Arc::clone(&recent));
         define(&store, &mut defined);
         for (n, op) in ops.iter().enumerate() {
-            apply(&store, &mut consumer, op, n, &mut defined);
+            apply(&store, &mut consumer, &recent, op, n, &mut defined);
         }
         consumer.catch_up(&store, &|| NOW).unwrap();
         let live = definition::live(&store, &tenant()).unwrap();

@@ -135,6 +135,7 @@ impl Server {
             Arc::clone(&store) as Arc<dyn Store>,
             wakes.segment_stream,
             config.limits.max_graph_identities,
+            state.ingest.recent_events(),
         )?;
         computed_worker::spawn(Arc::clone(&store) as Arc<dyn Store>, wakes.computed)?;
         export_jobs::spawn(state.export_jobs.clone(), wakes.export_jobs)?;

@@ -6,7 +6,8 @@
 //! ([`tessera_segment::computed::upkeep::Consumer::catch_up`]): in the same thread and before
 //! the segment passes, so a segment reading `_{TENANT_ID}.ComputedAttributes.x` is evaluated
 //! on values that already include the events that triggered it. The thread keeps one
-//! consumer for its life (it holds the compiled attribute definitions between rounds).
+//! consumer for its life (it holds the compiled attribute definitions and recent profile
+//! states between rounds, and takes the events ingestion just applied from memory).
 
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::Arc;
@@ -42,8 +43,9 @@ pub fn spawn(
     store: Arc<dyn Store>,
     wake: Receiver<()>,
     max_identities: usize,
+    recent: Arc<tessera_ingest::recent::RecentEvents>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
-    let mut computed = tessera_segment::computed::upkeep::Consumer::default();
+    let mut computed = tessera_segment::computed::upkeep::Consumer::with_recent_events(recent);
     std::thread::Builder::new()
         .name("tessera-segment-stream".into())
         .spawn(move || loop {

@@ -33,6 +33,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 use tessera_identity::{Graph, IdentityKey};
 use tessera_ingest::change_feed::{self, ChangeEntry, ChangeKind};
+use tessera_ingest::recent::RecentEvents;
 use tessera_model::Tenant;
 use tessera_pql::EventSet;
 use tessera_profile::event::StoredEvent;
@@ -420,6 +421,7 @@ fn gone_candidates(entry: &ChangeEntry) -> impl Iterator<Item = u64> + '_ {
 struct PassWork<'s> {
     store: &'s dyn Store,
     cache: &'s mut StateCache,
+    recent: Option<&'s RecentEvents>,
     now: i64,
     /// Feed head read before the pass's first recompute scan.
     h1: Option<u64>,
@@ -431,10 +433,16 @@ struct PassWork<'s> {
 }
 
 impl<'s> PassWork<'s> {
-    fn new(store: &'s dyn Store, cache: &'s mut StateCache, now: i64) -> Self {
+    fn new(
+        store: &'s dyn Store,
+        cache: &'s mut StateCache,
+        recent: Option<&'s RecentEvents>,
+        now: i64,
+    ) -> Self {
         Self {
             store,
             cache,
+            recent,
             now,
             h1: None,
             graphs: HashMap::new(),
@@ -621,7 +629,15 @@ impl<'s> PassWork<'s> {
         }) {
             return Ok(());
         }
-        if let Some(doc) = event_of(store, tenant, entry)? {
+        let applied = match (self.recent, &entry.event_id) {
+            (Some(recent), Some(event_id)) => recent.take(seq, event_id).map(Value::Object),
+            _ => None,
+        };
+        let doc = match applied {
+            Some(doc) => Some(doc),
+            None => event_of(store, tenant, entry)?,
+        };
+        if let Some(doc) = doc {
             self.outcome.folded +=
                 fold_event(attrs, &mut state.attrs, Some(seq), ts, doc, self.now);
             if let Some(slot) = self.slots.get_mut(&key) {
@@ -640,10 +656,14 @@ impl<'s> PassWork<'s> {
 ///
 /// It also keeps the profile states it last read or wrote, decoded (bounded; see
 /// `StateCache`): the steady state folds each event into a state it already holds.
+///
+/// Given ingestion's [`RecentEvents`] ([`Consumer::with_recent_events`]), it folds the
+/// events ingestion just applied from memory instead of reading them back.
 #[derive(Debug, Default)]
 pub struct Consumer {
     definitions: LiveCache,
     states: StateCache,
+    recent: Option<Arc<RecentEvents>>,
 }
 
 /// One pass over the change feed after the consumer's checkpoint, by a fresh [`Consumer`].
@@ -657,6 +677,14 @@ pub fn catch_up(store: &dyn Store, now: &dyn Fn() -> i64) -> Result<()> {
 }
 
 impl Consumer {
+    /// A consumer that takes events ingestion applied from `recent` when they are there.
+    pub fn with_recent_events(recent: Arc<RecentEvents>) -> Self {
+        Self {
+            recent: Some(recent),
+            ..Self::default()
+        }
+    }
+
     /// Runs passes until the consumer has caught up with the feed; a pass that lost a race
     /// with another thread's pass is simply repeated.
     pub fn catch_up(&mut self, store: &dyn Store, now: &dyn Fn() -> i64) -> Result<()> {
@@ -679,7 +707,7 @@ impl Consumer {
             return Ok(PassOutcome::default());
         };
         let mut live: HashMap<(String, String), Arc<Live>> = HashMap::new();
-        let mut work = PassWork::new(store, &mut self.states, now);
+        let mut work = PassWork::new(store, &mut self.states, self.recent.as_deref(), now);
         work.outcome.entries = entries.len();
         for decoded in entries {
             let (seq, entry) = decoded?;
