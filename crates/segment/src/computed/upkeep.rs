@@ -787,6 +787,12 @@ impl Consumer {
         change_feed::expect_checkpoint(&mut batch, CONSUMER, after);
         change_feed::save_checkpoint(&mut batch, CONSUMER, last);
         let committed = store.commit(batch)?;
+        tracing::debug!(
+            entries = outcome.entries,
+            folded = outcome.folded,
+            recomputed = outcome.recomputed,
+            "computed-attribute pass"
+        );
         for (profile, state, encoded, read_at) in kept {
             self.states.put(
                 profile,
