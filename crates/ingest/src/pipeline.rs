@@ -421,7 +421,7 @@ fn add_to_batch(
                 event_id,
                 xaction_id: &item.xaction_id,
             };
-            event::append(batch, &item.tenant, &new, body.clone())?;
+            event::append(batch, &item.tenant, &new, body)?;
             if let Some(batch_id) = &item.batch_id {
                 event::index_batch(batch, &item.tenant, &new, batch_id);
             }

@@ -296,27 +296,24 @@ impl Ingestor {
                 }
             }
         } else {
-            let items: Vec<Prepared> = prepared.iter().map(|(_, item)| item.clone()).collect();
+            let (indices, items): (Vec<usize>, Vec<Prepared>) = prepared.into_iter().unzip();
             let applied = pipeline::apply(&self.store, &items, ids::now_ms(), &self.limits)?;
-            // Before the wake-up, so the consumer it wakes finds them.
-            for (item, result) in items.into_iter().zip(&applied) {
+            for ((index, item), result) in indices.into_iter().zip(items).zip(applied) {
+                if let Some(slot) = outcomes.get_mut(index) {
+                    *slot = Some(Ok(Receipt {
+                        xaction_id: item.xaction_id().to_owned(),
+                        dataset_id: item.dataset_id().to_owned(),
+                        duplicate: matches!(result, Applied::Duplicate { .. }),
+                    }));
+                }
+                // Before the wake-up, so the consumer it wakes finds them.
                 if let Applied::Written { feed_seq, .. } = result {
                     if let Some(event) = item.into_event() {
-                        self.recent.put(*feed_seq, event);
+                        self.recent.put(feed_seq, event);
                     }
                 }
             }
             self.applied();
-            for ((index, item), result) in prepared.iter().zip(applied) {
-                let duplicate = matches!(result, Applied::Duplicate { .. });
-                if let Some(slot) = outcomes.get_mut(*index) {
-                    *slot = Some(Ok(Receipt {
-                        xaction_id: item.xaction_id().to_owned(),
-                        dataset_id: item.dataset_id().to_owned(),
-                        duplicate,
-                    }));
-                }
-            }
         }
         outcomes
             .into_iter()

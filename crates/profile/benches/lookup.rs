@@ -126,7 +126,7 @@ fn main() {
             };
             let body = json!({"_id": id, "eventType": "web.webpagedetails.pageViews", "web": {"webPageDetails": {"name": format!("page {n}"), "URL": "https://example.com/p"}},
                 "commerce": {"order": {"priceTotal": n as f64 * 1.5}}});
-            event::append(&mut batch, &tenant, &new, object(body)).expect("event");
+            event::append(&mut batch, &tenant, &new, &object(body)).expect("event");
         }
         tessera_store::Store::commit(&store, batch).expect("commit");
     }

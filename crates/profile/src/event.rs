@@ -175,7 +175,7 @@ pub fn append(
     batch: &mut WriteBatch,
     tenant: &Tenant,
     new: &NewEvent<'_>,
-    event: Map<String, Value>,
+    event: &Map<String, Value>,
 ) -> Result<()> {
     let event_key = key(
         tenant,
@@ -185,10 +185,20 @@ pub fn append(
         new.event_id,
     );
     let index_key = id_index_key(tenant, new.dataset, new.event_id);
-    let stored = StoredEvent {
+    // The stored form of `StoredEvent`, serialised from borrowed parts: ingestion keeps the
+    // event (for the computed-attribute consumer) instead of copying it to write it.
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Stored<'a> {
+        v: u64,
+        xaction_id: &'a str,
+        dataset: &'a str,
+        event: &'a Map<String, Value>,
+    }
+    let stored = Stored {
         v: FORMAT,
-        xaction_id: new.xaction_id.to_owned(),
-        dataset: new.dataset.to_owned(),
+        xaction_id: new.xaction_id,
+        dataset: new.dataset,
         event,
     };
     let bytes = serde_json::to_vec(&stored).map_err(|e| Error::Corrupt {

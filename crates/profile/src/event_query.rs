@@ -352,7 +352,7 @@ mod tests {
                 xaction_id: "1700000000000:1:0",
             };
             let body = object(json!({"_id": id, "web": {"webPageDetails": {"name": name}}}));
-            event::append(&mut batch, &tenant(), &new, body).unwrap();
+            event::append(&mut batch, &tenant(), &new, &body).unwrap();
         }
         store.commit(batch).unwrap();
         (dir, store)

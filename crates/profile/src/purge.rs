@@ -365,7 +365,7 @@ mod tests {
             xaction_id: "x",
         };
         let mut wb = WriteBatch::new();
-        event::append(&mut wb, &tenant(), &new, record()).unwrap();
+        event::append(&mut wb, &tenant(), &new, &record()).unwrap();
         if let Some(batch) = batch {
             event::index_batch(&mut wb, &tenant(), &new, batch);
         }

@@ -319,7 +319,7 @@ mod tests {
             event_id: "e1",
             xaction_id: "x",
         };
-        event::append(&mut wb, &tenant(), &new, record).unwrap();
+        event::append(&mut wb, &tenant(), &new, &record).unwrap();
         store.commit(wb).unwrap();
 
         let report = compute(&store, &tenant(), 200 * DAY_MS).unwrap();

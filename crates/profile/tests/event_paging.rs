@@ -93,7 +93,7 @@ fn run(store: &dyn Store, tenant: &Tenant, case: &Case) -> Result<(), TestCaseEr
         let Value::Object(body) = json!({"_id": position.event_id, "n": n}) else {
             unreachable!()
         };
-        event::append(&mut batch, tenant, &new, body).unwrap();
+        event::append(&mut batch, tenant, &new, &body).unwrap();
         stored.push((position, *n));
     }
     store.commit(batch).unwrap();

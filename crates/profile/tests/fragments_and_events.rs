@@ -107,7 +107,7 @@ fn events_are_time_ordered_and_idempotent_on_id() {
             event_id: id,
             xaction_id: "t",
         };
-        event::append(&mut batch, &tenant, &new, object(json!({"_id": id}))).unwrap();
+        event::append(&mut batch, &tenant, &new, &object(json!({"_id": id}))).unwrap();
         store.commit(batch).unwrap();
     }
     // Replaying e1 conflicts on the index and stores nothing more.
@@ -119,7 +119,7 @@ fn events_are_time_ordered_and_idempotent_on_id() {
         event_id: "e1",
         xaction_id: "t2",
     };
-    event::append(&mut replay, &tenant, &new, object(json!({"_id": "e1"}))).unwrap();
+    event::append(&mut replay, &tenant, &new, &object(json!({"_id": "e1"}))).unwrap();
     assert!(matches!(
         store.commit(replay),
         Err(tessera_store::Error::Conflict { .. })

@@ -230,7 +230,7 @@ fn load(store: &EmbeddedStore, tenant: &Tenant, profiles: u64) {
                 event_id: &id,
                 xaction_id: "x",
             };
-            event::append(&mut batch, tenant, &new, body).expect("event");
+            event::append(&mut batch, tenant, &new, &body).expect("event");
             events_written += 1;
         }
         if p % 200 == 199 {

@@ -169,7 +169,7 @@ fn ingest(
                 event_id: &id,
                 xaction_id: &xaction,
             };
-            event::append(&mut batch, tenant, &new, body).expect("event");
+            event::append(&mut batch, tenant, &new, &body).expect("event");
             change_feed::append(
                 &mut batch,
                 &ChangeEntry {

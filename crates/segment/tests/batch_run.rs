@@ -55,7 +55,7 @@ fn purchase(store: &EmbeddedStore, tenant: &Tenant, who: &IdentityKey, id: &str,
     };
     let ts = time_text(at);
     let body = json!({"_id": id, "timestamp": ts, "eventType": "commerce.purchases"});
-    event::append(&mut batch, tenant, &new, body.as_object().unwrap().clone()).unwrap();
+    event::append(&mut batch, tenant, &new, body.as_object().unwrap()).unwrap();
     store.commit(batch).unwrap();
 }
 

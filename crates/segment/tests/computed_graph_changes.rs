@@ -92,13 +92,7 @@ fn purchase(store: &EmbeddedStore, who: &IdentityKey, amount: u32, hours_ago: i6
     };
     let body = json!({"_id": id, "timestamp": tessera_pql::time::format_timestamp(at),
         "eventType": "commerce.purchases", "commerce": {"order": {"priceTotal": amount}}});
-    event::append(
-        &mut batch,
-        &tenant(),
-        &new,
-        body.as_object().unwrap().clone(),
-    )
-    .unwrap();
+    event::append(&mut batch, &tenant(), &new, body.as_object().unwrap()).unwrap();
     let mut feed = entry(
         ChangeKind::Event,
         std::slice::from_ref(who),

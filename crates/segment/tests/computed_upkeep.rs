@@ -160,13 +160,7 @@ fn apply(
                 json!({"_id": id, "timestamp": iso(at), "eventType": "commerce.purchases",
                     "commerce": {"order": {"priceTotal": amount}}})
             };
-            event::append(
-                &mut batch,
-                &tenant(),
-                &new,
-                body.as_object().unwrap().clone(),
-            )
-            .unwrap();
+            event::append(&mut batch, &tenant(), &new, body.as_object().unwrap()).unwrap();
             // Every other entry without `_id`, as written before the feed carried it: the
             // consumer then finds the event by its receipt.
             let event_id = n.is_multiple_of(2).then_some(id.as_str());

@@ -150,13 +150,7 @@ fn apply(store: &EmbeddedStore, op: &Op, n: usize) {
             };
             let body =
                 json!({"_id": id, "timestamp": timestamp(at), "eventType": "commerce.purchases"});
-            event::append(
-                &mut batch,
-                &tenant(),
-                &new,
-                body.as_object().unwrap().clone(),
-            )
-            .unwrap();
+            event::append(&mut batch, &tenant(), &new, body.as_object().unwrap()).unwrap();
             feed(&mut batch, ChangeKind::Event, &who, graph, Vec::new());
         }
         Op::Link { person } => {
