@@ -761,13 +761,22 @@ impl Consumer {
         // Derived (no wait for the disk): states and checkpoint commit together, so a crash
         // that loses the pass loses both and the pass is done again.
         let mut batch = WriteBatch::new().derived();
-        // What the cache holds once the batch is in: the states as written (or as read).
-        let mut kept: Vec<(ProfileKey, GraphState, Vec<u8>, Option<u64>)> = Vec::new();
-        let mut written = Vec::new();
+        // What the cache holds once the batch is in: the states as read, and as written
+        // (current at the commit's version, known once it is in).
+        let mut kept: Vec<(ProfileKey, CachedState)> = Vec::new();
+        let mut written: Vec<(ProfileKey, CachedState)> = Vec::new();
         for (profile, slot) in slots {
             if !slot.dirty {
-                if let (Some(state), Some(original)) = (slot.state, slot.original) {
-                    kept.push((profile, state, original, slot.read_at));
+                if let (Some(state), Some(encoded)) = (slot.state, slot.original) {
+                    let read_at = slot.read_at;
+                    kept.push((
+                        profile,
+                        CachedState {
+                            state,
+                            encoded,
+                            read_at,
+                        },
+                    ));
                 }
                 continue;
             }
@@ -777,7 +786,15 @@ impl Consumer {
                 Some(state) => {
                     let encoded = state_store::encode(&state)?;
                     batch.put(Table::ComputedAttributes, &key, encoded.clone());
-                    written.push((profile, state, encoded));
+                    let read_at = None;
+                    written.push((
+                        profile,
+                        CachedState {
+                            state,
+                            encoded,
+                            read_at,
+                        },
+                    ));
                 }
                 None => {
                     batch.delete(Table::ComputedAttributes, &key);
@@ -793,26 +810,11 @@ impl Consumer {
             recomputed = outcome.recomputed,
             "computed-attribute pass"
         );
-        for (profile, state, encoded, read_at) in kept {
-            self.states.put(
-                profile,
-                CachedState {
-                    state,
-                    encoded,
-                    read_at,
-                },
-            );
+        for (_, cached) in &mut written {
+            cached.read_at = committed.version;
         }
-        for (profile, state, encoded) in written {
-            let read_at = committed.version;
-            self.states.put(
-                profile,
-                CachedState {
-                    state,
-                    encoded,
-                    read_at,
-                },
-            );
+        for (profile, cached) in kept.into_iter().chain(written) {
+            self.states.put(profile, cached);
         }
         Ok(outcome)
     }
