@@ -8,6 +8,7 @@
 //! out (no copy either) and checks it is the entry's event (`_id`) before using it.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use serde_json::{Map, Value};
@@ -21,6 +22,8 @@ pub const DEFAULT_CAPACITY: usize = 8_192;
 pub struct RecentEvents {
     events: Mutex<BTreeMap<u64, Map<String, Value>>>,
     capacity: usize,
+    /// Whether a consumer takes events (no computed attribute anywhere: nothing is kept).
+    wanted: AtomicBool,
 }
 
 impl Default for RecentEvents {
@@ -35,18 +38,34 @@ impl RecentEvents {
         Self {
             events: Mutex::new(BTreeMap::new()),
             capacity,
+            wanted: AtomicBool::new(true),
         }
     }
 
     /// Keeps the event whose feed entry is `seq`, dropping the oldest beyond capacity.
     pub fn put(&self, seq: u64, event: Map<String, Value>) {
-        if self.capacity == 0 {
+        if self.capacity == 0 || !self.wanted.load(Ordering::Relaxed) {
             return;
         }
-        let mut events = self.events.lock().unwrap_or_else(PoisonError::into_inner);
-        events.insert(seq, event);
-        while events.len() > self.capacity {
-            events.pop_first();
+        let evicted = {
+            let mut events = self.events.lock().unwrap_or_else(PoisonError::into_inner);
+            events.insert(seq, event);
+            let over = events.len().saturating_sub(self.capacity);
+            (0..over)
+                .filter_map(|_| events.pop_first())
+                .collect::<Vec<_>>()
+        };
+        // Freed outside the lock: a document is many allocations.
+        drop(evicted);
+    }
+
+    /// Says whether a consumer takes events; when none does, [`RecentEvents::put`] keeps
+    /// nothing and what is held is let go.
+    pub fn set_wanted(&self, wanted: bool) {
+        if self.wanted.swap(wanted, Ordering::Relaxed) && !wanted {
+            let held =
+                std::mem::take(&mut *self.events.lock().unwrap_or_else(PoisonError::into_inner));
+            drop(held);
         }
     }
 
@@ -105,5 +124,15 @@ mod tests {
         let none = RecentEvents::new(0);
         none.put(1, event("a"));
         assert!(none.is_empty());
+        // No consumer wants them: what is held goes and nothing more is kept.
+        let unwanted = RecentEvents::new(4);
+        unwanted.put(1, event("a"));
+        unwanted.set_wanted(false);
+        assert!(unwanted.is_empty());
+        unwanted.put(2, event("b"));
+        assert!(unwanted.is_empty());
+        unwanted.set_wanted(true);
+        unwanted.put(3, event("c"));
+        assert_eq!(unwanted.len(), 1);
     }
 }

@@ -367,6 +367,11 @@ pub struct LiveCache {
 }
 
 impl LiveCache {
+    /// Whether any sandbox seen so far has a live attribute.
+    pub fn any_live(&self) -> bool {
+        self.sandboxes.values().any(|(_, live)| !live.is_empty())
+    }
+
     /// The live attributes of `tenant`'s sandbox as stored now.
     pub fn get(&mut self, store: &dyn Store, tenant: &Tenant) -> Result<Arc<Live>> {
         let rows = scan_definitions(store, tenant)?;

@@ -742,6 +742,10 @@ impl Consumer {
                 ChangeKind::Membership => {}
             }
         }
+        // Ingestion keeps events in memory only while some sandbox has an attribute to fold.
+        if let Some(recent) = &self.recent {
+            recent.set_wanted(self.definitions.any_live());
+        }
         let PassWork {
             h1,
             mut slots,
