@@ -9,11 +9,11 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{try_http, Tessera};
+use common::{StreamingClients, Tessera};
 use serde_json::{json, Value};
 
 const ORG: &str = "CONSUMERS@AdobeOrg";
@@ -163,40 +163,22 @@ fn consumers_recover_exactly_after_kill_9() {
     let segment_id = segment["id"].as_str().unwrap().to_owned();
 
     let acknowledged = Arc::new(AtomicUsize::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let clients: Vec<_> = (0..CLIENTS)
-        .map(|client| {
-            let addr = addr.clone();
-            let acknowledged = Arc::clone(&acknowledged);
-            let stop = Arc::clone(&stop);
-            std::thread::spawn(move || {
-                for n in 0.. {
-                    if stop.load(Ordering::Relaxed) {
-                        return;
-                    }
-                    let Ok((200, _)) = try_http(
-                        &addr,
-                        "POST",
-                        "/collection/consumer-inlet",
-                        &[("content-type", "application/json")],
-                        Some(&event(client, n)),
-                    ) else {
-                        return;
-                    };
-                    acknowledged.fetch_add(1, Ordering::Relaxed);
-                }
-            })
-        })
-        .collect();
+    let counter = Arc::clone(&acknowledged);
+    let clients = StreamingClients::start(
+        &addr,
+        "/collection/consumer-inlet",
+        CLIENTS,
+        event,
+        move |_, _, _| {
+            counter.fetch_add(1, Ordering::Relaxed);
+        },
+    );
     // Far enough in that the consumers have committed passes, then kill mid-stream.
     while acknowledged.load(Ordering::Relaxed) < 600 {
         std::thread::sleep(Duration::from_millis(10));
     }
     server.kill_9();
-    stop.store(true, Ordering::Relaxed);
-    for client in clients {
-        let _ = client.join();
-    }
+    clients.stop();
 
     let restarted = Tessera::start(dir.path(), &[]);
     let addr = restarted.addr.clone();

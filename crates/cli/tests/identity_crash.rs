@@ -7,10 +7,9 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use common::{try_http, Tessera};
+use common::{StreamingClients, Tessera};
 use serde_json::{json, Value};
 
 const ORG: &str = "GRAPH@AdobeOrg";
@@ -56,41 +55,19 @@ fn graphs_are_consistent_after_kill_9_during_merges() {
     let server = Tessera::start(dir.path(), &[]);
     let inlet = setup(&server.addr);
     let acknowledged = Arc::new(Mutex::new(Vec::<Vec<String>>::new()));
-    let stop = Arc::new(AtomicBool::new(false));
-    let clients: Vec<_> = (0..4)
-        .map(|client| {
-            let addr = server.addr.clone();
-            let path = format!("/collection/{inlet}");
-            let acknowledged = Arc::clone(&acknowledged);
-            let stop = Arc::clone(&stop);
-            std::thread::spawn(move || {
-                for n in 0.. {
-                    if stop.load(Ordering::Relaxed) {
-                        return;
-                    }
-                    let (ids, body) = record(client, n);
-                    match try_http(
-                        &addr,
-                        "POST",
-                        &path,
-                        &[("content-type", "application/json")],
-                        Some(&body),
-                    ) {
-                        Ok((200, _)) => acknowledged.lock().unwrap().push(ids),
-                        _ => return,
-                    }
-                }
-            })
-        })
-        .collect();
+    let written = Arc::clone(&acknowledged);
+    let clients = StreamingClients::start(
+        &server.addr,
+        &format!("/collection/{inlet}"),
+        4,
+        |client, n| record(client, n).1,
+        move |client, n, _| written.lock().unwrap().push(record(client, n).0),
+    );
     while acknowledged.lock().unwrap().len() < 150 {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     server.kill_9();
-    stop.store(true, Ordering::Relaxed);
-    for client in clients {
-        let _ = client.join();
-    }
+    clients.stop();
 
     let restarted = Tessera::start(dir.path(), &[]);
     let pool: Vec<Value> = (0..40)

@@ -5,10 +5,9 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use common::{http, try_http, Tessera};
+use common::{http, StreamingClients, Tessera};
 use serde_json::{json, Value};
 
 const ORG: &str = "CRASH@AdobeOrg";
@@ -51,49 +50,24 @@ fn acknowledged_stream_records_survive_kill_9_mid_stream() {
     let inlet = setup(&server.addr);
 
     let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
-    let stop = Arc::new(AtomicBool::new(false));
-    let clients: Vec<_> = (0..4)
-        .map(|client| {
-            let addr = server.addr.clone();
-            let path = format!("/collection/{inlet}");
-            let acknowledged = Arc::clone(&acknowledged);
-            let stop = Arc::clone(&stop);
-            std::thread::spawn(move || {
-                for n in 0.. {
-                    if stop.load(Ordering::Relaxed) {
-                        return;
-                    }
-                    // A killed server shows up as a failed connection or a truncated reply.
-                    let Ok((status, body)) = try_http(
-                        &addr,
-                        "POST",
-                        &path,
-                        &[("content-type", "application/json")],
-                        Some(&event(client, n)),
-                    ) else {
-                        return;
-                    };
-                    if status != 200 {
-                        return;
-                    }
-                    let receipt: Value = serde_json::from_str(&body).unwrap();
-                    acknowledged
-                        .lock()
-                        .unwrap()
-                        .push(receipt["xactionId"].as_str().unwrap().to_owned());
-                }
-            })
-        })
-        .collect();
+    let receipts = Arc::clone(&acknowledged);
+    let clients = StreamingClients::start(
+        &server.addr,
+        &format!("/collection/{inlet}"),
+        4,
+        event,
+        move |_, _, reply| {
+            let receipt: Value = serde_json::from_str(reply).unwrap();
+            let receipt = receipt["xactionId"].as_str().unwrap().to_owned();
+            receipts.lock().unwrap().push(receipt);
+        },
+    );
     // Let the clients get going, then kill without warning while they are mid-request.
     while acknowledged.lock().unwrap().len() < 200 {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     server.kill_9();
-    stop.store(true, Ordering::Relaxed);
-    for client in clients {
-        let _ = client.join();
-    }
+    clients.stop();
     let acknowledged = acknowledged.lock().unwrap().clone();
     assert!(acknowledged.len() >= 200);
 

@@ -207,3 +207,56 @@ pub fn dataset_with_inlet(addr: &str, org: &str, refs: &[&str], inlet_id: &str) 
     assert_eq!(status, 201, "{inlet}");
     dataset_id
 }
+
+/// Client threads streaming JSON messages to one path until told to stop or the server
+/// stops answering (a killed server shows up as a failed connection or a truncated reply).
+pub struct StreamingClients {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl StreamingClients {
+    /// Client `c` sends `message(c, n)` for n = 0, 1, ... and hands each reply answered with
+    /// 200 to `acknowledged(c, n, body)`.
+    pub fn start<M, A>(addr: &str, path: &str, clients: usize, message: M, acknowledged: A) -> Self
+    where
+        M: Fn(usize, usize) -> String + Send + Sync + 'static,
+        A: Fn(usize, usize, &str) + Send + Sync + 'static,
+    {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let message = Arc::new(message);
+        let acknowledged = Arc::new(acknowledged);
+        let threads = (0..clients)
+            .map(|client| {
+                let (addr, path) = (addr.to_owned(), path.to_owned());
+                let (stop, message, acknowledged) = (
+                    Arc::clone(&stop),
+                    Arc::clone(&message),
+                    Arc::clone(&acknowledged),
+                );
+                std::thread::spawn(move || {
+                    for n in 0.. {
+                        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                            return;
+                        }
+                        let body = message(client, n);
+                        let headers = [("content-type", "application/json")];
+                        match try_http(&addr, "POST", &path, &headers, Some(&body)) {
+                            Ok((200, reply)) => acknowledged(client, n, &reply),
+                            _ => return,
+                        }
+                    }
+                })
+            })
+            .collect();
+        Self { stop, threads }
+    }
+
+    /// Stops the clients and waits for them.
+    pub fn stop(self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for thread in self.threads {
+            let _ = thread.join();
+        }
+    }
+}
