@@ -78,25 +78,25 @@ impl RecentEvents {
             .remove(&seq)?;
         (event.get("_id").and_then(Value::as_str).map(str::trim) == Some(event_id)).then_some(event)
     }
-
-    /// Events held now.
-    pub fn len(&self) -> usize {
-        self.events
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
-    }
-
-    /// Whether none is held.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    impl RecentEvents {
+        fn len(&self) -> usize {
+            self.events
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .len()
+        }
+
+        fn is_empty(&self) -> bool {
+            self.len() == 0
+        }
+    }
 
     fn event(id: &str) -> Map<String, Value> {
         match json!({"_id": id, "eventType": "x"}) {
