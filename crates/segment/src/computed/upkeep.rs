@@ -2,15 +2,17 @@
 //! profile, the backfill of new attributes, and reading values at `now`.
 //!
 //! - **Consumer** ([`Consumer`], `computed-attributes` checkpoint): a pass reads up to
-//!   [`PASS`] entries after its checkpoint; for each event entry it reads the event (one
-//!   point lookup: the entry names identity, time, dataset and `_id`; older entries without
-//!   `_id` are matched by receipt, unique per record), tests each distinct filter of the
-//!   live attributes on it once and folds it into the profile's buckets. The states it
-//!   changed and the new checkpoint are committed in one batch, under compare-and-set on
-//!   both, so a crash repeats a pass and a concurrent pass (the backfill catching up) loses
-//!   cleanly. Per event and attribute that is at most a filter evaluation and an O(log b)
-//!   bucket update, never a scan of the profile's history. The consumer keeps the compiled
-//!   definitions between passes (re-read every pass, recompiled only when changed).
+//!   [`PASS`] entries after its checkpoint; for each event entry it takes the event ingestion
+//!   just applied from memory ([`RecentEvents`]) or else reads it (one point lookup: the
+//!   entry names identity, time, dataset and `_id`; older entries without `_id` are matched
+//!   by receipt, unique per record), tests each distinct filter of the live attributes on it
+//!   once and folds it into the profile's buckets. The states it changed and the new
+//!   checkpoint are committed in one derived batch (no wait for the disk: a crash loses both
+//!   and the pass is done again), under compare-and-set on both, so a concurrent pass (the
+//!   backfill catching up) loses cleanly. Per event and attribute that is at most a filter
+//!   evaluation and an O(log b) bucket update, never a scan of the profile's history. The
+//!   consumer keeps the compiled definitions between passes (re-read every pass, recompiled
+//!   only when changed) and the profile states it last read or wrote (`StateCache`).
 //! - **Recompute**: when a profile has no state yet, misses a live attribute, or its
 //!   identities changed (merge, split, eviction, erasure: the member list differs), its
 //!   state is rebuilt from its events inside the widest window. Exactly once with a
