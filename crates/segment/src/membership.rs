@@ -338,11 +338,16 @@ mod tests {
         }
     }
 
-    #[test]
-    fn both_indexes_move_together() {
+    /// An empty store in a temporary directory (kept alive by the first value) and a tenant.
+    fn fresh() -> (tempfile::TempDir, EmbeddedStore, Tenant) {
         let dir = tempfile::tempdir().unwrap();
         let store = EmbeddedStore::open(dir.path(), StoreOptions::default()).unwrap();
-        let tenant = Tenant::parse("A@AdobeOrg", "prod").unwrap();
+        (dir, store, Tenant::parse("A@AdobeOrg", "prod").unwrap())
+    }
+
+    #[test]
+    fn both_indexes_move_together() {
+        let (_dir, store, tenant) = fresh();
         let m = next(None, true, 1_641_936_279_000).unwrap();
         let mut batch = WriteBatch::new();
         put(&mut batch, &tenant, 7, "seg-a", Some(&m)).unwrap();
@@ -384,9 +389,7 @@ mod tests {
     /// graph afterwards, and appearing or going moves both.
     #[test]
     fn status_changes_keep_the_member_index() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = EmbeddedStore::open(dir.path(), StoreOptions::default()).unwrap();
-        let tenant = Tenant::parse("A@AdobeOrg", "prod").unwrap();
+        let (_dir, store, tenant) = fresh();
         let realized = next(None, true, 1).unwrap();
         let mut batch = WriteBatch::new();
         put_change(&mut batch, &tenant, 7, "s", None, Some(&realized)).unwrap();
