@@ -1,10 +1,11 @@
 //! The identity graph.
 //!
 //! Stored in the tenant's scope:
-//! - `Table::Identities`: `namespace, id` → the graph id the identity belongs to (u64 BE).
-//! - `Table::Graphs`: `graph id` → the graph document: members (with first/last seen and the
-//!   datasets they came from) and links (which pair, when first and last made, by which
-//!   record), or a redirect to the graph that absorbed it.
+//! - `Table::Identities`: `namespace, id` → the graph the identity belongs to and the graphs
+//!   it moved through (its cluster history; see the `pointer` module).
+//! - `Table::Graphs`: `graph id` → the graph's head: members (with first/last seen and the
+//!   datasets they came from), or a redirect to the graph that absorbed it; beside it the
+//!   links (which pair, when first and last made, by which record) and the history log.
 //!
 //! A [`GraphTxn`] reads through an overlay, so several records of one write batch see each
 //! other's links, and at the end emits every change into the caller's batch together with
@@ -19,6 +20,7 @@ use tessera_store::{Key, Scope, Store, Table, WriteBatch};
 
 use crate::error::{Error, Result};
 use crate::key::IdentityKey;
+use crate::pointer;
 use crate::rules::LinkingRules;
 
 /// Longest redirect chain followed before giving up (merges rewrite members' pointers, so
@@ -164,15 +166,6 @@ enum StoredHeadRef<'a> {
     },
 }
 
-fn decode_pointer(bytes: &[u8]) -> Result<u64> {
-    <[u8; 8]>::try_from(bytes)
-        .map(u64::from_be_bytes)
-        .map_err(|_| Error::Corrupt {
-            what: "identity",
-            reason: format!("{} bytes instead of 8", bytes.len()),
-        })
-}
-
 /// Leading byte of a stored graph document: its format. Graph documents are read on every
 /// profile lookup and rewritten on every linking record, so they use a compact binary
 /// encoding (bincode) rather than JSON. Version 1 wrote fixed-width integers and lengths;
@@ -284,8 +277,9 @@ pub fn resolve_with_links(
 pub fn graph_id(store: &dyn Store, tenant: &Tenant, identity: &IdentityKey) -> Result<Option<u64>> {
     store
         .get(Table::Identities, &identity_key(tenant, identity))?
-        .map(|pointer| decode_pointer(&pointer))
+        .map(|pointer| pointer::graph_of(&pointer))
         .transpose()
+        .map(Option::flatten)
 }
 
 /// Like [`graph_id`], and makes `batch` expect the identity's graph pointer unchanged, so a
@@ -299,7 +293,11 @@ pub fn graph_id_checked(
 ) -> Result<Option<u64>> {
     let key = identity_key(tenant, identity);
     let pointer = store.get(Table::Identities, &key)?;
-    let graph = pointer.as_deref().map(decode_pointer).transpose()?;
+    let graph = pointer
+        .as_deref()
+        .map(pointer::graph_of)
+        .transpose()?
+        .flatten();
     batch.expect(Table::Identities, &key, pointer);
     Ok(graph)
 }
@@ -339,7 +337,10 @@ pub fn scan_identities(
             continue;
         }
         let id = reader.string()?;
-        page.push((IdentityKey::new(namespace, id), decode_pointer(&row.value)?));
+        // Identities that left their graph keep a pointer for their cluster history.
+        if let Some(graph) = pointer::graph_of(&row.value)? {
+            page.push((IdentityKey::new(namespace, id), graph));
+        }
     }
     let next = match rows.last() {
         Some(last) if rows.len() >= limit => Some(last.key.clone()),
@@ -360,7 +361,9 @@ fn resolve_inner(
     let Some(pointer) = store.get(Table::Identities, &identity_key(tenant, identity))? else {
         return Ok(None);
     };
-    let id = decode_pointer(&pointer)?;
+    let Some(id) = pointer::graph_of(&pointer)? else {
+        return Ok(None);
+    };
     match read_graph(store, tenant, id, with_links)? {
         Some(graph) => Ok(Some(graph)),
         None => Err(Error::Corrupt {
@@ -493,6 +496,9 @@ pub struct GraphTxn<'a> {
     /// Logs to remove at commit (erasure), which hold identity values: graph history logs
     /// (`Table::Graphs`) and identities' cluster histories (`Table::Identities`).
     erased_logs: Vec<(Table, Key)>,
+    /// Identities erased outright: their pointers go, cluster history and all (an identity
+    /// that merely left its graph keeps its history in its pointer).
+    erased: BTreeSet<IdentityKey>,
     /// The store's read version noted before the first read: preconditions on what the
     /// transaction read need no second read for keys nobody wrote since.
     read_at: Option<u64>,
@@ -517,6 +523,9 @@ pub struct HistoryEntry {
     pub xaction_id: Option<String>,
 }
 
+/// A graph's history log. Entries are keyed by time, then by the nonce of the transaction
+/// that wrote them and their place in it; logs written before that were numbered (an
+/// append log), and those keys sort before any time-keyed one.
 fn history_prefix(tenant: &Tenant, graph: u64) -> Key {
     Key::tenant(tenant).str("history").u64(graph).finish()
 }
@@ -530,16 +539,8 @@ pub struct ClusterMove {
     pub at: i64,
 }
 
-fn cluster_history_prefix(tenant: &Tenant, identity: &IdentityKey) -> Key {
-    // `~` cannot start a namespace code, so this never meets an identity pointer.
-    Key::tenant(tenant)
-        .str("~clusters")
-        .str(&identity.namespace)
-        .str(&identity.id)
-        .finish()
-}
-
-/// The graphs an identity has belonged to, newest first (AEP's cluster history).
+/// The graphs an identity has belonged to, newest first (AEP's cluster history): the moves
+/// kept in its pointer and the older ones spilled into rows.
 pub fn cluster_history(
     store: &dyn Store,
     tenant: &Tenant,
@@ -547,26 +548,30 @@ pub fn cluster_history(
 ) -> Result<Vec<ClusterMove>> {
     let rows = store.scan(
         Table::Identities,
-        &tessera_store::ScanRange::prefix(cluster_history_prefix(tenant, identity)),
+        &tessera_store::ScanRange::prefix(pointer::spilled_moves_prefix(tenant, identity)),
         tessera_store::Direction::Reverse,
         1_000,
     )?;
-    let mut moves = rows
-        .iter()
-        .map(|row| {
+    let mut moves = match store.get(Table::Identities, &identity_key(tenant, identity))? {
+        Some(bytes) => pointer::decode(&bytes)?.moves,
+        None => Vec::new(),
+    };
+    for row in &rows {
+        moves.push(
             serde_json::from_slice::<ClusterMove>(&row.value).map_err(|e| Error::Corrupt {
                 what: "cluster history",
                 reason: e.to_string(),
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    // Keys sort by time already; data written before moves were keyed by time (an append
-    // log) sorts by sequence, so order by time explicitly.
+            })?,
+        );
+    }
+    // Spilled rows sort by time; rows written when moves were an append log sort by
+    // sequence: order everything by time explicitly.
     moves.sort_by_key(|m| std::cmp::Reverse(m.at));
     Ok(moves)
 }
 
-/// A graph's history, oldest first.
+/// A graph's history, oldest first (by the time of the record or request that caused each
+/// entry; entries of one transaction in the order it made them).
 pub fn history(store: &dyn Store, tenant: &Tenant, graph: u64) -> Result<Vec<HistoryEntry>> {
     let rows = store.scan(
         Table::Graphs,
@@ -606,6 +611,7 @@ impl<'a> GraphTxn<'a> {
             clock: 0,
             reshaped: BTreeSet::new(),
             erased_logs: Vec::new(),
+            erased: BTreeSet::new(),
             read_at: store.read_version(),
         }
     }
@@ -623,7 +629,11 @@ impl<'a> GraphTxn<'a> {
         let original = self
             .store
             .get(Table::Identities, &identity_key(&self.tenant, identity))?;
-        let current = original.as_deref().map(decode_pointer).transpose()?;
+        let current = original
+            .as_deref()
+            .map(pointer::graph_of)
+            .transpose()?
+            .flatten();
         self.identities.insert(
             identity.clone(),
             Slot {
@@ -1040,8 +1050,9 @@ impl<'a> GraphTxn<'a> {
             self.set_pointer(member, None)?;
             self.erased_logs.push((
                 Table::Identities,
-                cluster_history_prefix(&self.tenant, member),
+                pointer::spilled_moves_prefix(&self.tenant, member),
             ));
+            self.erased.insert(member.clone());
         }
         self.reshaped.insert(graph.id);
         self.erased_logs
@@ -1061,8 +1072,9 @@ impl<'a> GraphTxn<'a> {
         if remaining.is_some() {
             self.erased_logs.push((
                 Table::Identities,
-                cluster_history_prefix(&self.tenant, identity),
+                pointer::spilled_moves_prefix(&self.tenant, identity),
             ));
+            self.erased.insert(identity.clone());
             // The graph's history records that an identity left, not which one.
             for (_, entry) in &mut self.history {
                 if entry.event == "unlinked-identity" && entry.identities.contains(identity) {
@@ -1219,39 +1231,61 @@ impl<'a> GraphTxn<'a> {
                 batch.delete(*table, &Key::from_stored(row.key));
             }
         }
-        for (graph, entry) in &self.history {
+        // Keyed by time, then this transaction's nonce and the entry's place in it, rather
+        // than appended: an append needs the log's last sequence number, a reverse scan per
+        // new graph that cost more than the rest of its commit.
+        let nonce = rand::thread_rng().next_u64();
+        for (place, (graph, entry)) in (0_u64..).zip(&self.history) {
             let bytes = serde_json::to_vec(entry).map_err(|e| Error::Corrupt {
                 what: "graph history",
                 reason: e.to_string(),
             })?;
-            batch.append(Table::Graphs, &history_prefix(&self.tenant, *graph), bytes);
+            let key = Key::extend(&history_prefix(&self.tenant, *graph))
+                .i64(entry.at)
+                .u64(nonce)
+                .u64(place)
+                .finish();
+            batch.put(Table::Graphs, &key, bytes);
         }
         for (identity, slot) in self.identities {
             let key = identity_key(&self.tenant, &identity);
             batch.expect_read_at(Table::Identities, &key, slot.original.clone(), self.read_at);
-            let before = slot.original.as_deref().map(decode_pointer).transpose()?;
-            if let Some(graph) = slot.current.filter(|g| Some(*g) != before) {
-                let entry = ClusterMove {
+            if !slot.dirty {
+                continue;
+            }
+            if self.erased.contains(&identity) {
+                batch.delete(Table::Identities, &key);
+                continue;
+            }
+            let mut stored = slot
+                .original
+                .as_deref()
+                .map(pointer::decode)
+                .transpose()?
+                .unwrap_or_default();
+            if let Some(graph) = slot.current.filter(|g| Some(*g) != stored.graph) {
+                stored.moves.push(ClusterMove {
                     cluster: graph,
                     at: self.clock,
-                };
-                let bytes = serde_json::to_vec(&entry).map_err(|e| Error::Corrupt {
+                });
+            }
+            stored.graph = slot.current;
+            let spill = stored.moves.len().saturating_sub(pointer::MAX_MOVES);
+            for step in stored.moves.drain(..spill) {
+                let bytes = serde_json::to_vec(&step).map_err(|e| Error::Corrupt {
                     what: "cluster history",
                     reason: e.to_string(),
                 })?;
-                // Keyed by time and graph rather than appended: an append log needs its last
-                // sequence number, one more read per new identity (and a number to remember).
-                let move_key = Key::extend(&cluster_history_prefix(&self.tenant, &identity))
-                    .i64(entry.at)
-                    .u64(graph)
-                    .finish();
-                batch.put(Table::Identities, &move_key, bytes);
+                batch.put(
+                    Table::Identities,
+                    &pointer::spilled_move_key(&self.tenant, &identity, &step),
+                    bytes,
+                );
             }
-            if slot.dirty {
-                match slot.current {
-                    Some(graph) => batch.put(Table::Identities, &key, graph.to_be_bytes().to_vec()),
-                    None => batch.delete(Table::Identities, &key),
-                };
+            if stored.graph.is_none() && stored.moves.is_empty() {
+                batch.delete(Table::Identities, &key);
+            } else {
+                batch.put(Table::Identities, &key, pointer::encode(&stored));
             }
         }
         for (id, slot) in self.graphs {

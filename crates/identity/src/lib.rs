@@ -18,6 +18,7 @@ mod error;
 pub mod graph;
 mod key;
 pub mod namespace;
+mod pointer;
 pub mod rules;
 
 pub use error::{Error, Result};
