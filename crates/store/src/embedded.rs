@@ -339,12 +339,18 @@ impl Store for EmbeddedStore {
             let version = versions.next();
             committed.version = Some(version);
             // Values of row-cached tables, written through once the engine has the batch.
-            let mut written: Vec<WrittenRow> = Vec::new();
+            // Sized up front: grown by doubling, a large batch's vectors kept reaching for
+            // fresh pages (a page fault and a zeroed huge page each).
+            let mut written: Vec<WrittenRow> = Vec::with_capacity(batch.ops.len());
             let rows = self.inner.rows.as_ref();
             let cached = |table: Table, key: &Key| {
                 table.row_cached() && rows.is_some_and(|rows| rows.holds(table, key.as_bytes()))
             };
-            let mut engine_batch = self.inner.database.batch();
+            // What `Database::batch` makes (each commit hands its journal bytes to the OS;
+            // `sync` makes them durable), with room for every op.
+            let mut engine_batch =
+                fjall::OwnedWriteBatch::with_capacity(self.inner.database.clone(), batch.ops.len())
+                    .durability(Some(PersistMode::Buffer));
             // Numbers are reserved on a copy and published only after the engine accepted the
             // batch, so a failed commit leaves no gap-free promise broken.
             let mut reserved = Vec::new();
