@@ -136,9 +136,23 @@ impl Inner {
 /// read and checksummed a table's entire index (a batch segment job over a million profiles
 /// spent 45% of its time there). A pinned index costs about 1/100 of the data it indexes;
 /// the deepest levels use partitioned indexes whose top level alone is pinned.
-fn keyspace_options() -> KeyspaceCreateOptions {
-    KeyspaceCreateOptions::default().index_block_pinning_policy(PinningPolicy::all(true))
+///
+/// Point-read tables (the row-cached ones) get memtables of [`POINT_READ_MEMTABLE_BYTES`]
+/// rather than fjall's 64 MiB: every read that misses the row cache and every write walks
+/// the memtable's skip list, one cache miss per step, and a smaller list is shallower and
+/// stays in the CPU's cache (linking 1M records: commit 12.0 -> 10.2 us per record).
+fn keyspace_options(table: Table) -> KeyspaceCreateOptions {
+    let options =
+        KeyspaceCreateOptions::default().index_block_pinning_policy(PinningPolicy::all(true));
+    if table.row_cached() {
+        options.max_memtable_size(POINT_READ_MEMTABLE_BYTES)
+    } else {
+        options
+    }
 }
+
+/// Memtable size of point-read tables.
+const POINT_READ_MEMTABLE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// The default storage backend: fjall (pure-Rust LSM tree) in a local directory.
 #[derive(Clone)]
@@ -169,7 +183,7 @@ impl EmbeddedStore {
             .open()?;
         let keyspaces = Table::ALL
             .iter()
-            .map(|table| database.keyspace(table.name(), keyspace_options))
+            .map(|table| database.keyspace(table.name(), || keyspace_options(*table)))
             .collect::<std::result::Result<Vec<_>, _>>()?;
         let inner = Arc::new(Inner {
             database,
