@@ -8,12 +8,12 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use fjall::config::PinningPolicy;
-use fjall::{AbstractTree, Database, Keyspace, KeyspaceCreateOptions, PersistMode, Readable};
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode, Readable};
 
 use crate::batch::{Committed, Op, WriteBatch};
 use crate::error::{Error, Result};
@@ -68,6 +68,10 @@ pub struct StoreOptions {
     /// single worker can block sending to its own full queue under heavy writes. Idle
     /// workers cost nothing.
     pub background_threads: usize,
+    /// Caps the memtable size of keyspaces created by this open (`None`: 16 MiB for
+    /// point-read tables, fjall's 64 MiB for the others). Small memtables make flushes
+    /// frequent, which tests of reads racing flushes want.
+    pub max_memtable_bytes: Option<u64>,
 }
 
 impl Default for StoreOptions {
@@ -78,6 +82,7 @@ impl Default for StoreOptions {
             cache_bytes: 256 * 1024 * 1024,
             row_cache_bytes: 128 * 1024 * 1024,
             background_threads: 4,
+            max_memtable_bytes: None,
         }
     }
 }
@@ -93,6 +98,9 @@ struct Inner {
     path: PathBuf,
     versions: WriteVersions,
     rows: Option<RowCache>,
+    /// What reads see: a fjall snapshot taken after the last commit was applied (see
+    /// [`Inner::read`]), replaced by every commit under the commit lock.
+    view: RwLock<fjall::Snapshot>,
 }
 
 impl Inner {
@@ -100,18 +108,31 @@ impl Inner {
     ///
     /// fjall's `Keyspace::get` reads at the newest sequence number, so it can see part of a
     /// batch that is still being applied: an identity's new pointer without the graph it
-    /// points at (lookups answered 500 under concurrent ingestion). Reading at the visible
-    /// sequence number, which fjall publishes after the whole batch is in, is what its
-    /// snapshots do; a single point read needs no snapshot registration (that only keeps
-    /// old versions from compaction for reads that span time). `visible_seqno` is public but
-    /// undocumented in fjall: `tests/atomic_visibility.rs` fails if an upgrade changes what
-    /// it means.
+    /// points at (lookups answered 500 under concurrent ingestion). fjall's own visible
+    /// sequence number is not enough either: a memtable flush registers its tables under a
+    /// sequence number of its own and publishes it as visible, even while a batch with a
+    /// lower number is still being applied (`tests/atomic_visibility.rs` failed whenever a
+    /// memtable was flushed mid-test). So reads go through [`Inner::view`], a snapshot taken
+    /// under the commit lock right after a commit's batch is in, when no batch is in flight;
+    /// being registered with fjall, it also keeps the versions it reads from being collected.
     fn read(&self, table: Table, key: &[u8]) -> Result<Option<fjall::UserValue>> {
-        Ok(self
-            .keyspace(table)
-            .tree
-            .get(key, self.database.visible_seqno())
-            .map_err(fjall::Error::from)?)
+        let view = self.view.read().unwrap_or_else(PoisonError::into_inner);
+        Ok(view.get(self.keyspace(table), key)?)
+    }
+
+    /// A snapshot of what reads see, for a scan.
+    fn snapshot(&self) -> fjall::Snapshot {
+        self.view
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Makes everything applied so far visible to reads. Callers hold the commit lock, so
+    /// no batch is in flight.
+    fn refresh_view(&self) {
+        let fresh = self.database.snapshot();
+        *self.view.write().unwrap_or_else(PoisonError::into_inner) = fresh;
     }
 
     fn keyspace(&self, table: Table) -> &Keyspace {
@@ -141,13 +162,18 @@ impl Inner {
 /// rather than fjall's 64 MiB: every read that misses the row cache and every write walks
 /// the memtable's skip list, one cache miss per step, and a smaller list is shallower and
 /// stays in the CPU's cache (linking 1M records: commit 12.0 -> 10.2 us per record).
-fn keyspace_options(table: Table) -> KeyspaceCreateOptions {
+fn keyspace_options(table: Table, max_memtable_bytes: Option<u64>) -> KeyspaceCreateOptions {
     let options =
         KeyspaceCreateOptions::default().index_block_pinning_policy(PinningPolicy::all(true));
-    if table.row_cached() {
-        options.max_memtable_size(POINT_READ_MEMTABLE_BYTES)
-    } else {
-        options
+    let memtable = match (table.row_cached(), max_memtable_bytes) {
+        (true, cap) => Some(cap.map_or(POINT_READ_MEMTABLE_BYTES, |cap| {
+            cap.min(POINT_READ_MEMTABLE_BYTES)
+        })),
+        (false, cap) => cap,
+    };
+    match memtable {
+        Some(bytes) => options.max_memtable_size(bytes),
+        None => options,
     }
 }
 
@@ -183,8 +209,13 @@ impl EmbeddedStore {
             .open()?;
         let keyspaces = Table::ALL
             .iter()
-            .map(|table| database.keyspace(table.name(), || keyspace_options(*table)))
+            .map(|table| {
+                database.keyspace(table.name(), || {
+                    keyspace_options(*table, options.max_memtable_bytes)
+                })
+            })
             .collect::<std::result::Result<Vec<_>, _>>()?;
+        let database_snapshot = database.snapshot();
         let inner = Arc::new(Inner {
             database,
             keyspaces,
@@ -194,6 +225,7 @@ impl EmbeddedStore {
             path: path.to_owned(),
             versions: WriteVersions::new(WRITE_STAMP_SLOTS),
             rows: RowCache::new(options.row_cache_bytes),
+            view: RwLock::new(database_snapshot),
         });
         let store = Self {
             _background_sync: Arc::new(BackgroundSync::start(&inner, &options)),
@@ -295,7 +327,7 @@ impl Store for EmbeddedStore {
         let keyspace = self.inner.keyspace(table);
         let prefix = range.prefix.as_bytes();
         // Through a snapshot, so the scan sees whole commits (see `Inner::read`).
-        let iter = self.inner.database.snapshot().range::<&[u8], _>(
+        let iter = self.inner.snapshot().range::<&[u8], _>(
             keyspace,
             (
                 lower.as_ref().map(Vec::as_slice),
@@ -418,6 +450,9 @@ impl Store for EmbeddedStore {
                 }
             }
             let applied = engine_batch.commit();
+            // Before the write-through and the publication: a reader that finds this commit
+            // in the row cache or published must find all of it in the engine as well.
+            self.inner.refresh_view();
             if applied.is_ok() {
                 if let Some(rows) = rows {
                     for (table, key, value) in written {
