@@ -20,7 +20,7 @@
 
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use quick_cache::sync::{Cache, DefaultLifecycle};
 use quick_cache::{Equivalent, Weighter};
@@ -30,17 +30,26 @@ use crate::table::Table;
 /// Commit numbers and per-slot stamps.
 pub(crate) struct WriteVersions {
     published: AtomicU64,
-    stamps: Box<[AtomicU64]>,
+    /// Stamps in chunks of [`CHUNK_SLOTS`], each allocated by the first write to it: a large
+    /// table (megabytes per store) costs nothing until written, so stores that write little
+    /// (tests open hundreds) do not zero it all at open.
+    chunks: Box<[OnceLock<Box<[AtomicU64]>>]>,
+    /// Slots per chunk: [`CHUNK_SLOTS`], or all of a smaller table.
+    chunk_slots: usize,
     mask: u64,
 }
+
+const CHUNK_SLOTS: usize = 1 << 16;
 
 impl WriteVersions {
     /// `slots` is rounded up to a power of two.
     pub(crate) fn new(slots: usize) -> Self {
         let slots = slots.max(1).next_power_of_two();
+        let chunk_slots = slots.min(CHUNK_SLOTS);
         Self {
             published: AtomicU64::new(0),
-            stamps: (0..slots).map(|_| AtomicU64::new(0)).collect(),
+            chunks: (0..slots / chunk_slots).map(|_| OnceLock::new()).collect(),
+            chunk_slots,
             mask: u64::try_from(slots - 1).unwrap_or(u64::MAX),
         }
     }
@@ -50,20 +59,31 @@ impl WriteVersions {
         self.published.load(Ordering::Acquire)
     }
 
-    fn slot(&self, table: Table, key: &[u8]) -> &AtomicU64 {
-        self.slot_of(row_hash(table, key))
+    /// The chunk and the place in it of the slot for `hash`.
+    fn locate(&self, hash: u64) -> (&OnceLock<Box<[AtomicU64]>>, usize) {
+        let index = usize::try_from(hash & self.mask).unwrap_or(0);
+        // `mask` is `len - 1` of a power-of-two table of whole chunks, so both are in range.
+        #[allow(clippy::indexing_slicing)]
+        (
+            &self.chunks[index / self.chunk_slots],
+            index % self.chunk_slots,
+        )
     }
 
-    fn slot_of(&self, hash: u64) -> &AtomicU64 {
-        let index = usize::try_from(hash & self.mask).unwrap_or(0);
-        // `mask` is `len - 1` of a power-of-two table, so the index is always in range.
-        #[allow(clippy::indexing_slicing)]
-        &self.stamps[index]
+    /// The stamp of the slot for `hash`: 0 in a chunk nothing was written to yet. A reader
+    /// that finds the chunk missing while a commit creates it is in the same place as one
+    /// that loads the stamp just before the commit stores it.
+    fn stamp_of(&self, hash: u64) -> u64 {
+        let (chunk, place) = self.locate(hash);
+        chunk
+            .get()
+            .and_then(|stamps| stamps.get(place))
+            .map_or(0, |stamp| stamp.load(Ordering::Acquire))
     }
 
     /// Whether no commit after `version` can have written `key`.
     pub(crate) fn unchanged_since(&self, table: Table, key: &[u8], version: u64) -> bool {
-        self.slot(table, key).load(Ordering::Acquire) <= version
+        self.stamp_of(row_hash(table, key)) <= version
     }
 
     /// The number the next commit gets. Callers hold the commit lock.
@@ -73,7 +93,12 @@ impl WriteVersions {
 
     /// Marks `key` as written by commit `version` (before the engine applies it).
     pub(crate) fn stamp(&self, table: Table, key: &[u8], version: u64) {
-        self.slot(table, key).store(version, Ordering::Release);
+        let (chunk, place) = self.locate(row_hash(table, key));
+        let stamps =
+            chunk.get_or_init(|| (0..self.chunk_slots).map(|_| AtomicU64::new(0)).collect());
+        if let Some(stamp) = stamps.get(place) {
+            stamp.store(version, Ordering::Release);
+        }
     }
 
     /// Makes commit `version` the published one (after the engine applied it).
@@ -203,7 +228,7 @@ impl RowCache {
     ) -> Option<Option<Arc<[u8]>>> {
         let wanted = RowRef::new(table, key);
         let row = self.rows.get(&wanted)?;
-        (versions.slot_of(wanted.hash).load(Ordering::Acquire) <= row.read_at).then_some(row.value)
+        (versions.stamp_of(wanted.hash) <= row.read_at).then_some(row.value)
     }
 
     /// Whether `key` has a row (current or not): commits write through only to those, so
