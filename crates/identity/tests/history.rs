@@ -43,7 +43,9 @@ fn moves_are_listed_newest_first_and_survive_leaving_the_graph() {
         IdentityKey::new("CRMID", "bob"),
     );
     let first = commit(&store, &tenant, |txn| {
-        txn.link(&[alice.clone()], 1, "crm", "r1").unwrap().unwrap()
+        txn.link(std::slice::from_ref(&alice), 1, "crm", "r1")
+            .unwrap()
+            .unwrap()
     })
     .graph;
     let own = commit(&store, &tenant, |txn| {
@@ -239,7 +241,9 @@ fn graph_history_is_in_time_order_after_entries_of_the_former_append_log() {
         IdentityKey::new("Email", "c@x"),
     );
     let graph = commit(&store, &tenant, |txn| {
-        txn.link(&[a.clone()], 100, "crm", "r1").unwrap().unwrap()
+        txn.link(std::slice::from_ref(&a), 100, "crm", "r1")
+            .unwrap()
+            .unwrap()
     })
     .graph;
     // An entry of the former numbered log, stamped later than anything below.

@@ -10,6 +10,7 @@
 //! data_dir = "/var/lib/tessera"
 //! durability = "sync"          # or "relaxed"
 //! cache_mb = 256                # block cache of the embedded store (at least 8)
+//! row_cache_mb = 512            # row cache of identities, graphs, views (0 turns it off)
 //!
 //! [[auth.keys]]
 //! client_id = "tessera-0123456789abcdef"
@@ -128,6 +129,7 @@ struct FileServer {
     data_dir: Option<PathBuf>,
     durability: Option<Durability>,
     cache_mb: Option<u64>,
+    row_cache_mb: Option<u64>,
 }
 
 #[derive(Debug, Default, serde::Deserialize)]
@@ -178,6 +180,8 @@ pub struct ServerConfig {
     pub durability: Durability,
     /// Block cache of the embedded store, in bytes.
     pub cache_bytes: u64,
+    /// Row cache of the embedded store, in bytes (0: none).
+    pub row_cache_bytes: u64,
     /// Authentication.
     pub auth: AuthMode,
     /// Ingestion and identity-graph limits.
@@ -268,6 +272,10 @@ impl ServerConfig {
             Some(mb) => mb.saturating_mul(1024 * 1024),
             None => tessera_store::StoreOptions::default().cache_bytes,
         };
+        let row_cache_bytes = file.server.row_cache_mb.map_or(
+            tessera_store::StoreOptions::default().row_cache_bytes,
+            |mb| mb.saturating_mul(1024 * 1024),
+        );
         let keys = file
             .auth
             .keys
@@ -345,6 +353,7 @@ impl ServerConfig {
             data_dir,
             durability,
             cache_bytes,
+            row_cache_bytes,
             auth,
             limits,
             retention,
@@ -522,6 +531,13 @@ mod tests {
         let cache =
             ServerConfig::from_toml("[server]\ncache_mb = 1024\n", Overrides::default()).unwrap();
         assert_eq!(cache.cache_bytes, 1024 * 1024 * 1024);
+        let rows =
+            ServerConfig::from_toml("[server]\nrow_cache_mb = 0\n", Overrides::default()).unwrap();
+        assert_eq!(rows.row_cache_bytes, 0, "0 turns the row cache off");
+        assert_eq!(
+            cache.row_cache_bytes,
+            tessera_store::StoreOptions::default().row_cache_bytes
+        );
         assert_eq!(
             interval.cache_bytes,
             tessera_store::StoreOptions::default().cache_bytes,

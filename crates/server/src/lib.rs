@@ -98,6 +98,7 @@ impl Server {
         let options = StoreOptions {
             durability: config.durability,
             cache_bytes: config.cache_bytes,
+            row_cache_bytes: config.row_cache_bytes,
             ..StoreOptions::default()
         };
         let path = config.data_dir.clone();
