@@ -9,6 +9,10 @@
 //! 2. Resolving: 200,000 lookups of random identities, each timed; p50/p99/p999 from an HDR
 //!    histogram.
 //!
+//! `TESSERA_BENCH_MERGES=fragmented` makes two-graph merges common: a person's first three
+//! records carry disjoint pairs of their identities (three separate graphs), and every
+//! later record 2–4 random ones, which usually joins two or three of them.
+//!
 //! `TESSERA_BENCH_CACHE_MB`, `TESSERA_BENCH_ROW_CACHE_MB` and
 //! `TESSERA_BENCH_BACKGROUND_THREADS` override the store's block cache, row cache and
 //! flush/compaction threads (defaults: the store's).
@@ -67,6 +71,10 @@ fn main() {
     .expect("open store");
     let tenant = Tenant::parse("BENCH@AdobeOrg", "prod").expect("tenant");
     let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let fragmented = std::env::var("TESSERA_BENCH_MERGES").is_ok_and(|v| v == "fragmented");
+    // Records seen per person (fragmented mode).
+    let mut seen = vec![0u8; usize::try_from(people).unwrap_or(0)];
+    let mut identities_linked = 0u64;
 
     let started = Instant::now();
     let mut merges = 0u64;
@@ -80,17 +88,30 @@ fn main() {
         let n = BATCH.min(usize::try_from(records - done).unwrap_or(BATCH));
         for i in 0..n {
             let person = rng.gen_range(0..people);
-            let count = rng.gen_range(2..=4);
-            let mut slots: Vec<usize> = (0..NAMESPACES.len()).collect();
-            for k in 0..count {
-                let j = rng.gen_range(k..slots.len());
-                slots.swap(k, j);
-            }
-            let ids: Vec<IdentityKey> = slots
-                .iter()
-                .take(count)
-                .map(|s| identity(person, *s))
-                .collect();
+            let nth = seen
+                .get_mut(usize::try_from(person).unwrap_or(0))
+                .map(|n| {
+                    *n = n.saturating_add(1);
+                    *n - 1
+                })
+                .unwrap_or(u8::MAX);
+            let ids: Vec<IdentityKey> = if fragmented && nth < 3 {
+                let first = usize::from(nth) * 2;
+                vec![identity(person, first), identity(person, first + 1)]
+            } else {
+                let count = rng.gen_range(2..=4);
+                let mut slots: Vec<usize> = (0..NAMESPACES.len()).collect();
+                for k in 0..count {
+                    let j = rng.gen_range(k..slots.len());
+                    slots.swap(k, j);
+                }
+                slots
+                    .iter()
+                    .take(count)
+                    .map(|s| identity(person, *s))
+                    .collect()
+            };
+            identities_linked += ids.len() as u64;
             let at = i64::try_from(done).unwrap_or(0) + i64::try_from(i).unwrap_or(0);
             let known = ids
                 .iter()
@@ -128,9 +149,11 @@ fn main() {
     }
     let elapsed = started.elapsed();
     println!(
-        "link: {records} records ({people} people) in {:.2} s = {:.0} records/s; {:.1}% merged two graphs, {:.1}% added identities to one",
+        "link: {records} records ({people} people{}) in {:.2} s = {:.0} records/s = {:.0} identities/s; {:.1}% merged two graphs, {:.1}% added identities to one",
+        if fragmented { ", fragmented" } else { "" },
         elapsed.as_secs_f64(),
         records as f64 / elapsed.as_secs_f64(),
+        identities_linked as f64 / elapsed.as_secs_f64(),
         100.0 * merges as f64 / records as f64,
         100.0 * extended as f64 / records as f64
     );
