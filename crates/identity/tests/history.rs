@@ -24,6 +24,13 @@ fn commit<T>(
     out
 }
 
+/// Links `identities` in a commit of their own; the graph they end up in.
+fn linked(store: &EmbeddedStore, tenant: &Tenant, identities: &[IdentityKey], at: i64) -> u64 {
+    commit(store, tenant, |txn| {
+        txn.link(identities, at, "ds", "r").unwrap().unwrap().graph
+    })
+}
+
 fn open() -> (tempfile::TempDir, EmbeddedStore, Tenant) {
     let dir = tempfile::tempdir().unwrap();
     let store = EmbeddedStore::open(dir.path(), StoreOptions::default()).unwrap();
@@ -42,18 +49,8 @@ fn moves_are_listed_newest_first_and_survive_leaving_the_graph() {
         IdentityKey::new("CRMID", "alice"),
         IdentityKey::new("CRMID", "bob"),
     );
-    let first = commit(&store, &tenant, |txn| {
-        txn.link(std::slice::from_ref(&alice), 1, "crm", "r1")
-            .unwrap()
-            .unwrap()
-    })
-    .graph;
-    let own = commit(&store, &tenant, |txn| {
-        txn.link(&[device.clone(), bob.clone()], 2, "web", "r2")
-            .unwrap()
-            .unwrap()
-    })
-    .graph;
+    let first = linked(&store, &tenant, std::slice::from_ref(&alice), 1);
+    let own = linked(&store, &tenant, &[device.clone(), bob.clone()], 2);
     // The device's graph is younger: it is absorbed into alice's.
     commit(&store, &tenant, |txn| {
         txn.link(&[alice.clone(), device.clone()], 3, "web", "r3")
@@ -81,17 +78,12 @@ fn moves_are_listed_newest_first_and_survive_leaving_the_graph() {
     );
     assert_eq!(listed.identities.len(), 2);
 
-    let again = commit(&store, &tenant, |txn| {
-        txn.link(
-            &[device.clone(), IdentityKey::new("Email", "d@x")],
-            5,
-            "web",
-            "r5",
-        )
-        .unwrap()
-        .unwrap()
-    })
-    .graph;
+    let again = linked(
+        &store,
+        &tenant,
+        &[device.clone(), IdentityKey::new("Email", "d@x")],
+        5,
+    );
     assert_eq!(
         graphs_of(&cluster_history(&store, &tenant, &device).unwrap()),
         vec![again, first, own]
@@ -171,12 +163,7 @@ fn pointers_and_history_rows_written_before_still_read() {
         IdentityKey::new("CRMID", "old"),
         IdentityKey::new("Email", "old@x"),
     );
-    let graph = commit(&store, &tenant, |txn| {
-        txn.link(&[old.clone(), other.clone()], 10, "crm", "r")
-            .unwrap()
-            .unwrap()
-    })
-    .graph;
+    let graph = linked(&store, &tenant, &[old.clone(), other.clone()], 10);
     // The former layout: a bare graph id as the pointer, one JSON row per move.
     let pointer_key = Key::tenant(&tenant).str("CRMID").str("old").finish();
     let row = |at: i64, cluster: u64| {
@@ -215,17 +202,12 @@ fn pointers_and_history_rows_written_before_still_read() {
     commit(&store, &tenant, |txn| {
         txn.unlink_identity(&old, 20).unwrap()
     });
-    let newer = commit(&store, &tenant, |txn| {
-        txn.link(
-            &[old.clone(), IdentityKey::new("Email", "new@x")],
-            30,
-            "crm",
-            "r",
-        )
-        .unwrap()
-        .unwrap()
-    })
-    .graph;
+    let newer = linked(
+        &store,
+        &tenant,
+        &[old.clone(), IdentityKey::new("Email", "new@x")],
+        30,
+    );
     assert_eq!(
         graphs_of(&cluster_history(&store, &tenant, &old).unwrap()),
         vec![newer, graph, 77]
@@ -240,12 +222,7 @@ fn graph_history_is_in_time_order_after_entries_of_the_former_append_log() {
         IdentityKey::new("CRMID", "b"),
         IdentityKey::new("Email", "c@x"),
     );
-    let graph = commit(&store, &tenant, |txn| {
-        txn.link(std::slice::from_ref(&a), 100, "crm", "r1")
-            .unwrap()
-            .unwrap()
-    })
-    .graph;
+    let graph = linked(&store, &tenant, std::slice::from_ref(&a), 100);
     // An entry of the former numbered log, stamped later than anything below.
     let legacy = HistoryEntry {
         at: 9_999,
