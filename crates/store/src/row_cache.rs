@@ -15,8 +15,9 @@
 //!   lookup walks a skip list of long keys.
 //!
 //! Ordering per commit `n` (all under the commit lock): stamp keys with `n`, apply the batch,
-//! write values through, publish `n`. A reader racing the commit either meets a raised
-//! stamp (and reads the engine) or a published `n` (and sees the whole batch).
+//! refresh the snapshot reads go through, write values through, publish `n`. A reader racing
+//! the commit either meets a raised stamp (and reads the engine) or a published `n` (and sees
+//! the whole batch).
 
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -279,5 +280,31 @@ mod tests {
         cache.fill(Table::Graphs, b"a", Some(Arc::from(&b"x"[..])), 0);
         versions.stamp(Table::Graphs, b"b", versions.next());
         assert_eq!(cache.get(&versions, Table::Graphs, b"a"), None);
+    }
+
+    #[test]
+    fn stamps_in_chunks_not_yet_written_read_as_never_written() {
+        // Four chunks; every key lands in one of them, allocated by its first stamp.
+        let versions = WriteVersions::new(4 * CHUNK_SLOTS);
+        let keys: Vec<Vec<u8>> = (0..64_u32).map(|i| i.to_be_bytes().to_vec()).collect();
+        assert!(keys
+            .iter()
+            .all(|key| versions.unchanged_since(Table::Graphs, key, 0)));
+        let first = keys.first().expect("keys");
+        versions.stamp(Table::Graphs, first, 7);
+        assert!(!versions.unchanged_since(Table::Graphs, first, 6));
+        assert!(versions.unchanged_since(Table::Graphs, first, 7));
+        let allocated = versions.chunks.iter().filter(|c| c.get().is_some()).count();
+        assert_eq!(allocated, 1, "only the written chunk is allocated");
+        // Keys of other chunks still read 0; keys sharing the chunk but not the slot too.
+        for key in keys.iter().skip(1) {
+            let same_slot = row_hash(Table::Graphs, key) & versions.mask
+                == row_hash(Table::Graphs, first) & versions.mask;
+            assert_eq!(
+                versions.unchanged_since(Table::Graphs, key, 0),
+                !same_slot,
+                "key {key:?}"
+            );
+        }
     }
 }
