@@ -72,8 +72,15 @@ fn main() {
     let tenant = Tenant::parse("BENCH@AdobeOrg", "prod").expect("tenant");
     let mut rng = ChaCha8Rng::seed_from_u64(7);
     let fragmented = std::env::var("TESSERA_BENCH_MERGES").is_ok_and(|v| v == "fragmented");
-    // Records seen per person (fragmented mode).
-    let mut seen = vec![0u8; usize::try_from(people).unwrap_or(0)];
+    // Records seen per person (fragmented mode only).
+    let mut seen = vec![
+        0u8;
+        if fragmented {
+            usize::try_from(people).unwrap_or(0)
+        } else {
+            0
+        }
+    ];
     let mut identities_linked = 0u64;
 
     let started = Instant::now();
@@ -88,14 +95,18 @@ fn main() {
         let n = BATCH.min(usize::try_from(records - done).unwrap_or(BATCH));
         for i in 0..n {
             let person = rng.gen_range(0..people);
-            let nth = seen
-                .get_mut(usize::try_from(person).unwrap_or(0))
-                .map(|n| {
-                    *n = n.saturating_add(1);
-                    *n - 1
-                })
-                .unwrap_or(u8::MAX);
-            let ids: Vec<IdentityKey> = if fragmented && nth < 3 {
+            // The person's records so far, counted only where the mode needs it.
+            let nth = if fragmented {
+                seen.get_mut(usize::try_from(person).unwrap_or(0))
+                    .map(|n| {
+                        *n = n.saturating_add(1);
+                        *n - 1
+                    })
+                    .unwrap_or(u8::MAX)
+            } else {
+                u8::MAX
+            };
+            let ids: Vec<IdentityKey> = if nth < 3 {
                 let first = usize::from(nth) * 2;
                 vec![identity(person, first), identity(person, first + 1)]
             } else {
