@@ -9,9 +9,12 @@
 //! 2. Resolving: 200,000 lookups of random identities, each timed; p50/p99/p999 from an HDR
 //!    histogram.
 //!
-//! `TESSERA_BENCH_MERGES=fragmented` makes two-graph merges common: a person's first three
-//! records carry disjoint pairs of their identities (three separate graphs), and every
-//! later record 2–4 random ones, which usually joins two or three of them.
+//! `TESSERA_BENCH_MERGES=heavy` reads the issue's "merging ~30% of the time" as two-graph
+//! merges: each person's records follow one story, every record still of 2–4 identities.
+//! The 1st, 2nd and 4th records bring new identities only (a new partial graph each); the
+//! 3rd and 5th carry one identity from each of two partial graphs plus 0–2 new ones (a
+//! merge); later ones revisit 2–4 known identities. With records spread over people as in
+//! the default mode (Poisson, mean 5), about 29% of records merge two graphs.
 //!
 //! `TESSERA_BENCH_CACHE_MB`, `TESSERA_BENCH_ROW_CACHE_MB` and
 //! `TESSERA_BENCH_BACKGROUND_THREADS` override the store's block cache, row cache and
@@ -36,8 +39,63 @@ const NAMESPACES: [&str; 6] = ["CRMID", "Email", "Email", "Phone", "ECID", "ECID
 const BATCH: usize = 500;
 
 fn identity(person: u64, slot: usize) -> IdentityKey {
-    let namespace = NAMESPACES.get(slot).copied().unwrap_or("CRMID");
+    let namespace = NAMESPACES
+        .get(slot % NAMESPACES.len())
+        .copied()
+        .unwrap_or("CRMID");
     IdentityKey::new(namespace, format!("{person:012}-{slot}"))
+}
+
+/// One person's records in the merge-heavy mode (see the module docs).
+#[derive(Clone, Default)]
+struct Story {
+    records: u8,
+    slots: u8,
+    latest_part: u8,
+}
+
+impl Story {
+    fn next_record(&mut self, rng: &mut ChaCha8Rng, person: u64) -> Vec<IdentityKey> {
+        let nth = self.records;
+        self.records = self.records.saturating_add(1);
+        let fresh = |story: &mut Story, count: usize| -> Vec<IdentityKey> {
+            let first = usize::from(story.slots);
+            story.slots = story.slots.saturating_add(u8::try_from(count).unwrap_or(0));
+            (first..first + count)
+                .map(|s| identity(person, s))
+                .collect()
+        };
+        match nth {
+            0 | 1 | 3 => {
+                self.latest_part = self.slots;
+                let count = rng.gen_range(2..=4);
+                fresh(self, count)
+            }
+            2 | 4 => {
+                // One identity of the partial graph made last, one made before it.
+                let before = rng.gen_range(0..usize::from(self.latest_part));
+                let last = rng.gen_range(usize::from(self.latest_part)..usize::from(self.slots));
+                let mut ids = vec![identity(person, before), identity(person, last)];
+                let extra = rng.gen_range(0..=2);
+                ids.extend(fresh(self, extra));
+                ids
+            }
+            _ => {
+                let known = usize::from(self.slots);
+                let count = rng.gen_range(2..=4).min(known);
+                let mut slots: Vec<usize> = (0..known).collect();
+                for k in 0..count {
+                    let j = rng.gen_range(k..slots.len());
+                    slots.swap(k, j);
+                }
+                slots
+                    .iter()
+                    .take(count)
+                    .map(|s| identity(person, *s))
+                    .collect()
+            }
+        }
+    }
 }
 
 fn main() {
@@ -71,11 +129,12 @@ fn main() {
     .expect("open store");
     let tenant = Tenant::parse("BENCH@AdobeOrg", "prod").expect("tenant");
     let mut rng = ChaCha8Rng::seed_from_u64(7);
-    let fragmented = std::env::var("TESSERA_BENCH_MERGES").is_ok_and(|v| v == "fragmented");
-    // Records seen per person (fragmented mode only).
-    let mut seen = vec![
-        0u8;
-        if fragmented {
+    let heavy = std::env::var("TESSERA_BENCH_MERGES").is_ok_and(|v| v == "heavy");
+    // Per person (merge-heavy mode only): records so far, identities handed out so far, and
+    // where the latest partial graph's identities start.
+    let mut stories = vec![
+        Story::default();
+        if heavy {
             usize::try_from(people).unwrap_or(0)
         } else {
             0
@@ -95,32 +154,22 @@ fn main() {
         let n = BATCH.min(usize::try_from(records - done).unwrap_or(BATCH));
         for i in 0..n {
             let person = rng.gen_range(0..people);
-            // The person's records so far, counted only where the mode needs it.
-            let nth = if fragmented {
-                seen.get_mut(usize::try_from(person).unwrap_or(0))
-                    .map(|n| {
-                        *n = n.saturating_add(1);
-                        *n - 1
-                    })
-                    .unwrap_or(u8::MAX)
-            } else {
-                u8::MAX
-            };
-            let ids: Vec<IdentityKey> = if nth < 3 {
-                let first = usize::from(nth) * 2;
-                vec![identity(person, first), identity(person, first + 1)]
-            } else {
-                let count = rng.gen_range(2..=4);
-                let mut slots: Vec<usize> = (0..NAMESPACES.len()).collect();
-                for k in 0..count {
-                    let j = rng.gen_range(k..slots.len());
-                    slots.swap(k, j);
+            let ids: Vec<IdentityKey> = match stories.get_mut(usize::try_from(person).unwrap_or(0))
+            {
+                Some(story) => story.next_record(&mut rng, person),
+                None => {
+                    let count = rng.gen_range(2..=4);
+                    let mut slots: Vec<usize> = (0..NAMESPACES.len()).collect();
+                    for k in 0..count {
+                        let j = rng.gen_range(k..slots.len());
+                        slots.swap(k, j);
+                    }
+                    slots
+                        .iter()
+                        .take(count)
+                        .map(|s| identity(person, *s))
+                        .collect()
                 }
-                slots
-                    .iter()
-                    .take(count)
-                    .map(|s| identity(person, *s))
-                    .collect()
             };
             identities_linked += ids.len() as u64;
             let at = i64::try_from(done).unwrap_or(0) + i64::try_from(i).unwrap_or(0);
@@ -161,7 +210,7 @@ fn main() {
     let elapsed = started.elapsed();
     println!(
         "link: {records} records ({people} people{}) in {:.2} s = {:.0} records/s = {:.0} identities/s; {:.1}% merged two graphs, {:.1}% added identities to one",
-        if fragmented { ", fragmented" } else { "" },
+        if heavy { ", merge-heavy" } else { "" },
         elapsed.as_secs_f64(),
         records as f64 / elapsed.as_secs_f64(),
         identities_linked as f64 / elapsed.as_secs_f64(),

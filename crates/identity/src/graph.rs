@@ -1231,6 +1231,13 @@ impl<'a> GraphTxn<'a> {
                 batch.delete(*table, &Key::from_stored(row.key));
             }
         }
+        let dirty_graphs = self.graphs.values().filter(|slot| slot.dirty).count();
+        batch.reserve(
+            self.history.len()
+                + self.identities.values().filter(|slot| slot.dirty).count()
+                + 2 * dirty_graphs,
+            self.identities.len() + 2 * self.graphs.len(),
+        );
         // Keyed by time, then this transaction's nonce and the entry's place in it, rather
         // than appended: an append needs the log's last sequence number, a reverse scan per
         // new graph that cost more than the rest of its commit.

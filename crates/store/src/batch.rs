@@ -81,6 +81,15 @@ impl WriteBatch {
         self.derived
     }
 
+    /// Makes room for `ops` more writes and `checks` more preconditions. Batches of a few
+    /// thousand entries otherwise grow by doubling, and each large reallocation lands on
+    /// fresh pages the kernel must zero.
+    pub fn reserve(&mut self, ops: usize, checks: usize) -> &mut Self {
+        self.ops.reserve(ops);
+        self.checks.reserve(checks);
+        self
+    }
+
     /// Inserts or overwrites `key`.
     pub fn put(&mut self, table: Table, key: &Key, value: Vec<u8>) -> &mut Self {
         self.ops.push(Op::Put {
