@@ -220,12 +220,116 @@ fn graph_entry(
 
 /// Adds `entry` to `batch`; its sequence number comes back in the commit's `appended`.
 pub fn append(batch: &mut WriteBatch, entry: &ChangeEntry) -> Result<()> {
-    let bytes = serde_json::to_vec(entry).map_err(|e| Error::Corrupt {
-        what: "change feed entry",
-        reason: e.to_string(),
-    })?;
-    batch.append(Table::ChangeFeed, &feed_prefix(), bytes);
+    batch.append(Table::ChangeFeed, &feed_prefix(), encode(entry)?);
     Ok(())
+}
+
+/// Leading byte of a binary feed entry. Every consumer decodes every entry, and with
+/// JSON that was the largest share of the consumers' time; bincode decodes several times
+/// faster. Entries written as JSON before start with `{` and still decode.
+const FEED_FORMAT_BINARY: u8 = 1;
+
+/// [`ChangeEntry`]'s fields in bincode's fixed order: a format without field names cannot
+/// skip absent optional fields the way the JSON form does. New fields go at the end, under
+/// a new format byte.
+#[derive(serde::Serialize)]
+struct BinaryEntryRef<'a> {
+    org: &'a str,
+    sandbox: &'a str,
+    dataset_id: &'a str,
+    kind: ChangeKind,
+    namespace: &'a str,
+    id: &'a str,
+    identities: &'a [(String, String)],
+    xaction_id: &'a str,
+    applied_ms: i64,
+    event_ms: Option<i64>,
+    event_id: Option<&'a str>,
+    graph: Option<u64>,
+    segment: Option<&'a SegmentChange>,
+    absorbed: &'a [u64],
+}
+
+/// The owned twin of [`BinaryEntryRef`], for decoding.
+#[derive(serde::Deserialize)]
+struct BinaryEntry {
+    org: String,
+    sandbox: String,
+    dataset_id: String,
+    kind: ChangeKind,
+    namespace: String,
+    id: String,
+    identities: Vec<(String, String)>,
+    xaction_id: String,
+    applied_ms: i64,
+    event_ms: Option<i64>,
+    event_id: Option<String>,
+    graph: Option<u64>,
+    segment: Option<SegmentChange>,
+    absorbed: Vec<u64>,
+}
+
+fn corrupt(reason: impl ToString) -> Error {
+    Error::Corrupt {
+        what: "change feed entry",
+        reason: reason.to_string(),
+    }
+}
+
+fn encode(entry: &ChangeEntry) -> Result<Vec<u8>> {
+    use bincode::Options as _;
+    let binary = BinaryEntryRef {
+        org: &entry.org,
+        sandbox: &entry.sandbox,
+        dataset_id: &entry.dataset_id,
+        kind: entry.kind,
+        namespace: &entry.namespace,
+        id: &entry.id,
+        identities: &entry.identities,
+        xaction_id: &entry.xaction_id,
+        applied_ms: entry.applied_ms,
+        event_ms: entry.event_ms,
+        event_id: entry.event_id.as_deref(),
+        graph: entry.graph,
+        segment: entry.segment.as_ref(),
+        absorbed: &entry.absorbed,
+    };
+    let mut bytes = Vec::with_capacity(160);
+    bytes.push(FEED_FORMAT_BINARY);
+    bincode::DefaultOptions::new()
+        .serialize_into(&mut bytes, &binary)
+        .map_err(corrupt)?;
+    Ok(bytes)
+}
+
+fn decode(bytes: &[u8]) -> Result<ChangeEntry> {
+    use bincode::Options as _;
+    match bytes.split_first() {
+        Some((&FEED_FORMAT_BINARY, body)) => {
+            let e: BinaryEntry = bincode::DefaultOptions::new()
+                .deserialize(body)
+                .map_err(corrupt)?;
+            Ok(ChangeEntry {
+                org: e.org,
+                sandbox: e.sandbox,
+                dataset_id: e.dataset_id,
+                kind: e.kind,
+                namespace: e.namespace,
+                id: e.id,
+                identities: e.identities,
+                xaction_id: e.xaction_id,
+                applied_ms: e.applied_ms,
+                event_ms: e.event_ms,
+                event_id: e.event_id,
+                graph: e.graph,
+                segment: e.segment,
+                absorbed: e.absorbed,
+            })
+        }
+        Some((b'{', _)) => serde_json::from_slice(bytes).map_err(corrupt),
+        Some((format, _)) => Err(corrupt(format!("unknown feed entry format {format}"))),
+        None => Err(corrupt("empty feed entry")),
+    }
 }
 
 fn sequence_of(key: &[u8], prefix_len: usize) -> Result<u64> {
@@ -293,11 +397,7 @@ impl IntoIterator for Page {
         let prefix_len = self.prefix_len;
         Box::new(self.rows.into_iter().map(move |row| {
             let seq = sequence_of(&row.key, prefix_len)?;
-            let entry = serde_json::from_slice(&row.value).map_err(|e| Error::Corrupt {
-                what: "change feed entry",
-                reason: e.to_string(),
-            })?;
-            Ok((seq, entry))
+            Ok((seq, decode(&row.value)?))
         }))
     }
 }
@@ -380,4 +480,73 @@ pub fn consumers(store: &dyn Store) -> Result<Vec<(String, u64)>> {
             Ok((name, seq))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn full_entry() -> ChangeEntry {
+        ChangeEntry {
+            org: "ORG@AdobeOrg".into(),
+            sandbox: "prod".into(),
+            dataset_id: "ds".into(),
+            kind: ChangeKind::Membership,
+            namespace: "Email".into(),
+            id: "a@example.com".into(),
+            identities: vec![
+                ("Email".into(), "a@example.com".into()),
+                ("ECID".into(), "1".repeat(38)),
+            ],
+            xaction_id: "x-1".into(),
+            applied_ms: 1_700_000_000_000,
+            event_ms: Some(-5),
+            event_id: Some("e-1".into()),
+            graph: Some(u64::MAX),
+            segment: Some(SegmentChange {
+                segment_id: "s".into(),
+                status: "realized".into(),
+                last_qualification_time: 7,
+            }),
+            absorbed: vec![3, 4],
+        }
+    }
+
+    #[test]
+    fn entries_round_trip_through_the_binary_form() -> Result<()> {
+        let full = full_entry();
+        let bytes = encode(&full)?;
+        assert_eq!(bytes.first(), Some(&FEED_FORMAT_BINARY));
+        assert_eq!(decode(&bytes)?, full);
+        let sparse = ChangeEntry {
+            kind: ChangeKind::Event,
+            identities: Vec::new(),
+            event_ms: None,
+            event_id: None,
+            graph: None,
+            segment: None,
+            absorbed: Vec::new(),
+            ..full
+        };
+        assert_eq!(decode(&encode(&sparse)?)?, sparse);
+        Ok(())
+    }
+
+    #[test]
+    fn entries_written_as_json_still_decode() -> Result<()> {
+        let full = full_entry();
+        let json = serde_json::to_vec(&full).map_err(corrupt)?;
+        assert_eq!(decode(&json)?, full);
+        Ok(())
+    }
+
+    #[test]
+    fn damaged_entries_are_refused() -> Result<()> {
+        let mut bytes = encode(&full_entry())?;
+        bytes.truncate(bytes.len() / 2);
+        assert!(decode(&bytes).is_err());
+        assert!(decode(&[9, 1, 2]).is_err());
+        assert!(decode(&[]).is_err());
+        Ok(())
+    }
 }
