@@ -16,6 +16,9 @@
 //! merge); later ones revisit 2–4 known identities. With records spread over people as in
 //! the default mode (Poisson, mean 5), about 29% of records merge two graphs.
 //!
+//! `TESSERA_BENCH_SINGLES=P` makes P% of the records carry a single identity of their person
+//! (a visit by a known or new device, the common web event), in either mode.
+//!
 //! `TESSERA_BENCH_CACHE_MB`, `TESSERA_BENCH_ROW_CACHE_MB` and
 //! `TESSERA_BENCH_BACKGROUND_THREADS` override the store's block cache, row cache and
 //! flush/compaction threads (defaults: the store's).
@@ -140,6 +143,10 @@ fn main() {
             0
         }
     ];
+    let singles: f64 = std::env::var("TESSERA_BENCH_SINGLES")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .map_or(0.0, |p| (p / 100.0).clamp(0.0, 1.0));
     let mut identities_linked = 0u64;
 
     let started = Instant::now();
@@ -154,21 +161,24 @@ fn main() {
         let n = BATCH.min(usize::try_from(records - done).unwrap_or(BATCH));
         for i in 0..n {
             let person = rng.gen_range(0..people);
-            let ids: Vec<IdentityKey> = match stories.get_mut(usize::try_from(person).unwrap_or(0))
-            {
-                Some(story) => story.next_record(&mut rng, person),
-                None => {
-                    let count = rng.gen_range(2..=4);
-                    let mut slots: Vec<usize> = (0..NAMESPACES.len()).collect();
-                    for k in 0..count {
-                        let j = rng.gen_range(k..slots.len());
-                        slots.swap(k, j);
+            let ids: Vec<IdentityKey> = if singles > 0.0 && rng.gen_bool(singles) {
+                vec![identity(person, rng.gen_range(0..NAMESPACES.len()))]
+            } else {
+                match stories.get_mut(usize::try_from(person).unwrap_or(0)) {
+                    Some(story) => story.next_record(&mut rng, person),
+                    None => {
+                        let count = rng.gen_range(2..=4);
+                        let mut slots: Vec<usize> = (0..NAMESPACES.len()).collect();
+                        for k in 0..count {
+                            let j = rng.gen_range(k..slots.len());
+                            slots.swap(k, j);
+                        }
+                        slots
+                            .iter()
+                            .take(count)
+                            .map(|s| identity(person, *s))
+                            .collect()
                     }
-                    slots
-                        .iter()
-                        .take(count)
-                        .map(|s| identity(person, *s))
-                        .collect()
                 }
             };
             identities_linked += ids.len() as u64;
