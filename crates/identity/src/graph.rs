@@ -484,7 +484,9 @@ pub struct GraphTxn<'a> {
     eviction_rank: Box<dyn Fn(&str) -> u8 + 'a>,
     identities: BTreeMap<IdentityKey, Slot<u64>>,
     graphs: BTreeMap<u64, Slot<GraphDoc>>,
-    /// Stored links documents as read, per graph (preconditions).
+    /// Stored links documents as read, per graph (preconditions). A live graph's links are
+    /// read only when the transaction needs them (a record of one identity changes only the
+    /// head): a graph missing here has its stored links unread, untouched and not rewritten.
     links_original: BTreeMap<u64, Option<Vec<u8>>>,
     history: Vec<(u64, HistoryEntry)>,
     rules: LinkingRules,
@@ -716,34 +718,27 @@ impl<'a> GraphTxn<'a> {
         let original = self
             .store
             .get(Table::Graphs, &graph_key(&self.tenant, id))?;
-        let mut links_original = None;
         let current = match original.as_deref().map(decode::<StoredHead>).transpose()? {
             Some(StoredHead::Live {
                 id,
                 created,
                 updated,
                 members,
-            }) => {
-                links_original = self
-                    .store
-                    .get(Table::Graphs, &links_key(&self.tenant, id))?;
-                let links = links_original
-                    .as_deref()
-                    .map(decode::<Vec<Link>>)
-                    .transpose()?
-                    .unwrap_or_default();
-                Some(GraphDoc::Live(Graph {
-                    id,
-                    created,
-                    updated,
-                    members,
-                    links,
-                }))
-            }
+            }) => Some(GraphDoc::Live(Graph {
+                id,
+                created,
+                updated,
+                members,
+                links: Vec::new(),
+            })),
             Some(StoredHead::Redirect { to, at }) => Some(GraphDoc::Redirect { to, at }),
             None => None,
         };
-        self.links_original.insert(id, links_original);
+        // Links are stored only beside a live head (a redirect or a removal deletes them):
+        // for any other document they are known to be absent without a read.
+        if !matches!(current, Some(GraphDoc::Live(_))) {
+            self.links_original.insert(id, None);
+        }
         self.graphs.insert(
             id,
             Slot {
@@ -752,6 +747,31 @@ impl<'a> GraphTxn<'a> {
                 dirty: false,
             },
         );
+        Ok(())
+    }
+
+    /// Reads the links of live graph `id` into the overlay, once.
+    fn ensure_links(&mut self, id: u64) -> Result<()> {
+        self.doc_ref(id)?;
+        if self.links_original.contains_key(&id) {
+            return Ok(());
+        }
+        let stored = self
+            .store
+            .get(Table::Graphs, &links_key(&self.tenant, id))?;
+        let links = stored
+            .as_deref()
+            .map(decode::<Vec<Link>>)
+            .transpose()?
+            .unwrap_or_default();
+        if let Some(Slot {
+            current: Some(GraphDoc::Live(graph)),
+            ..
+        }) = self.graphs.get_mut(&id)
+        {
+            graph.links = links;
+        }
+        self.links_original.insert(id, stored);
         Ok(())
     }
 
@@ -779,6 +799,7 @@ impl<'a> GraphTxn<'a> {
         let Some((_, id)) = self.live_graph(identity)? else {
             return Ok(None);
         };
+        self.ensure_links(id)?;
         match self.doc_ref(id)? {
             Some(GraphDoc::Live(graph)) => Ok(Some(graph.clone())),
             _ => Err(Error::Corrupt {
@@ -828,6 +849,15 @@ impl<'a> GraphTxn<'a> {
         // The oldest graph survives a merge (ties: lowest id), so ids held by readers stay
         // valid for the largest, longest-lived part.
         involved.sort_unstable();
+        // A record of one identity already in a graph only marks it seen: no link is made
+        // or confirmed, no member joins (so none is evicted), nothing merges. Everything
+        // else works on the links.
+        let touches_links = identities.len() > 1 || involved.len() > 1 || self.rules.is_active();
+        if touches_links {
+            for &(_, id) in &involved {
+                self.ensure_links(id)?;
+            }
+        }
         let created = involved.is_empty();
         let mut absorbed = Vec::new();
         // Identities whose stored pointer may be wrong after this record: only those are
@@ -1299,12 +1329,11 @@ impl<'a> GraphTxn<'a> {
             let key = graph_key(&self.tenant, id);
             let links = links_key(&self.tenant, id);
             batch.expect_read_at(Table::Graphs, &key, slot.original.clone(), self.read_at);
-            batch.expect_read_at(
-                Table::Graphs,
-                &links,
-                self.links_original.get(&id).cloned().flatten(),
-                self.read_at,
-            );
+            // `None`: the links were never read (nor changed) by this transaction.
+            let links_read = self.links_original.get(&id);
+            if let Some(original) = links_read {
+                batch.expect_read_at(Table::Graphs, &links, original.clone(), self.read_at);
+            }
             if slot.dirty {
                 match &slot.current {
                     Some(GraphDoc::Live(graph)) => {
@@ -1315,7 +1344,15 @@ impl<'a> GraphTxn<'a> {
                             members: &graph.members,
                         };
                         batch.put(Table::Graphs, &key, encode(&head)?);
-                        batch.put(Table::Graphs, &links, encode(&graph.links)?);
+                        // Unread links are unchanged; absent links read as none, so a new
+                        // graph without links (a record of one identity) needs no row.
+                        match links_read {
+                            None => {}
+                            Some(None) if graph.links.is_empty() => {}
+                            Some(_) => {
+                                batch.put(Table::Graphs, &links, encode(&graph.links)?);
+                            }
+                        }
                     }
                     Some(GraphDoc::Redirect { to, at }) => {
                         batch.put(
@@ -1530,5 +1567,98 @@ mod tests {
             members: &members,
         };
         assert_eq!(encode(&borrowed).expect("encode borrowed"), varint);
+    }
+
+    fn open_store() -> (tempfile::TempDir, tessera_store::EmbeddedStore) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store =
+            tessera_store::EmbeddedStore::open(dir.path(), tessera_store::StoreOptions::default())
+                .expect("open store");
+        (dir, store)
+    }
+
+    /// Applies one record in its own transaction; returns the batch it committed.
+    fn record(store: &dyn Store, tenant: &Tenant, ids: &[IdentityKey], at: i64) -> WriteBatch {
+        let mut txn = GraphTxn::new(store, tenant.clone(), GraphConfig::default(), |_| 0);
+        txn.link(ids, at, "web", &format!("x{at}")).expect("link");
+        let mut batch = WriteBatch::new();
+        txn.finish(&mut batch).expect("finish");
+        store.commit(batch.clone()).expect("commit");
+        batch
+    }
+
+    fn touches(batch: &WriteBatch, key: &Key) -> bool {
+        let writes = batch.ops().iter().any(|op| match op {
+            tessera_store::Op::Put { key: k, .. } | tessera_store::Op::Delete { key: k, .. } => {
+                k == key
+            }
+            tessera_store::Op::Append { .. } => false,
+        });
+        writes || batch.checks().iter().any(|c| &c.key == key)
+    }
+
+    #[test]
+    fn a_record_of_one_known_identity_leaves_the_links_alone() {
+        let (_dir, store) = open_store();
+        let tenant = Tenant::parse("ORG@AdobeOrg", "prod").expect("tenant");
+        let (a, b) = (
+            IdentityKey::new("Email", "a@x.com"),
+            IdentityKey::new("ECID", "1"),
+        );
+        record(&store, &tenant, &[a.clone(), b.clone()], 10);
+        let id = graph_id(&store, &tenant, &a).expect("read").expect("graph");
+        let batch = record(&store, &tenant, std::slice::from_ref(&a), 20);
+        assert!(
+            !touches(&batch, &links_key(&tenant, id)),
+            "links neither read nor written"
+        );
+        assert!(
+            touches(&batch, &graph_key(&tenant, id)),
+            "the head records the visit"
+        );
+        let graph = graph_by_id(&store, &tenant, id)
+            .expect("read")
+            .expect("graph");
+        let member = graph
+            .members
+            .iter()
+            .find(|m| m.identity == a)
+            .expect("member");
+        assert_eq!(member.last_seen, 20);
+        assert_eq!(graph.links.len(), 1);
+        assert_eq!(graph.links.first().map(|l| l.last_seen), Some(10));
+        // The next linking record still sees and confirms the stored link.
+        record(&store, &tenant, &[b.clone(), a.clone()], 30);
+        let graph = graph_by_id(&store, &tenant, id)
+            .expect("read")
+            .expect("graph");
+        assert_eq!(graph.links.len(), 1);
+        assert_eq!(graph.links.first().map(|l| l.last_seen), Some(30));
+    }
+
+    #[test]
+    fn a_graph_of_one_identity_stores_no_links_row() {
+        let (_dir, store) = open_store();
+        let tenant = Tenant::parse("ORG@AdobeOrg", "prod").expect("tenant");
+        let (a, b) = (
+            IdentityKey::new("ECID", "1"),
+            IdentityKey::new("Email", "b@x.com"),
+        );
+        record(&store, &tenant, std::slice::from_ref(&a), 10);
+        let id = graph_id(&store, &tenant, &a).expect("read").expect("graph");
+        let links = links_key(&tenant, id);
+        assert_eq!(store.get(Table::Graphs, &links).expect("read"), None);
+        let graph = graph_by_id(&store, &tenant, id)
+            .expect("read")
+            .expect("graph");
+        assert!(graph.links.is_empty());
+        // Linking it later writes the row, with the precondition that it is still absent.
+        let batch = record(&store, &tenant, &[a.clone(), b.clone()], 20);
+        assert!(touches(&batch, &links));
+        let graph = graph_by_id(&store, &tenant, id)
+            .expect("read")
+            .expect("graph");
+        assert_eq!(graph.links.len(), 1);
+        assert!(graph.contains(&b));
     }
 }
