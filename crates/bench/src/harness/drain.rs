@@ -18,9 +18,6 @@ use crate::error::{Error, Result};
 
 /// Consumers that follow ingestion; a run is done when each has caught up.
 const WATCHED: [&str; 2] = ["computed-attributes", "segment-streaming"];
-/// Server threads whose CPU per entry the report shows: the one that runs the consumers
-/// (Linux keeps 15 bytes of a thread name).
-const CONSUMER_THREADS: [&str; 1] = ["tessera-segment"];
 /// Pause between two readings of the lag.
 const POLL: Duration = Duration::from_millis(10);
 
@@ -73,14 +70,16 @@ pub(crate) async fn head(target: &Target) -> Result<u64> {
 }
 
 /// CPU a spawned server spent per change-feed entry written between two samples (the load
-/// and the drain): the whole process, and the streaming worker that runs the consumers.
+/// and the drain): the whole process, and each thread name (threads sharing one summed;
+/// Linux keeps 15 bytes of a name). `tessera-segment` runs the consumers, `tokio-runtime-w`
+/// the HTTP requests and ingestion, `fjall:worker` the store's flushes and compactions: a
+/// difference between two configurations shows where it arises.
 pub(crate) fn cpu_per_entry(before: &CpuSample, after: &CpuSample, entries: u64) -> Value {
     let spent = after.since(before);
     let per_entry = |seconds: f64| seconds * 1e6 / (entries.max(1) as f64);
     let threads: serde_json::Map<String, Value> = spent
         .threads
         .iter()
-        .filter(|(name, _)| CONSUMER_THREADS.contains(&name.as_str()))
         .map(|(name, seconds)| (name.clone(), json!(per_entry(*seconds))))
         .collect();
     json!({
