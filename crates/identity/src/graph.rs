@@ -852,7 +852,14 @@ impl<'a> GraphTxn<'a> {
         // A record of one identity already in a graph only marks it seen: no link is made
         // or confirmed, no member joins (so none is evicted), nothing merges. Everything
         // else works on the links.
-        let touches_links = identities.len() > 1 || involved.len() > 1 || self.rules.is_active();
+        let mut touches_links =
+            identities.len() > 1 || involved.len() > 1 || self.rules.is_active();
+        if let (false, [only], [(_, id)]) = (touches_links, identities, involved.as_slice()) {
+            // A pointer to a graph that does not list the identity would make it join
+            // (and maybe evict): then the links are needed after all.
+            touches_links =
+                !matches!(self.doc_ref(*id)?, Some(GraphDoc::Live(g)) if g.contains(only));
+        }
         if touches_links {
             for &(_, id) in &involved {
                 self.ensure_links(id)?;
