@@ -49,6 +49,21 @@ fn identity(person: u64, slot: usize) -> IdentityKey {
     IdentityKey::new(namespace, format!("{person:012}-{slot}"))
 }
 
+/// 2–4 distinct identities (fewer if the person has fewer) among the person's first `known`.
+fn some_of(rng: &mut ChaCha8Rng, person: u64, known: usize) -> Vec<IdentityKey> {
+    let count = rng.gen_range(2..=4).min(known);
+    let mut slots: Vec<usize> = (0..known).collect();
+    for k in 0..count {
+        let j = rng.gen_range(k..slots.len());
+        slots.swap(k, j);
+    }
+    slots
+        .iter()
+        .take(count)
+        .map(|s| identity(person, *s))
+        .collect()
+}
+
 /// One person's records in the merge-heavy mode (see the module docs).
 #[derive(Clone, Default)]
 struct Story {
@@ -83,20 +98,7 @@ impl Story {
                 ids.extend(fresh(self, extra));
                 ids
             }
-            _ => {
-                let known = usize::from(self.slots);
-                let count = rng.gen_range(2..=4).min(known);
-                let mut slots: Vec<usize> = (0..known).collect();
-                for k in 0..count {
-                    let j = rng.gen_range(k..slots.len());
-                    slots.swap(k, j);
-                }
-                slots
-                    .iter()
-                    .take(count)
-                    .map(|s| identity(person, *s))
-                    .collect()
-            }
+            _ => some_of(rng, person, usize::from(self.slots)),
         }
     }
 }
@@ -166,19 +168,7 @@ fn main() {
             } else {
                 match stories.get_mut(usize::try_from(person).unwrap_or(0)) {
                     Some(story) => story.next_record(&mut rng, person),
-                    None => {
-                        let count = rng.gen_range(2..=4);
-                        let mut slots: Vec<usize> = (0..NAMESPACES.len()).collect();
-                        for k in 0..count {
-                            let j = rng.gen_range(k..slots.len());
-                            slots.swap(k, j);
-                        }
-                        slots
-                            .iter()
-                            .take(count)
-                            .map(|s| identity(person, *s))
-                            .collect()
-                    }
+                    None => some_of(&mut rng, person, NAMESPACES.len()),
                 }
             };
             identities_linked += ids.len() as u64;
