@@ -41,7 +41,7 @@ use tessera_pql::EventSet;
 use tessera_profile::event::StoredEvent;
 use tessera_store::{Direction, Key, KeyReader, ScanRange, Store, Table, WriteBatch};
 
-use super::definition::{self, Live, LiveCache, Status};
+use super::definition::{self, Compiled, Live, LiveCache, Status};
 use super::store::{self as state_store, AttrState, GraphState};
 use crate::error::{Error, Result};
 
@@ -127,24 +127,15 @@ fn fold_event(
     };
     let mut accepted = Vec::with_capacity(live.attrs.len());
     live.accepting(&single, ts, &mut accepted);
-    let mut folded = 0;
-    for (attr, accepts) in live.attrs.iter().zip(accepted) {
-        let def = &attr.definition;
-        // Look up before inserting: cloning the id on every event and attribute shows.
-        if !attrs.contains_key(&def.id) {
-            attrs.insert(def.id.clone(), AttrState::default());
-        }
-        let Some(state) = attrs.get_mut(&def.id) else {
-            continue;
-        };
+    let fold = |attr: &Compiled, state: &mut AttrState, accepts: bool| -> usize {
         if let Some(seq) = seq {
             if seq <= state.seq {
-                continue;
+                return 0;
             }
             state.seq = seq;
         }
-        folded += 1;
         if accepts {
+            let def = &attr.definition;
             state.window.add(
                 def.merge_function,
                 &def.duration,
@@ -153,6 +144,26 @@ fn fold_event(
                 now,
             );
         }
+        1
+    };
+    // Live attributes and stored states are both in id order: walking them together costs one
+    // comparison per attribute, where a tree search by id compared several 36-byte ids.
+    // States of attributes no longer live are stepped over; live ones without a state (a new
+    // attribute or profile) get one afterwards.
+    let mut folded = 0;
+    let mut missing = Vec::new();
+    let mut states = attrs.iter_mut().peekable();
+    for (attr, accepts) in live.attrs.iter().zip(accepted.iter().copied()) {
+        let id = attr.definition.id.as_str();
+        while states.next_if(|(stored, _)| stored.as_str() < id).is_some() {}
+        match states.next_if(|(stored, _)| stored.as_str() == id) {
+            Some((_, state)) => folded += fold(attr, state, accepts),
+            None => missing.push((attr, accepts)),
+        }
+    }
+    for (attr, accepts) in missing {
+        let state = attrs.entry(attr.definition.id.clone()).or_default();
+        folded += fold(attr, state, accepts);
     }
     folded
 }
