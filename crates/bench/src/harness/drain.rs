@@ -71,8 +71,8 @@ pub(crate) async fn head(target: &Target) -> Result<u64> {
 
 /// CPU a spawned server spent per change-feed entry written between two samples (the load
 /// and the drain): the whole process, and each thread name (threads sharing one summed;
-/// Linux keeps 15 bytes of a name). `tessera-segment` runs the consumers, `tokio-runtime-w`
-/// the HTTP requests and ingestion, `fjall:worker` the store's flushes and compactions: a
+/// Linux keeps 15 bytes of a name). `tessera-segment` runs the consumers, `tessera` (the
+/// runtime's workers) the HTTP requests and ingestion, `fjall:worker` the store's flushes and compactions: a
 /// difference between two configurations shows where it arises.
 pub(crate) fn cpu_per_entry(before: &CpuSample, after: &CpuSample, entries: u64) -> Value {
     let spent = after.since(before);
