@@ -134,7 +134,13 @@ fn main() {
     .expect("open store");
     let tenant = Tenant::parse("BENCH@AdobeOrg", "prod").expect("tenant");
     let mut rng = ChaCha8Rng::seed_from_u64(7);
-    let heavy = std::env::var("TESSERA_BENCH_MERGES").is_ok_and(|v| v == "heavy");
+    // An unknown mode (such as session 14's `fragmented`) must not silently measure the
+    // default one.
+    let heavy = match std::env::var("TESSERA_BENCH_MERGES").as_deref() {
+        Err(_) | Ok("" | "default") => false,
+        Ok("heavy") => true,
+        Ok(other) => panic!("TESSERA_BENCH_MERGES={other}: expected `default` or `heavy`"),
+    };
     // Per person (merge-heavy mode only): records so far, identities handed out so far, and
     // where the latest partial graph's identities start.
     let mut stories = vec![
