@@ -1576,12 +1576,14 @@ mod tests {
         assert_eq!(encode(&borrowed).expect("encode borrowed"), varint);
     }
 
-    fn open_store() -> (tempfile::TempDir, tessera_store::EmbeddedStore) {
+    /// A fresh store and the tenant the tests write to.
+    fn open_store() -> (tempfile::TempDir, tessera_store::EmbeddedStore, Tenant) {
         let dir = tempfile::tempdir().expect("temp dir");
         let store =
             tessera_store::EmbeddedStore::open(dir.path(), tessera_store::StoreOptions::default())
                 .expect("open store");
-        (dir, store)
+        let tenant = Tenant::parse("ORG@AdobeOrg", "prod").expect("tenant");
+        (dir, store, tenant)
     }
 
     /// Applies one record in its own transaction; returns the batch it committed.
@@ -1606,8 +1608,7 @@ mod tests {
 
     #[test]
     fn a_record_of_one_known_identity_leaves_the_links_alone() {
-        let (_dir, store) = open_store();
-        let tenant = Tenant::parse("ORG@AdobeOrg", "prod").expect("tenant");
+        let (_dir, store, tenant) = open_store();
         let (a, b) = (
             IdentityKey::new("Email", "a@x.com"),
             IdentityKey::new("ECID", "1"),
@@ -1645,8 +1646,7 @@ mod tests {
 
     #[test]
     fn a_graph_of_one_identity_stores_no_links_row() {
-        let (_dir, store) = open_store();
-        let tenant = Tenant::parse("ORG@AdobeOrg", "prod").expect("tenant");
+        let (_dir, store, tenant) = open_store();
         let (a, b) = (
             IdentityKey::new("ECID", "1"),
             IdentityKey::new("Email", "b@x.com"),
