@@ -513,6 +513,42 @@ impl Expr {
         found
     }
 
+    /// The field paths read from an input (`$1`, `^`, … at any scope) anywhere in the
+    /// expression, each as long as written (`commerce.order.priceTotal`): whatever the
+    /// expression reads of a document it is evaluated on lies at or under one of them.
+    /// Paths of inner elements (`SKU` in `productListItems[SKU = "a"]`) come along too: more
+    /// than read, never less. `None` when it may read more than it names: an input used whole
+    /// (passed to a function, bound to a variable, compared), a CHAIN (its timestamp path is
+    /// not an expression) or `xEvent` (a set of whole events).
+    pub fn input_paths(&self) -> Option<Vec<Vec<String>>> {
+        let mut paths = Vec::new();
+        let mut stack = vec![self];
+        while let Some(node) = stack.pop() {
+            match node {
+                Expr::Param { .. } | Expr::Chain(_) => return None,
+                Expr::Field { .. } => {
+                    let mut names = Vec::new();
+                    let mut at = node;
+                    while let Expr::Field { object, name } = at {
+                        if name == "xEvent" {
+                            return None;
+                        }
+                        names.push(name.clone());
+                        at = object;
+                    }
+                    if matches!(at, Expr::Param { .. }) {
+                        names.reverse();
+                        paths.push(names);
+                    } else {
+                        stack.push(at);
+                    }
+                }
+                _ => stack.extend(node.children()),
+            }
+        }
+        Some(paths)
+    }
+
     /// Visits this node and all its descendants, parents first.
     pub fn walk(&self, visit: &mut dyn FnMut(&Expr)) {
         visit(self);
@@ -595,5 +631,63 @@ impl OccursSpec {
                 e.walk(visit);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paths(text: &str) -> Option<Vec<String>> {
+        let mut found: Vec<String> = crate::parse(text)
+            .unwrap_or_else(|e| panic!("{text}: {e}"))
+            .input_paths()?
+            .iter()
+            .map(|p| p.join("."))
+            .collect();
+        found.sort();
+        Some(found)
+    }
+
+    fn list(names: &[&str]) -> Option<Vec<String>> {
+        Some(names.iter().map(|n| (*n).to_owned()).collect())
+    }
+
+    #[test]
+    fn input_paths_name_every_field_read() {
+        assert_eq!(
+            paths(r#"eventType = "commerce.purchases""#),
+            list(&["eventType"])
+        );
+        assert_eq!(
+            paths(r#"commerce.order.priceTotal >= 100 and web.webPageDetails.name = "x""#),
+            list(&["commerce.order.priceTotal", "web.webPageDetails.name"])
+        );
+        assert_eq!(
+            paths("timestamp occurs <= 7 days before now"),
+            list(&["timestamp"])
+        );
+        // Names of inner elements come along: more than read, never less.
+        assert_eq!(
+            paths(r#"productListItems[SKU = "a"].count() > 0"#),
+            list(&["SKU", "productListItems"])
+        );
+        assert_eq!(
+            paths(r#"exists p from productListItems where p.SKU = "a""#),
+            list(&["productListItems"])
+        );
+    }
+
+    #[test]
+    fn input_paths_give_up_when_more_may_be_read_than_named() {
+        // An input compared whole.
+        let whole = Expr::call("=", vec![Expr::implicit(), Expr::Lit(Literal::Int(1))]);
+        assert_eq!(whole.input_paths(), None);
+        // Whole events through `xEvent`, and CHAIN's timestamp path.
+        assert_eq!(paths(r#"^.xEvent[eventType = "a"].count() > 0"#), None);
+        assert_eq!(
+            paths(r#"CHAIN(xEvent, timestamp, [C0: WHAT(eventType = "a")])"#),
+            None
+        );
     }
 }
