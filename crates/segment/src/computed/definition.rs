@@ -5,6 +5,10 @@
 //! - `"cadef", id` → the definition (JSON);
 //! - `"caname", name` → id: names are unique per sandbox, enforced by an absent-expectation
 //!   on create (two concurrent creates of one name cannot both win);
+//! - `"caversion"` → a fresh random value written with every change to the sandbox's
+//!   definitions, so the change-feed consumer learns by one point read per pass that its
+//!   compiled definitions are still current (scanning and comparing them was ~5% of its
+//!   time);
 //! - system scope `"ca-pending", org, sandbox, id` → nothing: attributes waiting for their
 //!   backfill (status `NEW`), so the backfill worker finds them without listing tenants.
 //!
@@ -19,6 +23,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use tessera_ingest::recent::Projection;
 use tessera_model::Tenant;
 use tessera_pql::ast::Literal;
 use tessera_pql::{EvalContext, EventSet, Expr, Program};
@@ -291,6 +296,23 @@ impl Compiled {
         })
     }
 
+    /// What this attribute reads of an event (its filter's paths and the aggregated field),
+    /// or `None` when its filter may read what it does not name (see
+    /// [`Expr::input_paths`]). `timestamp` is always read: events are ordered by it.
+    pub fn event_reads(&self) -> Option<Projection> {
+        let mut reads = match &self.filter {
+            Some((Expr::Filter { cond, .. }, _)) => {
+                let paths = cond.input_paths()?;
+                Projection::of_paths(paths.iter().map(Vec::as_slice))
+            }
+            Some(_) => return None,
+            None => Projection::default(),
+        };
+        reads.add(&self.path);
+        reads.add(&["timestamp".to_owned()]);
+        Some(reads)
+    }
+
     /// Whether the event (alone in `single`, at time `ts`) passes the filter.
     pub fn accepts(&self, single: &EventSet, ts: i64) -> bool {
         let empty = Value::Object(Map::new());
@@ -316,6 +338,8 @@ pub struct Live {
     pub attrs: Vec<Compiled>,
     /// For each attribute, the index of the first attribute with the same filter.
     same_filter_as: Vec<usize>,
+    /// What any of them reads of an event (`None`: possibly anything).
+    event_reads: Option<Projection>,
 }
 
 impl Live {
@@ -332,10 +356,22 @@ impl Live {
                     .unwrap_or(i)
             })
             .collect();
+        let event_reads = attrs
+            .iter()
+            .try_fold(Projection::default(), |mut all, attr| {
+                all.merge(&attr.event_reads()?);
+                Some(all)
+            });
         Live {
             attrs,
             same_filter_as,
+            event_reads,
         }
+    }
+
+    /// What any of the attributes reads of an event (`None`: possibly anything).
+    pub fn event_reads(&self) -> Option<&Projection> {
+        self.event_reads.as_ref()
     }
 
     /// Whether there is no live attribute.
@@ -359,11 +395,13 @@ impl Live {
 }
 
 /// Compiled live attributes per sandbox, kept by the change-feed consumer between passes:
-/// each pass re-reads the stored definitions (one prefix scan per sandbox, so a status change
-/// is seen by the next pass) but parses and compiles them only when their bytes changed.
+/// each pass reads the sandbox's definitions version (one point read, so a status change is
+/// seen by the next pass) and re-reads, parses and compiles the definitions only when it
+/// changed.
 #[derive(Debug, Default)]
 pub struct LiveCache {
-    sandboxes: HashMap<(String, String), (Vec<Entry>, Arc<Live>)>,
+    /// Per sandbox: the definitions version the compiled attributes were read at.
+    sandboxes: HashMap<(String, String), (Option<Vec<u8>>, Arc<Live>)>,
 }
 
 impl LiveCache {
@@ -372,15 +410,29 @@ impl LiveCache {
         self.sandboxes.values().any(|(_, live)| !live.is_empty())
     }
 
+    /// What the live attributes of every sandbox seen so far read of an event (`None`:
+    /// possibly anything).
+    pub fn event_reads(&self) -> Option<Projection> {
+        self.sandboxes
+            .values()
+            .try_fold(Projection::default(), |mut all, (_, live)| {
+                all.merge(live.event_reads()?);
+                Some(all)
+            })
+    }
+
     /// The live attributes of `tenant`'s sandbox as stored now.
     pub fn get(&mut self, store: &dyn Store, tenant: &Tenant) -> Result<Arc<Live>> {
-        let rows = scan_definitions(store, tenant)?;
+        // Read before the definitions: a change landing in between leaves a version older
+        // than what was compiled, which only costs one more reading next pass.
+        let version = store.get(Table::ComputedAttributes, &version_key(tenant))?;
         let key = (tenant.org.to_string(), tenant.sandbox.to_string());
         if let Some((seen, live)) = self.sandboxes.get(&key) {
-            if *seen == rows {
+            if *seen == version {
                 return Ok(Arc::clone(live));
             }
         }
+        let rows = scan_definitions(store, tenant)?;
         let attrs = rows
             .iter()
             .map(|row| decode(&row.value))
@@ -388,7 +440,7 @@ impl LiveCache {
             .map(|d| d.and_then(Compiled::new))
             .collect::<Result<Vec<_>>>()?;
         let live = Arc::new(Live::new(attrs));
-        self.sandboxes.insert(key, (rows, Arc::clone(&live)));
+        self.sandboxes.insert(key, (version, Arc::clone(&live)));
         Ok(live)
     }
 }
@@ -405,6 +457,19 @@ fn prefix(tenant: &Tenant) -> Key {
 
 fn key(tenant: &Tenant, id: &str) -> Key {
     Key::extend(&prefix(tenant)).str(id).finish()
+}
+
+fn version_key(tenant: &Tenant) -> Key {
+    Key::builder(&scope(tenant)).str("caversion").finish()
+}
+
+/// Marks a change to the sandbox's definitions (see the module documentation).
+fn bump_version(batch: &mut WriteBatch, tenant: &Tenant) {
+    batch.put(
+        Table::ComputedAttributes,
+        &version_key(tenant),
+        uuid::Uuid::new_v4().as_bytes().to_vec(),
+    );
 }
 
 fn name_key(tenant: &Tenant, name: &str) -> Key {
@@ -494,6 +559,7 @@ fn put(
         &key,
         encode(definition)?,
     );
+    bump_version(batch, tenant);
     match definition.status {
         Status::New | Status::Processing => {
             batch.put(
@@ -791,6 +857,7 @@ pub fn delete(store: &dyn Store, tenant: &Tenant, id: &str) -> Result<ComputedAt
             &name_key(tenant, &definition.name),
         )
         .delete(Table::ComputedAttributes, &pending_key(tenant, id));
+    bump_version(&mut batch, tenant);
     store.commit(batch).map_err(|e| match e {
         tessera_store::Error::Conflict { .. } => Error::Conflict,
         other => other.into(),
@@ -929,6 +996,54 @@ mod tests {
             let expected: Vec<bool> = alone.iter().map(|a| a.accepts(&single, ts)).collect();
             assert_eq!(accepted, expected);
         }
+    }
+
+    /// What ingestion may cut handed-over events to: the paths filters and aggregated
+    /// fields read, `timestamp` always; any attribute that may read more keeps whole events.
+    #[test]
+    fn live_set_names_what_it_reads_of_events() {
+        let live = |texts: &[&str]| {
+            Live::new(
+                texts
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| Compiled::new(attribute(&i.to_string(), t)).unwrap())
+                    .collect(),
+            )
+        };
+        let paths = |list: &[&str]| {
+            let paths: Vec<Vec<String>> = list
+                .iter()
+                .map(|p| p.split('.').map(str::to_owned).collect())
+                .collect();
+            Projection::of_paths(paths.iter().map(Vec::as_slice))
+        };
+        assert_eq!(
+            live(&[
+                r#"xEvent[eventType = "buy"].sum(commerce.order.priceTotal)"#,
+                "xEvent.count()",
+                "xEvent.topN(timestamp, 1).head().web.webPageDetails.name",
+            ])
+            .event_reads(),
+            Some(&paths(&[
+                "commerce.order.priceTotal",
+                "eventType",
+                "timestamp",
+                "web.webPageDetails.name"
+            ]))
+        );
+        assert_eq!(
+            live(&["xEvent.count()"]).event_reads(),
+            Some(&paths(&["timestamp"]))
+        );
+        assert_eq!(
+            live(&[
+                "xEvent.count()",
+                r#"xEvent[^.xEvent[eventType = "buy"].count() > 0].count()"#,
+            ])
+            .event_reads(),
+            None
+        );
     }
 
     #[test]

@@ -643,7 +643,9 @@ impl<'s> PassWork<'s> {
             return Ok(());
         }
         let applied = match (self.recent, &entry.event_id) {
-            (Some(recent), Some(event_id)) => recent.take(seq, event_id).map(Value::Object),
+            (Some(recent), Some(event_id)) => recent
+                .take(seq, event_id, attrs.event_reads())
+                .map(Value::Object),
             _ => None,
         };
         let doc = match applied {
@@ -756,8 +758,10 @@ impl Consumer {
             }
         }
         // Ingestion keeps events in memory only while some sandbox has an attribute to fold.
+        // and then only the fields their attributes read.
         if let Some(recent) = &self.recent {
             recent.set_wanted(self.definitions.any_live());
+            recent.set_projection(self.definitions.event_reads());
         }
         let PassWork {
             h1,
