@@ -274,7 +274,34 @@ pub struct Compiled {
     /// The definition.
     pub definition: ComputedAttribute,
     filter: Option<(Expr, Program)>,
+    /// The filter's condition compiled alone, evaluated with the event as its input, when
+    /// that reads exactly what the filter reads (see [`condition_on_event`]): no one-event
+    /// set to build, no filter machinery per event.
+    on_event: Option<Program>,
     path: Vec<String>,
+}
+
+/// The condition of `xEvent[cond]`, compiled to run on the event itself, when that gives the
+/// filter's answer: the condition names every path it reads, reaches no enclosing scope
+/// (`^` would see the event instead of the empty profile) and does not read `timestamp`,
+/// which the filter's element gives as a parsed time and the event as its text.
+fn condition_on_event(filter: &Expr) -> Option<Program> {
+    let Expr::Filter { cond, .. } = filter else {
+        return None;
+    };
+    let paths = cond.input_paths()?;
+    if paths
+        .iter()
+        .any(|p| p.first().is_some_and(|f| f == "timestamp"))
+    {
+        return None;
+    }
+    let mut reaches_out = false;
+    cond.walk(&mut |e| reaches_out |= matches!(e, Expr::Param { up, .. } if *up > 0));
+    if reaches_out {
+        return None;
+    }
+    tessera_pql::compile(cond).ok()
 }
 
 impl Compiled {
@@ -289,9 +316,13 @@ impl Compiled {
             }
             None => None,
         };
+        let on_event = filter
+            .as_ref()
+            .and_then(|(expr, _)| condition_on_event(expr));
         Ok(Compiled {
             definition,
             filter,
+            on_event,
             path: analysis.path,
         })
     }
@@ -320,6 +351,18 @@ impl Compiled {
             // Evaluated at the event's own time: see the module documentation.
             Some((_, program)) => program.matches(&empty, single, &EvalContext::new(ts)),
             None => true,
+        }
+    }
+
+    /// Whether `event` (at time `ts`) passes the filter: [`Compiled::accepts`], on the event
+    /// itself when the condition allows it, else on a one-event set.
+    pub fn accepts_event(&self, event: &Value, ts: i64) -> bool {
+        match (&self.on_event, &self.filter) {
+            (Some(condition), _) => {
+                condition.matches(event, &EventSet::default(), &EvalContext::new(ts))
+            }
+            (None, Some(_)) => self.accepts(&EventSet::new(vec![event.clone()]), ts),
+            (None, None) => true,
         }
     }
 
@@ -379,15 +422,23 @@ impl Live {
         self.attrs.is_empty()
     }
 
-    /// Which attributes accept the event (alone in `single`, at `ts`), in `attrs` order;
-    /// each distinct filter is evaluated once. `out` is cleared first.
-    pub fn accepting(&self, single: &EventSet, ts: i64, out: &mut Vec<bool>) {
+    /// Which attributes accept `event` (at `ts`), in `attrs` order; each distinct filter is
+    /// evaluated once, on the event itself where it can be, else on a one-event set built
+    /// once. `out` is cleared first.
+    pub fn accepting(&self, event: &Value, ts: i64, out: &mut Vec<bool>) {
         out.clear();
+        let mut single: Option<EventSet> = None;
         for (i, attr) in self.attrs.iter().enumerate() {
             let first = self.same_filter_as.get(i).copied().unwrap_or(i);
             let accepted = match out.get(first) {
                 Some(known) if first < i => *known,
-                _ => attr.accepts(single, ts),
+                _ if attr.on_event.is_some() || attr.filter.is_none() => {
+                    attr.accepts_event(event, ts)
+                }
+                _ => attr.accepts(
+                    single.get_or_insert_with(|| EventSet::new(vec![event.clone()])),
+                    ts,
+                ),
             };
             out.push(accepted);
         }
@@ -973,6 +1024,14 @@ mod tests {
             r#"xEvent[eventType = "buy"].count()"#,
             "xEvent.max(v)",
             r#"xEvent[v > 2].count()"#,
+            // Evaluated on the event itself: nested elements, missing fields, functions.
+            r#"xEvent[items[sku = "a"].count() > 0].count()"#,
+            r#"xEvent[not(missing = 1) and eventType.startsWith("b")].count()"#,
+            // On a one-event set: any `^`, `timestamp` (a parsed time there).
+            r#"xEvent[items[sku = ^.eventType].count() > 0].count()"#,
+            r#"xEvent[timestamp occurs <= 1 days before now].count()"#,
+            r#"xEvent[timestamp > "2019-06-01T00:00:00Z"].count()"#,
+            r#"xEvent[^.xEvent.count() = 1].count()"#,
         ];
         let compile = || -> Vec<Compiled> {
             texts
@@ -982,7 +1041,12 @@ mod tests {
                 .collect()
         };
         let live = Live::new(compile());
-        assert_eq!(live.same_filter_as, [0, 1, 2, 0, 1, 5]);
+        assert_eq!(live.same_filter_as, [0, 1, 2, 0, 1, 5, 6, 7, 8, 9, 10, 11]);
+        let on_event: Vec<bool> = live.attrs.iter().map(|a| a.on_event.is_some()).collect();
+        assert_eq!(
+            on_event,
+            [true, false, true, true, false, true, true, true, false, false, false, false]
+        );
         let alone = compile();
         let ts = tessera_pql::time::parse_timestamp("2020-01-01T00:00:00Z").unwrap();
         let mut accepted = Vec::new();
@@ -990,9 +1054,12 @@ mod tests {
             serde_json::json!({"eventType": "buy", "v": 3, "timestamp": "2020-01-01T00:00:00Z"}),
             serde_json::json!({"eventType": "view", "v": 1, "timestamp": "2020-01-01T00:00:00Z"}),
             serde_json::json!({"v": 5, "timestamp": "2020-01-01T00:00:00Z"}),
+            serde_json::json!({"eventType": "buy", "items": [{"sku": "a"}, {"sku": "buy"}],
+                "timestamp": "2020-01-01T00:00:00Z"}),
+            serde_json::json!({"eventType": "b", "missing": 1, "items": [{"sku": "b"}]}),
         ] {
+            live.accepting(&event, ts, &mut accepted);
             let single = EventSet::new(vec![event]);
-            live.accepting(&single, ts, &mut accepted);
             let expected: Vec<bool> = alone.iter().map(|a| a.accepts(&single, ts)).collect();
             assert_eq!(accepted, expected);
         }

@@ -37,7 +37,6 @@ use tessera_identity::{Graph, IdentityKey};
 use tessera_ingest::change_feed::{self, ChangeEntry, ChangeKind};
 use tessera_ingest::recent::RecentEvents;
 use tessera_model::Tenant;
-use tessera_pql::EventSet;
 use tessera_profile::event::StoredEvent;
 use tessera_store::{Direction, Key, KeyReader, ScanRange, Store, Table, WriteBatch};
 
@@ -121,12 +120,8 @@ fn fold_event(
     doc: Value,
     now: i64,
 ) -> usize {
-    let single = EventSet::new(vec![doc]);
-    let Some(event) = single.events().first() else {
-        return 0;
-    };
     let mut accepted = Vec::with_capacity(live.attrs.len());
-    live.accepting(&single, ts, &mut accepted);
+    live.accepting(&doc, ts, &mut accepted);
     let fold = |attr: &Compiled, state: &mut AttrState, accepts: bool| -> usize {
         if let Some(seq) = seq {
             if seq <= state.seq {
@@ -140,7 +135,7 @@ fn fold_event(
                 def.merge_function,
                 &def.duration,
                 ts,
-                attr.value_of(&event.doc),
+                attr.value_of(&doc),
                 now,
             );
         }
