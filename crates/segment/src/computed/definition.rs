@@ -451,14 +451,20 @@ impl Live {
 /// changed.
 #[derive(Debug, Default)]
 pub struct LiveCache {
-    /// Per sandbox: the definitions version the compiled attributes were read at.
-    sandboxes: HashMap<(String, String), (Option<Vec<u8>>, Arc<Live>)>,
+    sandboxes: HashMap<(String, String), SandboxLive>,
+}
+
+/// A sandbox's compiled attributes and the definitions version they were read at.
+#[derive(Debug)]
+struct SandboxLive {
+    version: Option<Vec<u8>>,
+    live: Arc<Live>,
 }
 
 impl LiveCache {
     /// Whether any sandbox seen so far has a live attribute.
     pub fn any_live(&self) -> bool {
-        self.sandboxes.values().any(|(_, live)| !live.is_empty())
+        self.sandboxes.values().any(|s| !s.live.is_empty())
     }
 
     /// What the live attributes of every sandbox seen so far read of an event (`None`:
@@ -466,8 +472,8 @@ impl LiveCache {
     pub fn event_reads(&self) -> Option<Projection> {
         self.sandboxes
             .values()
-            .try_fold(Projection::default(), |mut all, (_, live)| {
-                all.merge(live.event_reads()?);
+            .try_fold(Projection::default(), |mut all, sandbox| {
+                all.merge(sandbox.live.event_reads()?);
                 Some(all)
             })
     }
@@ -478,9 +484,9 @@ impl LiveCache {
         // than what was compiled, which only costs one more reading next pass.
         let version = store.get(Table::ComputedAttributes, &version_key(tenant))?;
         let key = (tenant.org.to_string(), tenant.sandbox.to_string());
-        if let Some((seen, live)) = self.sandboxes.get(&key) {
-            if *seen == version {
-                return Ok(Arc::clone(live));
+        if let Some(known) = self.sandboxes.get(&key) {
+            if known.version == version {
+                return Ok(Arc::clone(&known.live));
             }
         }
         let rows = scan_definitions(store, tenant)?;
@@ -491,7 +497,13 @@ impl LiveCache {
             .map(|d| d.and_then(Compiled::new))
             .collect::<Result<Vec<_>>>()?;
         let live = Arc::new(Live::new(attrs));
-        self.sandboxes.insert(key, (version, Arc::clone(&live)));
+        self.sandboxes.insert(
+            key,
+            SandboxLive {
+                version,
+                live: Arc::clone(&live),
+            },
+        );
         Ok(live)
     }
 }
