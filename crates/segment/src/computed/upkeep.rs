@@ -240,7 +240,7 @@ fn scan_graph(
 fn finish_rebuilds(
     store: &dyn Store,
     live: &HashMap<(String, String), Arc<Live>>,
-    rebuilt: &mut BTreeMap<(String, String, u64), Rebuilt>,
+    rebuilt: &mut BTreeMap<ProfileKey, Rebuilt>,
     h1: u64,
     now: i64,
 ) -> Result<()> {
@@ -260,10 +260,10 @@ fn finish_rebuilds(
                 continue;
             }
             let identity = IdentityKey::new(entry.namespace.clone(), entry.id.clone());
-            let target = rebuilt.iter_mut().find(|((org, sandbox, _), r)| {
+            let target = rebuilt.iter_mut().find(|((_, org, sandbox), r)| {
                 *org == entry.org && *sandbox == entry.sandbox && r.members.contains(&identity)
             });
-            let Some(((org, sandbox, _), target)) = target else {
+            let Some(((_, org, sandbox), target)) = target else {
                 continue;
             };
             if target.seen.contains(&entry.xaction_id) {
@@ -298,9 +298,9 @@ pub fn recompute(
 ) -> Result<GraphState> {
     let h1 = change_feed::head(store)?;
     let rebuilt = scan_graph(store, tenant, graph, live, h1, now)?;
-    let key = (tenant.org.to_string(), tenant.sandbox.to_string(), graph.id);
+    let key = profile_key(tenant, graph.id);
     let mut one = BTreeMap::from([(key.clone(), rebuilt)]);
-    let live_map = HashMap::from([((key.0.clone(), key.1.clone()), Arc::clone(live))]);
+    let live_map = HashMap::from([((key.1.clone(), key.2.clone()), Arc::clone(live))]);
     finish_rebuilds(store, &live_map, &mut one, h1, now)?;
     Ok(one.remove(&key).map(|r| r.state).unwrap_or_default())
 }
@@ -408,11 +408,12 @@ fn known(state: Option<&GraphState>, entry: &ChangeEntry, live: &Live) -> bool {
             .all(|a| state.attrs.contains_key(&a.definition.id))
 }
 
-/// A profile of a tenant: `(org, sandbox, graph)`.
-type ProfileKey = (String, String, u64);
+/// A profile of a tenant: `(graph, org, sandbox)`. The graph id first: keys then compare
+/// by one integer, not by two tenant strings that every key of a pass shares.
+type ProfileKey = (u64, String, String);
 
 fn profile_key(tenant: &Tenant, graph: u64) -> ProfileKey {
-    (tenant.org.to_string(), tenant.sandbox.to_string(), graph)
+    (graph, tenant.org.to_string(), tenant.sandbox.to_string())
 }
 
 /// Graphs an entry says are gone for good: the ones a record merged away, and the graph an
@@ -612,7 +613,7 @@ impl<'s> PassWork<'s> {
                 // Absorbed since (`members_by_id` followed it to its survivor): an orphan.
                 self.forget(tenant, graph_id)?;
             }
-            key.2 = graph.id;
+            key.0 = graph.id;
             self.refresh(tenant, &graph, attrs)?;
         }
         if entry.kind != ChangeKind::Event {
@@ -796,7 +797,7 @@ impl Consumer {
                 }
                 continue;
             }
-            let key = state_store::key(&slot.tenant, profile.2);
+            let key = state_store::key(&slot.tenant, profile.0);
             batch.expect_read_at(Table::ComputedAttributes, &key, slot.original, slot.read_at);
             match slot.state {
                 Some(state) => {

@@ -271,12 +271,14 @@ impl Window {
         now: i64,
     ) {
         let bucket = duration.bucket_of(ts);
-        if bucket >= duration.first_bucket(now) {
+        // Once per event, for the fold and the expiry: for MONTHS it is calendar arithmetic.
+        let first = duration.first_bucket(now);
+        if bucket >= first {
             if let Some(acc) = Acc::of_event(function, ts, value) {
                 self.insert(bucket, &acc);
             }
         }
-        self.expire(duration, now);
+        self.expire_before(first);
     }
 
     fn insert(&mut self, bucket: i64, acc: &Acc) {
@@ -298,7 +300,10 @@ impl Window {
 
     /// Drops the buckets that left the window at `now`.
     pub fn expire(&mut self, duration: &Duration, now: i64) {
-        let first = duration.first_bucket(now);
+        self.expire_before(duration.first_bucket(now));
+    }
+
+    fn expire_before(&mut self, first: i64) {
         let keep_from = self.buckets.partition_point(|(b, _)| *b < first);
         if keep_from > 0 {
             self.buckets.drain(..keep_from);
