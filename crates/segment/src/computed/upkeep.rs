@@ -1053,12 +1053,12 @@ mod tests {
         let record = 64 << 10;
         let profiles = 3 * STATE_CACHE_ENCODED_BYTES / record;
         for graph in 0..profiles as u64 {
-            cache.put(("o".into(), "s".into(), graph), cached(record));
+            cache.put((graph, "o".into(), "s".into()), cached(record));
             assert!(cache.encoded_bytes <= STATE_CACHE_ENCODED_BYTES);
             let held: usize = cache.states.values().map(|c| c.encoded.len()).sum();
             assert_eq!(cache.encoded_bytes, held);
         }
-        let last = ("o".to_owned(), "s".to_owned(), profiles as u64 - 1);
+        let last = (profiles as u64 - 1, "o".to_owned(), "s".to_owned());
         assert!(cache.take(&last).is_some(), "the newest state is kept");
         assert!(
             cache.take(&last).is_none(),
