@@ -354,15 +354,15 @@ impl Compiled {
         }
     }
 
-    /// Whether `event` (at time `ts`) passes the filter: [`Compiled::accepts`], on the event
-    /// itself when the condition allows it, else on a one-event set.
-    pub fn accepts_event(&self, event: &Value, ts: i64) -> bool {
+    /// [`Compiled::accepts`] answered on the event itself, without a one-event set; `None`
+    /// when only the set gives the filter's answer.
+    fn accepts_on_event(&self, event: &Value, ts: i64) -> Option<bool> {
         match (&self.on_event, &self.filter) {
             (Some(condition), _) => {
-                condition.matches(event, &EventSet::default(), &EvalContext::new(ts))
+                Some(condition.matches(event, &EventSet::default(), &EvalContext::new(ts)))
             }
-            (None, Some(_)) => self.accepts(&EventSet::new(vec![event.clone()]), ts),
-            (None, None) => true,
+            (None, Some(_)) => None,
+            (None, None) => Some(true),
         }
     }
 
@@ -432,13 +432,12 @@ impl Live {
             let first = self.same_filter_as.get(i).copied().unwrap_or(i);
             let accepted = match out.get(first) {
                 Some(known) if first < i => *known,
-                _ if attr.on_event.is_some() || attr.filter.is_none() => {
-                    attr.accepts_event(event, ts)
-                }
-                _ => attr.accepts(
-                    single.get_or_insert_with(|| EventSet::new(vec![event.clone()])),
-                    ts,
-                ),
+                _ => attr.accepts_on_event(event, ts).unwrap_or_else(|| {
+                    attr.accepts(
+                        single.get_or_insert_with(|| EventSet::new(vec![event.clone()])),
+                        ts,
+                    )
+                }),
             };
             out.push(accepted);
         }
