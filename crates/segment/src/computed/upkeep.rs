@@ -402,10 +402,24 @@ fn known(state: Option<&GraphState>, entry: &ChangeEntry, live: &Live) -> bool {
     };
     entry.kind == ChangeKind::Event
         && state.covers(identities)
-        && live
-            .attrs
-            .iter()
-            .all(|a| state.attrs.contains_key(&a.definition.id))
+        && live_states(live, state).all(|s| s.is_some())
+}
+
+/// The stored state of each live attribute, in `live.attrs` order. Both are in id order,
+/// so one walk compares each id once, where a tree search per attribute compared several
+/// 36-byte ids (and the fast path asks twice per event).
+fn live_states<'a>(
+    live: &'a Live,
+    state: &'a GraphState,
+) -> impl Iterator<Item = Option<&'a AttrState>> + 'a {
+    let mut states = state.attrs.iter().peekable();
+    live.attrs.iter().map(move |attr| {
+        let id = attr.definition.id.as_str();
+        while states.next_if(|(stored, _)| stored.as_str() < id).is_some() {}
+        states
+            .next_if(|(stored, _)| stored.as_str() == id)
+            .map(|(_, s)| s)
+    })
 }
 
 /// A profile of a tenant: `(graph, org, sandbox)`. The graph id first: keys then compare
@@ -473,28 +487,46 @@ impl<'s> PassWork<'s> {
     }
 
     fn slot(&mut self, tenant: &Tenant, graph: u64) -> Result<&mut Slot> {
-        Ok(match self.slots.entry(profile_key(tenant, graph)) {
-            std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
-            std::collections::btree_map::Entry::Vacant(v) => {
-                let (state, original, read_at) = match self.cache.take(v.key()) {
-                    Some(cached) => (Some(cached.state), Some(cached.encoded), cached.read_at),
-                    None => {
-                        let read_at = self.store.read_version();
-                        match state_store::load(self.store, tenant, graph)? {
-                            Some((state, bytes)) => (Some(state), Some(bytes), read_at),
-                            None => (None, None, read_at),
-                        }
-                    }
-                };
-                v.insert(Slot {
-                    tenant: tenant.clone(),
-                    state,
-                    original,
-                    read_at,
-                    dirty: false,
-                })
+        self.slot_of(tenant, &profile_key(tenant, graph))
+    }
+
+    /// [`PassWork::slot`] by a key the caller already built: the key is copied only for a
+    /// profile new to the pass.
+    fn slot_of(&mut self, tenant: &Tenant, key: &ProfileKey) -> Result<&mut Slot> {
+        if !self.slots.contains_key(key) {
+            self.load_slot(tenant, key.clone())?;
+        }
+        self.slots
+            .get_mut(key)
+            .ok_or_else(|| Error::Corrupt {
+                what: "computed attribute pass",
+                reason: "a slot loaded a moment ago is missing".to_owned(),
+            })
+    }
+
+    /// Reads a profile's state into the pass: from the consumer's cache, else the store.
+    fn load_slot(&mut self, tenant: &Tenant, key: ProfileKey) -> Result<()> {
+        let (state, original, read_at) = match self.cache.take(&key) {
+            Some(cached) => (Some(cached.state), Some(cached.encoded), cached.read_at),
+            None => {
+                let read_at = self.store.read_version();
+                match state_store::load(self.store, tenant, key.0)? {
+                    Some((state, bytes)) => (Some(state), Some(bytes), read_at),
+                    None => (None, None, read_at),
+                }
             }
-        })
+        };
+        self.slots.insert(
+            key,
+            Slot {
+                tenant: tenant.clone(),
+                state,
+                original,
+                read_at,
+                dirty: false,
+            },
+        );
+        Ok(())
     }
 
     /// Drops the state of a graph that no longer exists under this id.
@@ -603,7 +635,7 @@ impl<'s> PassWork<'s> {
             return Ok(());
         };
         let mut key = profile_key(tenant, graph_id);
-        let fast = known(self.slot(tenant, graph_id)?.state.as_ref(), entry, attrs);
+        let fast = known(self.slot_of(tenant, &key)?.state.as_ref(), entry, attrs);
         if !fast {
             let Some(graph) = self.graph(tenant, graph_id)? else {
                 // Erased since: its state goes.
@@ -630,12 +662,7 @@ impl<'s> PassWork<'s> {
         let Some(state) = state else {
             return Ok(());
         };
-        if attrs.attrs.iter().all(|a| {
-            state
-                .attrs
-                .get(&a.definition.id)
-                .is_some_and(|s| seq <= s.seq)
-        }) {
+        if live_states(attrs, state).all(|s| s.is_some_and(|s| seq <= s.seq)) {
             return Ok(());
         }
         let applied = match (self.recent, &entry.event_id) {
