@@ -310,3 +310,58 @@ fn stored_states(store: &EmbeddedStore) -> Vec<u64> {
     })
     .collect()
 }
+
+/// Found by the property test: a pass refreshes a profile to its graph after an unlink,
+/// then meets an older event of the identity the unlink moved out. The event belongs to the
+/// identity's new graph (rebuilt by the unlink's `graphChanged` entry), not to the graph the
+/// entry names.
+#[test]
+fn an_event_of_an_identity_unlinked_since_stays_out_of_its_old_graph() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(dir.path(), StoreOptions::default()).unwrap();
+    let mut defined = 0;
+    let recent = std::sync::Arc::new(RecentEvents::new(8));
+    let mut consumer = upkeep::Consumer::with_recent_events(std::sync::Arc::clone(&recent));
+    define(&store, &mut defined);
+    let ops = [
+        Op::Event {
+            person: 3,
+            slot: 0,
+            hours_ago: 0,
+            amount: 0,
+        },
+        Op::Pass,
+        Op::Link { person: 3 },
+        Op::Event {
+            person: 3,
+            slot: 1,
+            hours_ago: 0,
+            amount: 1,
+        },
+        Op::Unlink { person: 3 },
+    ];
+    for (n, op) in ops.iter().enumerate() {
+        apply(&store, &mut consumer, &recent, op, n, &mut defined);
+    }
+    consumer.catch_up(&store, &|| NOW).unwrap();
+    let spend = |identity: IdentityKey| {
+        let graph = tessera_identity::resolve(&store, &tenant(), &identity)
+            .unwrap()
+            .unwrap();
+        upkeep::values(&store, &tenant(), graph.id, NOW)
+            .unwrap()
+            .into_iter()
+            .find(|(_, name, _)| name == "spend")
+            .map(|(_, _, v)| v)
+    };
+    assert_eq!(
+        spend(identity(3, 0)),
+        Some(json!(0)),
+        "the page view's graph"
+    );
+    assert_eq!(
+        spend(identity(3, 1)),
+        Some(json!(1)),
+        "the purchase's graph"
+    );
+}

@@ -647,6 +647,14 @@ impl<'s> PassWork<'s> {
             }
             key.0 = graph.id;
             self.refresh(tenant, &graph, attrs)?;
+            // An event of an identity that has left the graph since (an unlink or a split
+            // after the event was written) is not this profile's any more. The change that
+            // moved it wrote `graphChanged` entries further on, which rebuild the graph the
+            // identity is in now from its events, this one included.
+            let identity = IdentityKey::new(entry.namespace.clone(), entry.id.clone());
+            if entry.kind == ChangeKind::Event && !graph.contains(&identity) {
+                return Ok(());
+            }
         }
         if entry.kind != ChangeKind::Event {
             return Ok(());
