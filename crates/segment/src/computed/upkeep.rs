@@ -496,12 +496,10 @@ impl<'s> PassWork<'s> {
         if !self.slots.contains_key(key) {
             self.load_slot(tenant, key.clone())?;
         }
-        self.slots
-            .get_mut(key)
-            .ok_or_else(|| Error::Corrupt {
-                what: "computed attribute pass",
-                reason: "a slot loaded a moment ago is missing".to_owned(),
-            })
+        self.slots.get_mut(key).ok_or_else(|| Error::Corrupt {
+            what: "computed attribute pass",
+            reason: "a slot loaded a moment ago is missing".to_owned(),
+        })
     }
 
     /// Reads a profile's state into the pass: from the consumer's cache, else the store.
@@ -755,41 +753,55 @@ impl Consumer {
         let mut live: HashMap<(String, String), Arc<Live>> = HashMap::new();
         let mut work = PassWork::new(store, &mut self.states, self.recent.as_deref(), now);
         work.outcome.entries = entries.len();
+        // The sandbox of the previous entry: a pass is mostly one sandbox's entries, so its
+        // tenant is parsed and its attributes looked up once, not per entry.
+        let mut current: Option<(Tenant, Arc<Live>)> = None;
         for decoded in entries {
             let (seq, entry) = decoded?;
             if entry.kind == ChangeKind::Membership {
                 continue;
             }
-            let Some(tenant) = tenant_of(&entry) else {
-                continue;
-            };
-            let tkey = (entry.org.clone(), entry.sandbox.clone());
-            if !live.contains_key(&tkey) {
-                live.insert(tkey.clone(), self.definitions.get(store, &tenant)?);
+            let same = current.as_ref().is_some_and(|(tenant, _)| {
+                tenant.org.as_str() == entry.org && tenant.sandbox.as_str() == entry.sandbox
+            });
+            if !same {
+                let Some(tenant) = tenant_of(&entry) else {
+                    continue;
+                };
+                let tkey = (entry.org.clone(), entry.sandbox.clone());
+                let attrs = match live.get(&tkey) {
+                    Some(attrs) => Arc::clone(attrs),
+                    None => {
+                        let attrs = self.definitions.get(store, &tenant)?;
+                        live.insert(tkey, Arc::clone(&attrs));
+                        attrs
+                    }
+                };
+                current = Some((tenant, attrs));
             }
-            let Some(attrs) = live.get(&tkey) else {
+            let Some((tenant, attrs)) = &current else {
                 continue;
             };
             // Also without live attributes: states written while some were live must not
             // outlive their graph.
             for gone in gone_candidates(&entry) {
-                work.forget_if_gone(&tenant, gone)?;
+                work.forget_if_gone(tenant, gone)?;
             }
             if attrs.is_empty() {
                 continue;
             }
             match entry.kind {
                 ChangeKind::GraphChanged | ChangeKind::Erased => {
-                    work.follow_graph_change(&tenant, &entry, attrs)?;
+                    work.follow_graph_change(tenant, &entry, attrs)?;
                 }
                 ChangeKind::Record | ChangeKind::Event => {
-                    work.apply_write(&tenant, seq, &entry, attrs)?;
+                    work.apply_write(tenant, seq, &entry, attrs)?;
                 }
                 ChangeKind::Membership => {}
             }
         }
-        // Ingestion keeps events in memory only while some sandbox has an attribute to fold.
-        // and then only the fields their attributes read.
+        // Ingestion keeps events in memory only while some sandbox has an attribute to fold,
+        // and of each only what the attributes read.
         if let Some(recent) = &self.recent {
             recent.set_wanted(self.definitions.any_live());
             recent.set_projection(self.definitions.event_reads());
