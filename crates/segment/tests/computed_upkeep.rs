@@ -252,20 +252,29 @@ fn expected(
     out
 }
 
+/// Runs `ops` on a fresh store with the first attribute defined, through one long-lived
+/// consumer (as the server's worker keeps one, so what it keeps between passes is under test
+/// too), and catches it up; returns the store (with its directory) and how many attributes
+/// were defined.
+fn run(ops: &[Op]) -> (tempfile::TempDir, EmbeddedStore, usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(dir.path(), StoreOptions::default()).unwrap();
+    let mut defined = 0;
+    let recent = std::sync::Arc::new(RecentEvents::new(8));
+    let mut consumer = upkeep::Consumer::with_recent_events(std::sync::Arc::clone(&recent));
+    define(&store, &mut defined);
+    for (n, op) in ops.iter().enumerate() {
+        apply(&store, &mut consumer, &recent, op, n, &mut defined);
+    }
+    consumer.catch_up(&store, &|| NOW).unwrap();
+    (dir, store, defined)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
     #[test]
     fn caught_up_values_equal_a_fold_from_scratch(ops in proptest::collection::vec(op(), 1..40)) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = EmbeddedStore::open(dir.path(), StoreOptions::default()).unwrap();
-        let mut defined = 0;
-        let recent = std::sync::Arc::new(RecentEvents::new(8));
-        let mut consumer = upkeep::Consumer::with_recent_events(std::sync::Arc::clone(&recent));
-        define(&store, &mut defined);
-        for (n, op) in ops.iter().enumerate() {
-            apply(&store, &mut consumer, &recent, op, n, &mut defined);
-        }
-        consumer.catch_up(&store, &|| NOW).unwrap();
+        let (_dir, store, defined) = run(&ops);
         let live = definition::live(&store, &tenant()).unwrap();
         prop_assert_eq!(live.len(), defined);
         for graph in tessera_identity::graphs(&store, &tenant(), None, 100).unwrap() {
@@ -317,12 +326,6 @@ fn stored_states(store: &EmbeddedStore) -> Vec<u64> {
 /// entry names.
 #[test]
 fn an_event_of_an_identity_unlinked_since_stays_out_of_its_old_graph() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = EmbeddedStore::open(dir.path(), StoreOptions::default()).unwrap();
-    let mut defined = 0;
-    let recent = std::sync::Arc::new(RecentEvents::new(8));
-    let mut consumer = upkeep::Consumer::with_recent_events(std::sync::Arc::clone(&recent));
-    define(&store, &mut defined);
     let ops = [
         Op::Event {
             person: 3,
@@ -340,10 +343,7 @@ fn an_event_of_an_identity_unlinked_since_stays_out_of_its_old_graph() {
         },
         Op::Unlink { person: 3 },
     ];
-    for (n, op) in ops.iter().enumerate() {
-        apply(&store, &mut consumer, &recent, op, n, &mut defined);
-    }
-    consumer.catch_up(&store, &|| NOW).unwrap();
+    let (_dir, store, _) = run(&ops);
     let spend = |identity: IdentityKey| {
         let graph = tessera_identity::resolve(&store, &tenant(), &identity)
             .unwrap()
