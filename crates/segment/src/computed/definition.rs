@@ -23,10 +23,10 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use tessera_ingest::recent::Projection;
 use tessera_model::Tenant;
 use tessera_pql::ast::Literal;
 use tessera_pql::{EvalContext, EventSet, Expr, Program};
+use tessera_profile::projection::Projection;
 use tessera_store::{Direction, Entry, Key, ScanRange, Scope, Store, Table, WriteBatch};
 
 use super::window::{Duration, Function, Unit};
