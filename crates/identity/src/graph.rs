@@ -4,8 +4,9 @@
 //! - `Table::Identities`: `namespace, id` → the graph the identity belongs to and the graphs
 //!   it moved through (its cluster history; see the `pointer` module).
 //! - `Table::Graphs`: `graph id` → the graph's head: members (with first/last seen and the
-//!   datasets they came from), or a redirect to the graph that absorbed it; beside it the
-//!   links (which pair, when first and last made, by which record) and the history log.
+//!   datasets they came from), or a redirect to the graph that absorbed it; its links
+//!   (which pair, when first and last made, by which record: a base document beside the
+//!   head and a log of later additions, see the `links` module) and its history log.
 //!
 //! A [`GraphTxn`] reads through an overlay, so several records of one write batch see each
 //! other's links, and at the end emits every change into the caller's batch together with
@@ -20,6 +21,7 @@ use tessera_store::{Key, Scope, Store, Table, WriteBatch};
 
 use crate::error::{Error, Result};
 use crate::key::IdentityKey;
+use crate::links::{self, LinkLog};
 use crate::pointer;
 use crate::rules::LinkingRules;
 
@@ -79,7 +81,7 @@ pub struct Link {
 }
 
 impl Link {
-    fn joins(&self, x: &IdentityKey, y: &IdentityKey) -> bool {
+    pub(crate) fn joins(&self, x: &IdentityKey, y: &IdentityKey) -> bool {
         (&self.a == x && &self.b == y) || (&self.a == y && &self.b == x)
     }
 
@@ -129,19 +131,15 @@ fn identity_key(tenant: &Tenant, identity: &IdentityKey) -> Key {
         .finish()
 }
 
-fn graph_key(tenant: &Tenant, id: u64) -> Key {
+pub(crate) fn graph_key(tenant: &Tenant, id: u64) -> Key {
     Key::tenant(tenant).u64(id).finish()
 }
 
-/// A live graph's links live under their own key: lookups and profile merges need only the
-/// members, so the document they read stays small.
-fn links_key(tenant: &Tenant, id: u64) -> Key {
-    Key::extend(&graph_key(tenant, id)).str("links").finish()
-}
-
-/// The stored head of a graph: members only (links are stored apart), or a redirect.
+/// The stored head of a graph: members only (links are stored apart, so lookups and profile
+/// merges read a small document), or a redirect.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 enum StoredHead {
+    /// A live graph whose links are all in its base document.
     Live {
         id: u64,
         created: i64,
@@ -152,10 +150,49 @@ enum StoredHead {
         to: u64,
         at: i64,
     },
+    /// A live graph with links in log rows or in graphs it absorbed as well.
+    Logged {
+        id: u64,
+        created: i64,
+        updated: i64,
+        members: Vec<Member>,
+        log: LinkLog,
+    },
 }
 
-/// [`StoredHead::Live`] borrowing its members, so writing a head copies nothing; encodes to
-/// the same bytes (bincode writes variant index and fields alike).
+impl StoredHead {
+    /// The graph (without links) and where its links are, for a live head.
+    fn into_live(self) -> Option<(Graph, LinkLog)> {
+        let (id, created, updated, members, log) = match self {
+            StoredHead::Live {
+                id,
+                created,
+                updated,
+                members,
+            } => (id, created, updated, members, LinkLog::default()),
+            StoredHead::Logged {
+                id,
+                created,
+                updated,
+                members,
+                log,
+            } => (id, created, updated, members, log),
+            StoredHead::Redirect { .. } => return None,
+        };
+        let graph = Graph {
+            id,
+            created,
+            updated,
+            members,
+            links: Vec::new(),
+        };
+        Some((graph, log))
+    }
+}
+
+/// [`StoredHead`] borrowing its members, so writing a head copies nothing; encodes to the
+/// same bytes (bincode writes variant index and fields alike, so the variants keep
+/// [`StoredHead`]'s order).
 #[derive(serde::Serialize)]
 enum StoredHeadRef<'a> {
     Live {
@@ -164,6 +201,38 @@ enum StoredHeadRef<'a> {
         updated: i64,
         members: &'a [Member],
     },
+    Redirect {
+        to: u64,
+        at: i64,
+    },
+    Logged {
+        id: u64,
+        created: i64,
+        updated: i64,
+        members: &'a [Member],
+        log: &'a LinkLog,
+    },
+}
+
+impl<'a> StoredHeadRef<'a> {
+    fn live(graph: &'a Graph, log: &'a LinkLog) -> Self {
+        if log.is_empty() {
+            StoredHeadRef::Live {
+                id: graph.id,
+                created: graph.created,
+                updated: graph.updated,
+                members: &graph.members,
+            }
+        } else {
+            StoredHeadRef::Logged {
+                id: graph.id,
+                created: graph.created,
+                updated: graph.updated,
+                members: &graph.members,
+                log,
+            }
+        }
+    }
 }
 
 /// Leading byte of a stored graph document: its format. Graph documents are read on every
@@ -178,7 +247,7 @@ fn varint() -> impl bincode::Options {
     bincode::DefaultOptions::new()
 }
 
-fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T> {
     use bincode::Options as _;
     let corrupt = |e: bincode::Error| Error::Corrupt {
         what: "graph",
@@ -222,29 +291,16 @@ fn read_graph(
             return Ok(None);
         };
         match decode::<StoredHead>(&bytes)? {
-            StoredHead::Live {
-                id,
-                created,
-                updated,
-                members,
-            } => {
-                let links = if with_links {
-                    match store.get(Table::Graphs, &links_key(tenant, id))? {
-                        Some(bytes) => decode(&bytes)?,
-                        None => Vec::new(),
-                    }
-                } else {
-                    Vec::new()
-                };
-                return Ok(Some(Graph {
-                    id,
-                    created,
-                    updated,
-                    members,
-                    links,
-                }));
-            }
             StoredHead::Redirect { to, .. } => id = to,
+            head => {
+                let Some((mut graph, log)) = head.into_live() else {
+                    continue;
+                };
+                if with_links {
+                    graph.links = links::read_whole(store, tenant, graph.id, &log)?.0;
+                }
+                return Ok(Some(graph));
+            }
         }
     }
     Err(Error::Corrupt {
@@ -421,20 +477,8 @@ pub fn graphs(
             if !reader.is_done() {
                 continue;
             }
-            if let StoredHead::Live {
-                created,
-                updated,
-                members,
-                ..
-            } = decode::<StoredHead>(&row.value)?
-            {
-                found.push(Graph {
-                    id,
-                    created,
-                    updated,
-                    members,
-                    links: Vec::new(),
-                });
+            if let Some((graph, _)) = decode::<StoredHead>(&row.value)?.into_live() {
+                found.push(Graph { id, ..graph });
                 if found.len() == limit {
                     return Ok(found);
                 }
@@ -484,12 +528,24 @@ pub struct GraphTxn<'a> {
     eviction_rank: Box<dyn Fn(&str) -> u8 + 'a>,
     identities: BTreeMap<IdentityKey, Slot<u64>>,
     graphs: BTreeMap<u64, Slot<GraphDoc>>,
-    /// Stored links documents as read, per graph (preconditions). A live graph's links are
-    /// read only when the transaction needs them (a record of one identity changes only the
-    /// head): a graph missing here has its stored links unread, untouched and not rewritten.
-    links_original: BTreeMap<u64, Option<Vec<u8>>>,
+    /// Where each live graph read keeps its links (from its head), as this transaction
+    /// changes it: merges hand the absorbed graphs' pieces to the survivor.
+    logs: BTreeMap<u64, LinkLog>,
+    /// Graphs whose links the transaction read whole, with the keys of the rows they came
+    /// from: their `links` are the full set, rewritten at the end as one base document in
+    /// place of those rows. A live graph not listed has its stored links unread; its `links`
+    /// hold only what this transaction's records made or confirmed, stored as a log row.
+    /// No precondition guards the rows themselves: every transaction that writes or deletes
+    /// one also rewrites the graph's head, whose precondition catches the race.
+    whole: BTreeMap<u64, Vec<Key>>,
+    /// Rows of graphs read whole and then absorbed by a graph whose links stayed unread:
+    /// their links moved into the survivor's log row.
+    obsolete: Vec<Key>,
     history: Vec<(u64, HistoryEntry)>,
     rules: LinkingRules,
+    /// Every linking record reads its graphs' links whole (as all did before the log rows):
+    /// the oracle the property tests compare the log against.
+    links_always_whole: bool,
     /// Latest time the transaction was told about (stamps identities' cluster history).
     clock: i64,
     /// Graphs whose set of members changes in this transaction (an identity joined, left or
@@ -607,9 +663,12 @@ impl<'a> GraphTxn<'a> {
             eviction_rank: Box::new(eviction_rank),
             identities: BTreeMap::new(),
             graphs: BTreeMap::new(),
-            links_original: BTreeMap::new(),
+            logs: BTreeMap::new(),
+            whole: BTreeMap::new(),
+            obsolete: Vec::new(),
             history: Vec::new(),
             rules: LinkingRules::default(),
+            links_always_whole: false,
             clock: 0,
             reshaped: BTreeSet::new(),
             erased_logs: Vec::new(),
@@ -621,6 +680,14 @@ impl<'a> GraphTxn<'a> {
     /// Applies the sandbox's linking rules (unique namespaces, priority) to every link.
     pub fn with_rules(mut self, rules: LinkingRules) -> Self {
         self.rules = rules;
+        self
+    }
+
+    /// Makes every linking record read its graphs' links whole and rewrite them as one
+    /// document, for tests that compare the cheaper log against it.
+    #[doc(hidden)]
+    pub fn reading_links_whole(mut self) -> Self {
+        self.links_always_whole = true;
         self
     }
 
@@ -719,25 +786,17 @@ impl<'a> GraphTxn<'a> {
             .store
             .get(Table::Graphs, &graph_key(&self.tenant, id))?;
         let current = match original.as_deref().map(decode::<StoredHead>).transpose()? {
-            Some(StoredHead::Live {
-                id,
-                created,
-                updated,
-                members,
-            }) => Some(GraphDoc::Live(Graph {
-                id,
-                created,
-                updated,
-                members,
-                links: Vec::new(),
-            })),
             Some(StoredHead::Redirect { to, at }) => Some(GraphDoc::Redirect { to, at }),
+            Some(head) => head.into_live().map(|(graph, log)| {
+                self.logs.insert(id, log);
+                GraphDoc::Live(graph)
+            }),
             None => None,
         };
-        // Links are stored only beside a live head (a redirect or a removal deletes them):
-        // for any other document they are known to be absent without a read.
+        // A graph that does not exist has no links (and a redirect's belong to the graph
+        // that absorbed it): known whole without a read.
         if !matches!(current, Some(GraphDoc::Live(_))) {
-            self.links_original.insert(id, None);
+            self.whole.insert(id, Vec::new());
         }
         self.graphs.insert(
             id,
@@ -750,28 +809,24 @@ impl<'a> GraphTxn<'a> {
         Ok(())
     }
 
-    /// Reads the links of live graph `id` into the overlay, once.
-    fn ensure_links(&mut self, id: u64) -> Result<()> {
+    /// Reads every link of live graph `id` into the overlay, once, under the links its
+    /// records made in this transaction so far.
+    fn ensure_whole(&mut self, id: u64) -> Result<()> {
         self.doc_ref(id)?;
-        if self.links_original.contains_key(&id) {
+        if self.whole.contains_key(&id) {
             return Ok(());
         }
-        let stored = self
-            .store
-            .get(Table::Graphs, &links_key(&self.tenant, id))?;
-        let links = stored
-            .as_deref()
-            .map(decode::<Vec<Link>>)
-            .transpose()?
-            .unwrap_or_default();
+        let log = self.logs.get(&id).cloned().unwrap_or_default();
+        let (stored, keys) = links::read_whole(self.store, &self.tenant, id, &log)?;
         if let Some(Slot {
             current: Some(GraphDoc::Live(graph)),
             ..
         }) = self.graphs.get_mut(&id)
         {
-            graph.links = links;
+            let made_here = std::mem::replace(&mut graph.links, stored);
+            links::fold(&mut graph.links, made_here);
         }
-        self.links_original.insert(id, stored);
+        self.whole.insert(id, keys);
         Ok(())
     }
 
@@ -799,7 +854,7 @@ impl<'a> GraphTxn<'a> {
         let Some((_, id)) = self.live_graph(identity)? else {
             return Ok(None);
         };
-        self.ensure_links(id)?;
+        self.ensure_whole(id)?;
         match self.doc_ref(id)? {
             Some(GraphDoc::Live(graph)) => Ok(Some(graph.clone())),
             _ => Err(Error::Corrupt {
@@ -860,9 +915,9 @@ impl<'a> GraphTxn<'a> {
             touches_links =
                 !matches!(self.doc_ref(*id)?, Some(GraphDoc::Live(g)) if g.contains(only));
         }
-        if touches_links {
+        if touches_links && self.needs_whole_links(&involved, identities) {
             for &(_, id) in &involved {
-                self.ensure_links(id)?;
+                self.ensure_whole(id)?;
             }
         }
         let created = involved.is_empty();
@@ -891,9 +946,21 @@ impl<'a> GraphTxn<'a> {
                     graph.members.push(member);
                 }
             }
-            for link in other.links {
-                if !graph.links.iter().any(|l| l.joins(&link.a, &link.b)) {
-                    graph.links.push(link);
+            links::fold(&mut graph.links, other.links);
+            match self.whole.remove(&other_id) {
+                // Its links were read whole: they are now the survivor's (in full, or in its
+                // log row), and its rows go.
+                Some(rows) => match self.whole.get_mut(&graph.id) {
+                    Some(survivor_rows) => survivor_rows.extend(rows),
+                    None => self.obsolete.extend(rows),
+                },
+                // Unread: its stored pieces become the survivor's, where they lie.
+                None => {
+                    let log = self.logs.remove(&other_id).unwrap_or_default();
+                    self.logs
+                        .entry(graph.id)
+                        .or_default()
+                        .inherit(other_id, log);
                 }
             }
             absorbed.push(other_id);
@@ -925,25 +992,7 @@ impl<'a> GraphTxn<'a> {
                 if x == y {
                     continue;
                 }
-                match graph.links.iter_mut().find(|l| l.joins(x, y)) {
-                    Some(link) => {
-                        link.last_seen = link.last_seen.max(at);
-                        if !link.datasets.iter().any(|d| d == dataset)
-                            && link.datasets.len() < MAX_MEMBER_DATASETS
-                        {
-                            link.datasets.push(dataset.to_owned());
-                        }
-                    }
-                    None => graph.links.push(Link {
-                        a: x.clone(),
-                        b: y.clone(),
-                        first_seen: at,
-                        last_seen: at,
-                        xaction_id: xaction_id.to_owned(),
-                        dataset: dataset.to_owned(),
-                        datasets: vec![dataset.to_owned()],
-                    }),
-                }
+                links::absorb(&mut graph.links, links::made(x, y, at, dataset, xaction_id));
             }
         }
         graph.updated = at;
@@ -978,6 +1027,9 @@ impl<'a> GraphTxn<'a> {
                 let id = match reusable {
                     Some(id) => {
                         absorbed.retain(|a| *a != id);
+                        // Its old rows are the survivor's to replace; the piece is stored
+                        // whole under its id again.
+                        self.whole.insert(id, Vec::new());
                         id
                     }
                     None => self.fresh_id()?,
@@ -1241,6 +1293,36 @@ impl<'a> GraphTxn<'a> {
         evicted
     }
 
+    /// Whether a record must read its graphs' links whole: only the graph limit and the
+    /// linking rules need every link (to choose what to remove and find the parts left), a
+    /// graph past [`links::COMPACT_AFTER_ROWS`] is due a rewrite, and a graph read whole
+    /// already cannot absorb one whose links stayed unread. Decided from the members alone.
+    fn needs_whole_links(&self, involved: &[(i64, u64)], identities: &[IdentityKey]) -> bool {
+        if self.links_always_whole {
+            return true;
+        }
+        let mut members: Vec<&IdentityKey> = identities.iter().collect();
+        for (_, id) in involved {
+            if self.whole.contains_key(id)
+                || self.logs.get(id).is_some_and(LinkLog::wants_compaction)
+            {
+                return true;
+            }
+            if let Some(Slot {
+                current: Some(GraphDoc::Live(graph)),
+                ..
+            }) = self.graphs.get(id)
+            {
+                members.extend(graph.identities());
+            }
+        }
+        members.sort_unstable();
+        members.dedup();
+        members.len() > self.config.max_identities
+            || (self.rules.is_active()
+                && unique_overflow(members.into_iter(), &self.rules).is_some())
+    }
+
     /// Members of graph `id` as the transaction has it now (empty when it is not live).
     pub fn members_of(&mut self, id: u64) -> Result<Vec<IdentityKey>> {
         Ok(match self.doc_ref(id)? {
@@ -1256,7 +1338,7 @@ impl<'a> GraphTxn<'a> {
     }
 
     /// Emits every change into `batch`, with preconditions on everything read.
-    pub fn finish(self, batch: &mut WriteBatch) -> Result<()> {
+    pub fn finish(mut self, batch: &mut WriteBatch) -> Result<()> {
         for (table, prefix) in &self.erased_logs {
             // Logs are short (one entry per graph change); erasure is rare.
             for row in self.store.scan(
@@ -1332,48 +1414,67 @@ impl<'a> GraphTxn<'a> {
                 batch.put(Table::Identities, &key, pointer::encode(&stored));
             }
         }
+        // Links rows by key: a row replaced is deleted unless something is written under its
+        // key again (a base document rewritten in place).
+        let mut link_rows: BTreeMap<Key, Option<Vec<u8>>> = BTreeMap::new();
+        for row in std::mem::take(&mut self.obsolete) {
+            link_rows.entry(row).or_insert(None);
+        }
         for (id, slot) in self.graphs {
             let key = graph_key(&self.tenant, id);
-            let links = links_key(&self.tenant, id);
             batch.expect_read_at(Table::Graphs, &key, slot.original.clone(), self.read_at);
-            // `None`: the links were never read (nor changed) by this transaction.
-            let links_read = self.links_original.get(&id);
-            if let Some(original) = links_read {
-                batch.expect_read_at(Table::Graphs, &links, original.clone(), self.read_at);
+            if !slot.dirty {
+                continue;
             }
-            if slot.dirty {
-                match &slot.current {
-                    Some(GraphDoc::Live(graph)) => {
-                        let head = StoredHeadRef::Live {
-                            id: graph.id,
-                            created: graph.created,
-                            updated: graph.updated,
-                            members: &graph.members,
-                        };
-                        batch.put(Table::Graphs, &key, encode(&head)?);
-                        // Unread links are unchanged; absent links read as none, so a new
-                        // graph without links (a record of one identity) needs no row.
-                        match links_read {
-                            None => {}
-                            Some(None) if graph.links.is_empty() => {}
-                            Some(_) => {
-                                batch.put(Table::Graphs, &links, encode(&graph.links)?);
+            let whole = self.whole.remove(&id);
+            for row in whole.iter().flatten() {
+                link_rows.entry(row.clone()).or_insert(None);
+            }
+            match &slot.current {
+                Some(GraphDoc::Live(graph)) => {
+                    let log = match whole {
+                        Some(_) => {
+                            if !graph.links.is_empty() {
+                                let bytes = encode(&graph.links)?;
+                                link_rows.insert(links::base_key(&self.tenant, id), Some(bytes));
                             }
+                            LinkLog::default()
                         }
-                    }
-                    Some(GraphDoc::Redirect { to, at }) => {
-                        batch.put(
-                            Table::Graphs,
-                            &key,
-                            encode(&StoredHead::Redirect { to: *to, at: *at })?,
-                        );
-                        batch.delete(Table::Graphs, &links);
-                    }
-                    None => {
-                        batch.delete(Table::Graphs, &key);
-                        batch.delete(Table::Graphs, &links);
-                    }
-                };
+                        // What this transaction's records made or confirmed, beside the
+                        // unread rest (a record of one identity makes nothing).
+                        None => {
+                            let mut log = self.logs.remove(&id).unwrap_or_default();
+                            if let Some(at) = graph.links.iter().map(|l| l.first_seen).min() {
+                                let row = links::log_key(&self.tenant, id, at, nonce);
+                                link_rows.insert(row, Some(encode(&graph.links)?));
+                                log.rows = log.rows.saturating_add(1);
+                            }
+                            log
+                        }
+                    };
+                    batch.put(
+                        Table::Graphs,
+                        &key,
+                        encode(&StoredHeadRef::live(graph, &log))?,
+                    );
+                }
+                Some(GraphDoc::Redirect { to, at }) => {
+                    let head = StoredHeadRef::Redirect { to: *to, at: *at };
+                    batch.put(Table::Graphs, &key, encode(&head)?);
+                }
+                None => {
+                    batch.delete(Table::Graphs, &key);
+                }
+            }
+        }
+        for (key, value) in link_rows {
+            match value {
+                Some(bytes) => {
+                    batch.put(Table::Graphs, &key, bytes);
+                }
+                None => {
+                    batch.delete(Table::Graphs, &key);
+                }
             }
         }
         Ok(())
@@ -1564,7 +1665,7 @@ mod tests {
         assert_eq!(decode::<StoredHead>(&varint).expect("decode v2"), head());
         assert!(decode::<StoredHead>(&[9, 0]).is_err());
         let members = match head() {
-            StoredHead::Live { members, .. } => members,
+            StoredHead::Live { members, .. } | StoredHead::Logged { members, .. } => members,
             StoredHead::Redirect { .. } => Vec::new(),
         };
         let borrowed = StoredHeadRef::Live {
@@ -1617,7 +1718,7 @@ mod tests {
         let id = graph_id(&store, &tenant, &a).expect("read").expect("graph");
         let batch = record(&store, &tenant, std::slice::from_ref(&a), 20);
         assert!(
-            !touches(&batch, &links_key(&tenant, id)),
+            !touches(&batch, &links::base_key(&tenant, id)),
             "links neither read nor written"
         );
         assert!(
@@ -1653,19 +1754,159 @@ mod tests {
         );
         record(&store, &tenant, std::slice::from_ref(&a), 10);
         let id = graph_id(&store, &tenant, &a).expect("read").expect("graph");
-        let links = links_key(&tenant, id);
+        let links = links::base_key(&tenant, id);
         assert_eq!(store.get(Table::Graphs, &links).expect("read"), None);
         let graph = graph_by_id(&store, &tenant, id)
             .expect("read")
             .expect("graph");
         assert!(graph.links.is_empty());
-        // Linking it later writes the row, with the precondition that it is still absent.
+        // Linking it later adds a log row: the base document is neither read nor written.
         let batch = record(&store, &tenant, &[a.clone(), b.clone()], 20);
-        assert!(touches(&batch, &links));
+        assert!(!touches(&batch, &links));
+        assert_eq!(log_rows(&store, &tenant, id), 1);
         let graph = graph_by_id(&store, &tenant, id)
             .expect("read")
             .expect("graph");
         assert_eq!(graph.links.len(), 1);
         assert!(graph.contains(&b));
+    }
+
+    fn log_rows(store: &dyn Store, tenant: &Tenant, id: u64) -> usize {
+        store
+            .scan(
+                Table::Graphs,
+                &tessera_store::ScanRange::prefix(links::log_prefix(tenant, id)),
+                tessera_store::Direction::Forward,
+                usize::MAX,
+            )
+            .expect("scan")
+            .len()
+    }
+
+    fn stored_log(store: &dyn Store, tenant: &Tenant, id: u64) -> LinkLog {
+        let bytes = store
+            .get(Table::Graphs, &graph_key(tenant, id))
+            .expect("read")
+            .expect("head");
+        let head = decode::<StoredHead>(&bytes).expect("decode");
+        head.into_live().map(|(_, log)| log).expect("live")
+    }
+
+    fn email(n: u32) -> IdentityKey {
+        IdentityKey::new("Email", format!("p{n}@x.com"))
+    }
+
+    #[test]
+    fn a_merge_moves_no_links_and_the_survivor_reads_them_where_they_lie() {
+        let (_dir, store, tenant) = open_store();
+        let (a, b, c, d) = (email(1), email(2), email(3), email(4));
+        record(&store, &tenant, &[a.clone(), b.clone()], 10);
+        record(&store, &tenant, &[c.clone(), d.clone()], 20);
+        let older = graph_id(&store, &tenant, &a).expect("read").expect("graph");
+        let younger = graph_id(&store, &tenant, &c).expect("read").expect("graph");
+        let batch = record(&store, &tenant, &[b.clone(), c.clone()], 30);
+        for id in [older, younger] {
+            assert!(
+                !touches(&batch, &links::base_key(&tenant, id)),
+                "graph {id}'s links neither read nor written by the merge"
+            );
+        }
+        assert_eq!(log_rows(&store, &tenant, older), 1);
+        assert_eq!(
+            stored_log(&store, &tenant, older),
+            LinkLog {
+                inherited: vec![younger],
+                rows: 2,
+            }
+        );
+        let graph = graph_by_id(&store, &tenant, older)
+            .expect("read")
+            .expect("graph");
+        let mut pairs: Vec<(i64, String)> = graph
+            .links
+            .iter()
+            .map(|l| (l.first_seen, l.xaction_id.clone()))
+            .collect();
+        pairs.sort();
+        assert_eq!(
+            pairs,
+            [(10, "x10".into()), (20, "x20".into()), (30, "x30".into())]
+        );
+        // Readers holding the absorbed id see the same graph, links and all.
+        assert_eq!(
+            graph_by_id(&store, &tenant, younger).expect("read"),
+            Some(graph)
+        );
+    }
+
+    #[test]
+    fn pieces_past_the_limit_are_folded_into_one_document_by_the_next_linking_record() {
+        let (_dir, store, tenant) = open_store();
+        let (a, b) = (email(1), email(2));
+        record(&store, &tenant, &[a.clone(), b.clone()], 0);
+        let id = graph_id(&store, &tenant, &a).expect("read").expect("graph");
+        let pieces = i64::from(links::COMPACT_AFTER_ROWS);
+        for at in 1..=pieces {
+            record(&store, &tenant, &[a.clone(), b.clone()], at);
+        }
+        assert_eq!(
+            log_rows(&store, &tenant, id),
+            links::COMPACT_AFTER_ROWS as usize
+        );
+        assert!(stored_log(&store, &tenant, id).wants_compaction());
+        record(&store, &tenant, &[b.clone(), a.clone()], pieces + 1);
+        assert_eq!(log_rows(&store, &tenant, id), 0);
+        assert!(stored_log(&store, &tenant, id).is_empty());
+        let graph = graph_by_id(&store, &tenant, id)
+            .expect("read")
+            .expect("graph");
+        assert_eq!(graph.links.len(), 1);
+        let link = graph.links.first().expect("link");
+        assert_eq!((link.first_seen, link.last_seen), (0, pieces + 1));
+        assert_eq!((&link.a, &link.b), (&a, &b));
+    }
+
+    #[test]
+    fn logged_heads_encode_alike_owned_and_borrowed() {
+        let log = LinkLog {
+            inherited: vec![3, 9],
+            rows: 4,
+        };
+        let StoredHead::Live {
+            id,
+            created,
+            updated,
+            members,
+        } = head()
+        else {
+            panic!("a live head");
+        };
+        let owned = StoredHead::Logged {
+            id,
+            created,
+            updated,
+            members: members.clone(),
+            log: log.clone(),
+        };
+        let graph = Graph {
+            id,
+            created,
+            updated,
+            members,
+            links: Vec::new(),
+        };
+        let bytes = encode(&StoredHeadRef::live(&graph, &log)).expect("encode");
+        assert_eq!(bytes, encode(&owned).expect("encode owned"));
+        assert_eq!(decode::<StoredHead>(&bytes).expect("decode"), owned);
+        assert_eq!(
+            encode(&StoredHeadRef::live(&graph, &LinkLog::default())).expect("encode"),
+            encode(&head()).expect("encode plain"),
+            "a graph without pieces keeps the plain head"
+        );
+        let redirect = StoredHeadRef::Redirect { to: 5, at: 6 };
+        assert_eq!(
+            decode::<StoredHead>(&encode(&redirect).expect("encode")).expect("decode"),
+            StoredHead::Redirect { to: 5, at: 6 }
+        );
     }
 }

@@ -17,6 +17,7 @@ pub mod blocklist;
 mod error;
 pub mod graph;
 mod key;
+mod links;
 pub mod namespace;
 mod pointer;
 pub mod rules;
