@@ -1144,9 +1144,33 @@ impl<'a> GraphTxn<'a> {
             self.erased.insert(member.clone());
         }
         self.reshaped.insert(graph.id);
-        self.erased_logs
-            .push((Table::Graphs, history_prefix(&self.tenant, graph.id)));
-        self.history.retain(|(id, _)| *id != graph.id);
+        // The graphs it absorbed left their history logs, which name the identities they
+        // were created with: those go too, found through the `merged` entries.
+        let mut logs = vec![graph.id];
+        let mut next = 0;
+        while let Some(&id) = logs.get(next) {
+            next += 1;
+            let stored = history(self.store, &self.tenant, id)?;
+            let unstored = self
+                .history
+                .iter()
+                .filter(|(graph, _)| *graph == id)
+                .map(|(_, entry)| entry);
+            for entry in stored.iter().chain(unstored) {
+                if entry.event == "merged" {
+                    for absorbed in &entry.graphs {
+                        if !logs.contains(absorbed) {
+                            logs.push(*absorbed);
+                        }
+                    }
+                }
+            }
+        }
+        for id in &logs {
+            self.erased_logs
+                .push((Table::Graphs, history_prefix(&self.tenant, *id)));
+        }
+        self.history.retain(|(id, _)| !logs.contains(id));
         if let Some(slot) = self.graphs.get_mut(&graph.id) {
             slot.current = None;
             slot.dirty = true;
@@ -1864,6 +1888,39 @@ mod tests {
         let link = graph.links.first().expect("link");
         assert_eq!((link.first_seen, link.last_seen), (0, pieces + 1));
         assert_eq!((&link.a, &link.b), (&a, &b));
+    }
+
+    #[test]
+    fn erasing_a_graph_removes_every_piece_of_its_links() {
+        let (_dir, store, tenant) = open_store();
+        let (a, b, c, d) = (email(1), email(2), email(3), email(4));
+        record(&store, &tenant, &[a.clone(), b.clone()], 10);
+        record(&store, &tenant, &[c.clone(), d.clone()], 20);
+        record(&store, &tenant, &[b.clone(), c.clone()], 30);
+        record(&store, &tenant, &[d.clone(), a.clone()], 40);
+        let id = graph_id(&store, &tenant, &a).expect("read").expect("graph");
+        assert!(!stored_log(&store, &tenant, id).is_empty());
+        let mut txn = GraphTxn::new(&store, tenant.clone(), GraphConfig::default(), |_| 0);
+        txn.erase_graph(&a).expect("erase").expect("graph");
+        let mut batch = WriteBatch::new();
+        txn.finish(&mut batch).expect("finish");
+        store.commit(batch).expect("commit");
+        let rows = store
+            .scan(
+                Table::Graphs,
+                &tessera_store::ScanRange::prefix(Key::scope_prefix(&Scope::Tenant(
+                    tenant.clone(),
+                ))),
+                tessera_store::Direction::Forward,
+                usize::MAX,
+            )
+            .expect("scan");
+        let left: Vec<String> = rows
+            .iter()
+            .map(|row| String::from_utf8_lossy(&row.value).into_owned())
+            .filter(|value| value.contains("@x.com"))
+            .collect();
+        assert_eq!(left, Vec::<String>::new(), "no identity value left behind");
     }
 
     #[test]
