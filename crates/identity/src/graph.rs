@@ -509,6 +509,13 @@ pub struct LinkOutcome {
     pub evicted: Vec<IdentityKey>,
     /// Graphs split off when an eviction disconnected the rest.
     pub split_off: Vec<u64>,
+    /// The record created the graph.
+    pub created: bool,
+    /// The graph grew, and only by identities seen for the first time (no record of an
+    /// identity-enabled dataset carried them before, in this transaction or earlier):
+    /// nothing merged, was evicted or split off. Keepers of per-graph state derived from
+    /// the members' events can then extend it instead of recomputing it.
+    pub grew_by_new_identities: bool,
 }
 
 /// A value read from the store, and its current value in the transaction.
@@ -517,6 +524,8 @@ struct Slot<T> {
     original: Option<Vec<u8>>,
     current: Option<T>,
     dirty: bool,
+    /// A record of this transaction linked it (identities only).
+    linked: bool,
 }
 
 /// Graph changes of one atomic batch, for one tenant.
@@ -709,6 +718,7 @@ impl<'a> GraphTxn<'a> {
                 original,
                 current,
                 dirty: false,
+                linked: false,
             },
         );
         Ok(current)
@@ -804,6 +814,7 @@ impl<'a> GraphTxn<'a> {
                 original,
                 current,
                 dirty: false,
+                linked: false,
             },
         );
         Ok(())
@@ -921,6 +932,16 @@ impl<'a> GraphTxn<'a> {
             }
         }
         let created = involved.is_empty();
+        // Identities no record carried before this one: no pointer was stored and no
+        // earlier record of the transaction linked them.
+        let first_seen: Vec<bool> = identities
+            .iter()
+            .map(|identity| {
+                self.identities.get_mut(identity).is_some_and(|slot| {
+                    !std::mem::replace(&mut slot.linked, true) && slot.original.is_none()
+                })
+            })
+            .collect();
         let mut absorbed = Vec::new();
         // Identities whose stored pointer may be wrong after this record: only those are
         // rewritten (members that stay in the surviving graph already point at it).
@@ -965,7 +986,8 @@ impl<'a> GraphTxn<'a> {
             }
             absorbed.push(other_id);
         }
-        for identity in identities {
+        let (mut added, mut added_only_new) = (false, true);
+        for (identity, first_seen) in identities.iter().zip(&first_seen) {
             match graph.members.iter_mut().find(|m| &m.identity == identity) {
                 Some(member) => {
                     member.last_seen = member.last_seen.max(at);
@@ -978,12 +1000,16 @@ impl<'a> GraphTxn<'a> {
                         }
                     }
                 }
-                None => graph.members.push(Member {
-                    identity: identity.clone(),
-                    first_seen: at,
-                    last_seen: at,
-                    datasets: vec![dataset.to_owned()],
-                }),
+                None => {
+                    added = true;
+                    added_only_new &= *first_seen;
+                    graph.members.push(Member {
+                        identity: identity.clone(),
+                        first_seen: at,
+                        last_seen: at,
+                        datasets: vec![dataset.to_owned()],
+                    });
+                }
             }
         }
         // A record links every pair of its identities.
@@ -1090,11 +1116,18 @@ impl<'a> GraphTxn<'a> {
             self.history
                 .push((id, note("split", split_off.clone(), Vec::new())));
         }
+        let grew_by_new_identities = added
+            && added_only_new
+            && absorbed.is_empty()
+            && evicted.is_empty()
+            && split_off.is_empty();
         Ok(Some(LinkOutcome {
             graph: id,
             absorbed,
             evicted,
             split_off,
+            created,
+            grew_by_new_identities,
         }))
     }
 
@@ -1921,6 +1954,54 @@ mod tests {
             .filter(|value| value.contains("@x.com"))
             .collect();
         assert_eq!(left, Vec::<String>::new(), "no identity value left behind");
+    }
+
+    /// `(created, grew_by_new_identities)` of one record applied in `txn`.
+    fn growth(txn: &mut GraphTxn<'_>, ids: &[IdentityKey], at: i64) -> (bool, bool) {
+        let outcome = txn
+            .link(ids, at, "web", "x")
+            .expect("link")
+            .expect("linked");
+        (outcome.created, outcome.grew_by_new_identities)
+    }
+
+    fn commit(store: &dyn Store, txn: GraphTxn<'_>) {
+        let mut batch = WriteBatch::new();
+        txn.finish(&mut batch).expect("finish");
+        store.commit(batch).expect("commit");
+    }
+
+    #[test]
+    fn an_outcome_tells_whether_only_identities_never_seen_joined_the_graph() {
+        let (_dir, store, tenant) = open_store();
+        let new_txn = || GraphTxn::new(&store, tenant.clone(), GraphConfig::default(), |_| 0);
+        let (a, b, c, d, e) = (email(1), email(2), email(3), email(4), email(5));
+        let mut txn = new_txn();
+        assert_eq!(growth(&mut txn, &[a.clone(), b.clone()], 1), (true, true));
+        // Seen earlier in the same transaction: not new any more.
+        assert_eq!(growth(&mut txn, std::slice::from_ref(&c), 2), (true, true));
+        assert_eq!(
+            growth(&mut txn, &[a.clone(), c.clone()], 3),
+            (false, false),
+            "a merge"
+        );
+        commit(&store, txn);
+        let mut txn = new_txn();
+        assert_eq!(growth(&mut txn, &[b.clone(), d.clone()], 4), (false, true));
+        assert_eq!(
+            growth(&mut txn, std::slice::from_ref(&d), 5),
+            (false, false),
+            "nothing added"
+        );
+        // An identity that left its graph has a past, in this transaction or before.
+        txn.unlink_identity(&d, 6).expect("unlink");
+        assert_eq!(growth(&mut txn, &[d.clone(), e.clone()], 7), (true, false));
+        commit(&store, txn);
+        let mut txn = new_txn();
+        txn.unlink_identity(&e, 8).expect("unlink");
+        commit(&store, txn);
+        let mut txn = new_txn();
+        assert_eq!(growth(&mut txn, std::slice::from_ref(&e), 9), (true, false));
     }
 
     #[test]
