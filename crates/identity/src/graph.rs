@@ -1479,15 +1479,21 @@ impl<'a> GraphTxn<'a> {
         }
         for (id, slot) in self.graphs {
             let key = graph_key(&self.tenant, id);
-            batch.expect_read_at(Table::Graphs, &key, slot.original.clone(), self.read_at);
-            if !slot.dirty {
+            let Slot {
+                original,
+                current,
+                dirty,
+                ..
+            } = slot;
+            batch.expect_read_at(Table::Graphs, &key, original, self.read_at);
+            if !dirty {
                 continue;
             }
             let whole = self.whole.remove(&id);
             for row in whole.iter().flatten() {
                 link_rows.entry(row.clone()).or_insert(None);
             }
-            match &slot.current {
+            match &current {
                 Some(GraphDoc::Live(graph)) => {
                     let log = match whole {
                         Some(_) => {
