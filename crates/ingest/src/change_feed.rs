@@ -106,6 +106,42 @@ pub struct ChangeEntry {
     /// the survivor), so what consumers keep under them can go.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub absorbed: Vec<u64>,
+    /// What the record's linking did to `graph` besides merging.
+    #[serde(default, skip_serializing_if = "GraphGrowth::is_none")]
+    pub growth: GraphGrowth,
+}
+
+/// How a record's linking grew its graph, for consumers keeping per-graph state derived
+/// from the members' events.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GraphGrowth {
+    /// The record created the graph.
+    #[serde(default)]
+    pub created: bool,
+    /// The graph grew, and all it gained came with this record: the identities it added had
+    /// never been seen (no earlier record or event of theirs is stored), and nothing merged,
+    /// was evicted or split off.
+    #[serde(default)]
+    pub grew_by_new_identities: bool,
+}
+
+impl GraphGrowth {
+    /// Neither flag set (what entries written before the flags decode to).
+    pub fn is_none(&self) -> bool {
+        *self == GraphGrowth::default()
+    }
+
+    fn to_byte(self) -> u8 {
+        u8::from(self.created) | (u8::from(self.grew_by_new_identities) << 1)
+    }
+
+    fn from_byte(byte: u8) -> Self {
+        GraphGrowth {
+            created: byte & 1 != 0,
+            grew_by_new_identities: byte & 2 != 0,
+        }
+    }
 }
 
 /// Adds the record of an erasure of `subject` (`DELETE /access/entities`): one
@@ -215,6 +251,7 @@ fn graph_entry(
         graph,
         segment: None,
         absorbed: Vec::new(),
+        growth: GraphGrowth::default(),
     }
 }
 
@@ -228,6 +265,9 @@ pub fn append(batch: &mut WriteBatch, entry: &ChangeEntry) -> Result<()> {
 /// JSON that was the largest share of the consumers' time; bincode decodes several times
 /// faster. Entries written as JSON before start with `{` and still decode.
 const FEED_FORMAT_BINARY: u8 = 1;
+/// [`FEED_FORMAT_BINARY`]'s body followed by one byte of [`GraphGrowth`] flags (written
+/// now).
+const FEED_FORMAT_BINARY_GROWTH: u8 = 2;
 
 /// [`ChangeEntry`]'s fields in bincode's fixed order: a format without field names cannot
 /// skip absent optional fields the way the JSON form does. New fields go at the end, under
@@ -295,41 +335,46 @@ fn encode(entry: &ChangeEntry) -> Result<Vec<u8>> {
         absorbed: &entry.absorbed,
     };
     let mut bytes = Vec::with_capacity(160);
-    bytes.push(FEED_FORMAT_BINARY);
+    bytes.push(FEED_FORMAT_BINARY_GROWTH);
     bincode::DefaultOptions::new()
         .serialize_into(&mut bytes, &binary)
         .map_err(corrupt)?;
+    bytes.push(entry.growth.to_byte());
     Ok(bytes)
 }
 
 fn decode(bytes: &[u8]) -> Result<ChangeEntry> {
     use bincode::Options as _;
-    match bytes.split_first() {
-        Some((&FEED_FORMAT_BINARY, body)) => {
-            let e: BinaryEntry = bincode::DefaultOptions::new()
-                .deserialize(body)
-                .map_err(corrupt)?;
-            Ok(ChangeEntry {
-                org: e.org,
-                sandbox: e.sandbox,
-                dataset_id: e.dataset_id,
-                kind: e.kind,
-                namespace: e.namespace,
-                id: e.id,
-                identities: e.identities,
-                xaction_id: e.xaction_id,
-                applied_ms: e.applied_ms,
-                event_ms: e.event_ms,
-                event_id: e.event_id,
-                graph: e.graph,
-                segment: e.segment,
-                absorbed: e.absorbed,
-            })
-        }
-        Some((b'{', _)) => serde_json::from_slice(bytes).map_err(corrupt),
-        Some((format, _)) => Err(corrupt(format!("unknown feed entry format {format}"))),
-        None => Err(corrupt("empty feed entry")),
-    }
+    let (body, growth) = match bytes.split_first() {
+        Some((&FEED_FORMAT_BINARY, body)) => (body, GraphGrowth::default()),
+        Some((&FEED_FORMAT_BINARY_GROWTH, rest)) => match rest.split_last() {
+            Some((flags, body)) => (body, GraphGrowth::from_byte(*flags)),
+            None => return Err(corrupt("empty feed entry")),
+        },
+        Some((b'{', _)) => return serde_json::from_slice(bytes).map_err(corrupt),
+        Some((format, _)) => return Err(corrupt(format!("unknown feed entry format {format}"))),
+        None => return Err(corrupt("empty feed entry")),
+    };
+    let e: BinaryEntry = bincode::DefaultOptions::new()
+        .deserialize(body)
+        .map_err(corrupt)?;
+    Ok(ChangeEntry {
+        org: e.org,
+        sandbox: e.sandbox,
+        dataset_id: e.dataset_id,
+        kind: e.kind,
+        namespace: e.namespace,
+        id: e.id,
+        identities: e.identities,
+        xaction_id: e.xaction_id,
+        applied_ms: e.applied_ms,
+        event_ms: e.event_ms,
+        event_id: e.event_id,
+        graph: e.graph,
+        segment: e.segment,
+        absorbed: e.absorbed,
+        growth,
+    })
 }
 
 fn sequence_of(key: &[u8], prefix_len: usize) -> Result<u64> {
@@ -509,6 +554,10 @@ mod tests {
                 last_qualification_time: 7,
             }),
             absorbed: vec![3, 4],
+            growth: GraphGrowth {
+                created: false,
+                grew_by_new_identities: true,
+            },
         }
     }
 
@@ -516,8 +565,24 @@ mod tests {
     fn entries_round_trip_through_the_binary_form() -> Result<()> {
         let full = full_entry();
         let bytes = encode(&full)?;
-        assert_eq!(bytes.first(), Some(&FEED_FORMAT_BINARY));
+        assert_eq!(bytes.first(), Some(&FEED_FORMAT_BINARY_GROWTH));
         assert_eq!(decode(&bytes)?, full);
+        for growth in [0, 1, 2, 3].map(GraphGrowth::from_byte) {
+            let entry = ChangeEntry {
+                growth,
+                ..full.clone()
+            };
+            assert_eq!(decode(&encode(&entry)?)?, entry);
+        }
+        // The first binary form: the same body without the flags.
+        let mut first = bytes.clone();
+        first[0] = FEED_FORMAT_BINARY;
+        first.pop();
+        let without = ChangeEntry {
+            growth: GraphGrowth::default(),
+            ..full.clone()
+        };
+        assert_eq!(decode(&first)?, without);
         let sparse = ChangeEntry {
             kind: ChangeKind::Event,
             identities: Vec::new(),
@@ -526,6 +591,7 @@ mod tests {
             graph: None,
             segment: None,
             absorbed: Vec::new(),
+            growth: GraphGrowth::default(),
             ..full
         };
         assert_eq!(decode(&encode(&sparse)?)?, sparse);

@@ -18,9 +18,9 @@ use tessera_profile::event::{self, NewEvent};
 use tessera_profile::fragment::{self, WriteMode};
 use tessera_profile::IdentityKey;
 use tessera_schema::{CompiledSchema, XdmClass};
-use tessera_store::{Store, Table, WriteBatch};
+use tessera_store::{Key, Store, Table, WriteBatch};
 
-use crate::change_feed::{self, ChangeEntry, ChangeKind};
+use crate::change_feed::{self, ChangeEntry, ChangeKind, GraphGrowth};
 use crate::dataset::Dataset;
 use crate::error::{Error, FieldProblem, Rejection, RejectionCode, Result};
 use crate::record;
@@ -247,6 +247,8 @@ struct Linker<'a> {
     store: &'a dyn Store,
     config: GraphConfig,
     txns: BTreeMap<Tenant, TenantLinks<'a>>,
+    /// Sandboxes whose unlinked-events flag this batch sets (see [`unlinked_events_key`]).
+    unlinked_events: HashSet<Tenant>,
 }
 
 /// One tenant's graph transaction within a batch.
@@ -266,7 +268,47 @@ impl<'a> Linker<'a> {
                 max_identities: limits.max_graph_identities,
             },
             txns: BTreeMap::new(),
+            unlinked_events: HashSet::new(),
         }
+    }
+
+    /// Notes that the batch stores an event of a dataset not enabled for identity; sets
+    /// the sandbox's flag once per batch.
+    fn note_unlinked_event(&mut self, batch: &mut WriteBatch, tenant: &Tenant) {
+        if self.unlinked_events.insert(tenant.clone()) {
+            batch.put(Table::Meta, &unlinked_events_key(tenant), vec![1]);
+        }
+    }
+
+    /// What the record's linking did to its graph, for the change feed. A graph that grew
+    /// only by new identities is reported so only while the sandbox holds no unlinked
+    /// events, with a precondition on that: an unlinked event committed meanwhile makes
+    /// this commit retry.
+    fn growth(
+        &self,
+        batch: &mut WriteBatch,
+        tenant: &Tenant,
+        outcome: Option<&LinkOutcome>,
+    ) -> Result<GraphGrowth> {
+        let Some(outcome) = outcome else {
+            return Ok(GraphGrowth::default());
+        };
+        let mut grew_by_new_identities = outcome.grew_by_new_identities;
+        if grew_by_new_identities {
+            if self.unlinked_events.contains(tenant) {
+                grew_by_new_identities = false;
+            } else {
+                let key = unlinked_events_key(tenant);
+                let read_at = self.store.read_version();
+                let flag = self.store.get(Table::Meta, &key)?;
+                grew_by_new_identities = flag.is_none();
+                batch.expect_read_at(Table::Meta, &key, flag, read_at);
+            }
+        }
+        Ok(GraphGrowth {
+            created: outcome.created,
+            grew_by_new_identities,
+        })
     }
 
     /// Links the record's identities (primary first); returns what that did to the graph.
@@ -381,6 +423,7 @@ fn add_to_batch(
 ) -> Result<()> {
     let outcome = linker.link(item, applied_ms)?;
     let graph = outcome.as_ref().map(|o| o.graph);
+    let growth = linker.growth(batch, &item.tenant, outcome.as_ref())?;
     let (kind, event_ms, event_id) = match &item.write {
         Write::Record {
             mode,
@@ -422,6 +465,9 @@ fn add_to_batch(
                 xaction_id: &item.xaction_id,
             };
             event::append(batch, &item.tenant, &new, body)?;
+            if !item.link {
+                linker.note_unlinked_event(batch, &item.tenant);
+            }
             if let Some(batch_id) = &item.batch_id {
                 event::index_batch(batch, &item.tenant, &new, batch_id);
             }
@@ -453,8 +499,16 @@ fn add_to_batch(
             graph,
             segment: None,
             absorbed: outcome.map(|o| o.absorbed).unwrap_or_default(),
+            growth,
         },
     )
+}
+
+/// Set once a sandbox stores an event of a dataset not enabled for identity: its identity
+/// may have no graph yet, and join one later with that past. From then on no entry of the
+/// sandbox claims its graph grew only by identities without a past.
+fn unlinked_events_key(tenant: &Tenant) -> Key {
+    Key::tenant(tenant).str("unlinked-events").finish()
 }
 
 fn is_duplicate_event(store: &dyn Store, item: &Prepared) -> Result<bool> {

@@ -190,6 +190,7 @@ fn ingest(
                     graph: Some(graph),
                     segment: None,
                     absorbed: Vec::new(),
+                    growth: Default::default(),
                 },
             )
             .expect("feed");

@@ -88,6 +88,7 @@ pub fn feed_entry(
             last_qualification_time: change.last_qualification_time,
         }),
         absorbed: Vec::new(),
+        growth: Default::default(),
     }
 }
 

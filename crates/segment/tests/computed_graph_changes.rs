@@ -50,6 +50,7 @@ fn entry(kind: ChangeKind, ids: &[IdentityKey], graph: u64, xaction: &str) -> Ch
         graph: Some(graph),
         segment: None,
         absorbed: Vec::new(),
+        growth: Default::default(),
     }
 }
 

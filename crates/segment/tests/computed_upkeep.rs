@@ -7,7 +7,7 @@
 use proptest::prelude::*;
 use serde_json::{json, Value};
 use tessera_identity::{GraphConfig, GraphTxn, IdentityKey, LinkOutcome};
-use tessera_ingest::change_feed::{self, ChangeEntry, ChangeKind};
+use tessera_ingest::change_feed::{self, ChangeEntry, ChangeKind, GraphGrowth};
 use tessera_ingest::recent::RecentEvents;
 use tessera_ingest::unlink::{self, Unlink};
 use tessera_model::Tenant;
@@ -35,8 +35,9 @@ enum Op {
         hours_ago: u8,
         amount: u8,
     },
-    /// Person `p`'s two identities meet: their graphs merge.
-    Link { person: u8 },
+    /// Person `p`'s CRM id and their identity `with` (1: email, 2: device) meet: their
+    /// graphs merge, or one joins the other's graph for the first time.
+    Link { person: u8, with: u8 },
     /// Person `p`'s two identities are unlinked through the identity API: the graph splits.
     Unlink { person: u8 },
     /// The consumer catches up.
@@ -47,8 +48,8 @@ enum Op {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        4 => (0u8..4, 0u8..2, 0u8..80, 0u8..50).prop_map(|(person, slot, hours_ago, amount)| Op::Event { person, slot, hours_ago, amount }),
-        1 => (0u8..4).prop_map(|person| Op::Link { person }),
+        4 => (0u8..4, 0u8..3, 0u8..80, 0u8..50).prop_map(|(person, slot, hours_ago, amount)| Op::Event { person, slot, hours_ago, amount }),
+        1 => (0u8..4, 1u8..3).prop_map(|(person, with)| Op::Link { person, with }),
         1 => (0u8..4).prop_map(|person| Op::Unlink { person }),
         1 => Just(Op::Pass),
         1 => Just(Op::Define),
@@ -69,18 +70,34 @@ const ATTRIBUTES: [(&str, &str); 4] = [
 ];
 
 fn identity(person: u8, slot: u8) -> IdentityKey {
-    if slot == 0 {
-        IdentityKey::new("CRMID", format!("p{person}"))
-    } else {
-        IdentityKey::new("Email", format!("p{person}@x.com"))
+    match slot {
+        0 => IdentityKey::new("CRMID", format!("p{person}")),
+        1 => IdentityKey::new("Email", format!("p{person}@x.com")),
+        _ => IdentityKey::new("ECID", format!("{person:038}")),
     }
 }
 
-fn link(store: &EmbeddedStore, ids: &[IdentityKey], batch: &mut WriteBatch) -> LinkOutcome {
+/// Links `ids` as the `n`th op's record (so graphs made earlier are older and survive
+/// merges).
+fn link(
+    store: &EmbeddedStore,
+    ids: &[IdentityKey],
+    n: usize,
+    batch: &mut WriteBatch,
+) -> LinkOutcome {
     let mut txn = GraphTxn::new(store, tenant(), GraphConfig::default(), |_| 0);
-    let outcome = txn.link(ids, 1, "ds", "x").unwrap().unwrap();
+    let at = i64::try_from(n).unwrap();
+    let outcome = txn.link(ids, at, "ds", "x").unwrap().unwrap();
     txn.finish(batch).unwrap();
     outcome
+}
+
+/// What ingestion reports of a record's linking (its sandbox holds no unlinked events).
+fn growth(outcome: &LinkOutcome) -> GraphGrowth {
+    GraphGrowth {
+        created: outcome.created,
+        grew_by_new_identities: outcome.grew_by_new_identities,
+    }
 }
 
 fn entry(
@@ -106,6 +123,7 @@ fn entry(
         graph: Some(graph),
         segment: None,
         absorbed: Vec::new(),
+        growth: Default::default(),
     }
 }
 
@@ -143,7 +161,7 @@ fn apply(
             amount,
         } => {
             let who = identity(*person, *slot);
-            let graph = link(store, std::slice::from_ref(&who), &mut batch).graph;
+            let outcome = link(store, std::slice::from_ref(&who), n, &mut batch);
             let at = NOW - i64::from(*hours_ago) * HOUR;
             let id = format!("e{n}");
             let xaction = format!("x{n}");
@@ -175,15 +193,20 @@ fn apply(
                 };
                 applied = held.as_object().cloned();
             }
-            change_feed::append(
-                &mut batch,
-                &entry(ChangeKind::Event, &who, graph, &xaction, Some(at), event_id),
-            )
-            .unwrap();
+            let mut event = entry(
+                ChangeKind::Event,
+                &who,
+                outcome.graph,
+                &xaction,
+                Some(at),
+                event_id,
+            );
+            event.growth = growth(&outcome);
+            change_feed::append(&mut batch, &event).unwrap();
         }
-        Op::Link { person } => {
-            let ids = [identity(*person, 0), identity(*person, 1)];
-            let outcome = link(store, &ids, &mut batch);
+        Op::Link { person, with } => {
+            let ids = [identity(*person, 0), identity(*person, *with)];
+            let outcome = link(store, &ids, n, &mut batch);
             // As ingestion does: the entry names the graphs the record merged away.
             let mut record = entry(
                 ChangeKind::Record,
@@ -193,6 +216,11 @@ fn apply(
                 None,
                 None,
             );
+            record.identities = ids
+                .iter()
+                .map(|i| (i.namespace.clone(), i.id.clone()))
+                .collect();
+            record.growth = growth(&outcome);
             record.absorbed = outcome.absorbed;
             change_feed::append(&mut batch, &record).unwrap();
         }
@@ -334,7 +362,7 @@ fn an_event_of_an_identity_unlinked_since_stays_out_of_its_old_graph() {
             amount: 0,
         },
         Op::Pass,
-        Op::Link { person: 3 },
+        Op::Link { person: 3, with: 1 },
         Op::Event {
             person: 3,
             slot: 1,
@@ -364,4 +392,75 @@ fn an_event_of_an_identity_unlinked_since_stays_out_of_its_old_graph() {
         Some(json!(1)),
         "the purchase's graph"
     );
+}
+
+/// Spend of the profile `identity` belongs to.
+fn spend_of(store: &EmbeddedStore, identity: &IdentityKey) -> Option<Value> {
+    let graph = tessera_identity::resolve(store, &tenant(), identity)
+        .unwrap()
+        .unwrap();
+    upkeep::values(store, &tenant(), graph.id, NOW)
+        .unwrap()
+        .into_iter()
+        .find(|(_, name, _)| name == "spend")
+        .map(|(_, _, v)| v)
+}
+
+/// A record that brings identities never seen before starts or extends the profile's state
+/// without reading events back; one that merges a graph with a past recomputes it.
+#[test]
+fn identities_without_a_past_join_a_state_without_a_recomputation() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(dir.path(), StoreOptions::default()).unwrap();
+    let mut defined = 0;
+    let recent = std::sync::Arc::new(RecentEvents::new(8));
+    let mut consumer = upkeep::Consumer::with_recent_events(std::sync::Arc::clone(&recent));
+    define(&store, &mut defined);
+    let mut step = |ops: &[Op], first: usize| {
+        for (n, op) in ops.iter().enumerate() {
+            apply(&store, &mut consumer, &recent, op, first + n, &mut defined);
+        }
+        consumer.pass(&store, NOW).unwrap()
+    };
+    let buy = |slot, amount| Op::Event {
+        person: 0,
+        slot,
+        hours_ago: 1,
+        amount,
+    };
+    let first = step(&[buy(0, 10)], 0);
+    assert_eq!((first.extended, first.recomputed), (1, 0), "a new profile");
+    let joined = step(&[Op::Link { person: 0, with: 1 }, buy(1, 5)], 10);
+    assert_eq!((joined.extended, joined.recomputed), (1, 0), "a new email");
+    let device = step(&[buy(2, 30)], 20);
+    assert_eq!(
+        (device.extended, device.recomputed),
+        (1, 0),
+        "a device, alone"
+    );
+    let merged = step(&[Op::Link { person: 0, with: 2 }], 30);
+    assert_eq!((merged.extended, merged.recomputed), (0, 1), "a merge");
+    assert_eq!(spend_of(&store, &identity(0, 0)), Some(json!(45)));
+}
+
+/// A record grows a graph by a new identity; before the consumer reads it, another record
+/// merges a graph with a past into it. The state is recomputed: the merged graph's events
+/// count.
+#[test]
+fn a_member_that_joined_later_with_a_past_is_not_taken_in_unread() {
+    let buy = |slot, amount| Op::Event {
+        person: 0,
+        slot,
+        hours_ago: 1,
+        amount,
+    };
+    let ops = [
+        buy(0, 10),
+        buy(2, 30),
+        Op::Pass,
+        Op::Link { person: 0, with: 1 },
+        Op::Link { person: 0, with: 2 },
+    ];
+    let (_dir, store, _) = run(&ops);
+    assert_eq!(spend_of(&store, &identity(0, 1)), Some(json!(40)));
 }

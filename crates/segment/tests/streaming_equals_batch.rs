@@ -101,6 +101,7 @@ fn feed(
             graph: Some(graph),
             segment: None,
             absorbed,
+            growth: Default::default(),
         },
     )
     .unwrap();

@@ -274,3 +274,85 @@ async fn values_follow_merges_unlinks_erasures_and_eviction_splits() {
     settle(&server, "Email", left, (json!(1), json!(1))).await;
     server.stop().await;
 }
+
+/// Waits until the computed-attribute consumer has read the whole change feed.
+async fn drained(server: &TestServer) {
+    let store = server.state.store.as_ref();
+    for _ in 0..400 {
+        let head = tessera_ingest::change_feed::head(store).unwrap();
+        if tessera_ingest::change_feed::checkpoint(store, upkeep::CONSUMER).unwrap() >= head {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("the computed-attribute consumer did not catch up");
+}
+
+/// Once a sandbox stores events of a dataset outside the identity graph, a record that
+/// brings their identity into a graph for the first time brings that past along: the
+/// consumer recomputes the profile instead of starting it empty.
+#[tokio::test]
+async fn events_of_a_dataset_outside_the_graph_count_once_their_identity_joins_one() {
+    let server = TestServer::start(None).await;
+    let setup = setup(&server.url("")).await;
+    let base = setup.base.clone();
+    define(
+        &base,
+        "spend",
+        r#"xEvent[eventType = "commerce.purchases"].sum(commerce.order.priceTotal)"#,
+    )
+    .await;
+    define(&base, "purchases", "xEvent.count()").await;
+    let growth_of = |feed: &[Value], who: &str| {
+        feed.iter()
+            .rev()
+            .find(|e| e["kind"] == "record" && e["id"] == who)
+            .map(|e| e["growth"].clone())
+    };
+
+    // No unlinked event yet: a record of two new identities says so.
+    stream_ok(
+        &setup,
+        setup.profile_message(record(&[("CRMID", "bob"), ("Email", "bob@example.com")])),
+    )
+    .await;
+    assert_eq!(
+        growth_of(&setup.feed().await, "bob"),
+        Some(json!({"created": true, "grewByNewIdentities": true}))
+    );
+
+    // A purchase in a profile dataset not enabled for identity: its email has no graph.
+    let reply = post(
+        &base,
+        "/data/foundation/catalog/dataSets",
+        json!({
+            "name": "Store purchases",
+            "schemaRef": {"id": setup.event_schema, "contentType": "application/vnd.adobe.xed-full+json;version=1"},
+            "tags": {"unifiedProfile": ["enabled:true"]}
+        }),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+    let outside = reply.json()[0]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("@/dataSets/")
+        .to_owned();
+    let mut message = setup.event_message(purchase("s1", "Email", "ann@example.com", 7));
+    message["header"]["datasetId"] = json!(outside);
+    stream_ok(&setup, message).await;
+    assert_eq!(graph_of(&server, "Email", "ann@example.com"), None);
+    drained(&server).await;
+
+    // Ann's CRM id and that email meet for the first time: her profile holds the purchase.
+    stream_ok(
+        &setup,
+        setup.profile_message(record(&[("CRMID", "ann"), ("Email", "ann@example.com")])),
+    )
+    .await;
+    assert_eq!(
+        growth_of(&setup.feed().await, "ann"),
+        Some(json!({"created": true, "grewByNewIdentities": false}))
+    );
+    settle(&server, "CRMID", "ann", (json!(7), json!(1))).await;
+}

@@ -5,7 +5,7 @@
 /// A logical table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Table {
-    /// Store metadata (format version).
+    /// Store metadata (format version) and per-sandbox facts (`Key::tenant` scope).
     Meta,
     /// Sandboxes per organisation.
     Sandboxes,

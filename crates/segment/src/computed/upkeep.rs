@@ -64,6 +64,9 @@ pub struct PassOutcome {
     pub folded: usize,
     /// Profiles recomputed from their events.
     pub recomputed: usize,
+    /// Profiles whose state took in new members without a recomputation: the record that
+    /// added them carried their first appearance (see `extend`).
+    pub extended: usize,
 }
 
 fn corrupt_event(e: impl std::fmt::Display) -> Error {
@@ -399,6 +402,63 @@ fn known(state: Option<&GraphState>, entry: &ChangeEntry, live: &Live) -> bool {
         && live_states(live, state).all(|s| s.is_some())
 }
 
+/// Brings `state` up to the `members` graph `graph` has now without reading events when
+/// the record of `entry` accounts for the difference: it created that very graph, or added
+/// identities to it, and every identity it added was seen for the first time, so no stored
+/// event is theirs (the entry says so only while the sandbox holds no events of datasets
+/// outside the identity graph). A member the record did not carry (a later record added
+/// it), one the state has and the graph lost, an attribute the state lacks, or a graph the
+/// record did not grow (it was merged into another since) calls for a recomputation
+/// instead: returns whether the state was brought up.
+fn extend(
+    state: &mut Option<GraphState>,
+    graph: u64,
+    members: &[IdentityKey],
+    entry: &ChangeEntry,
+    live: &Live,
+) -> bool {
+    if !entry.growth.grew_by_new_identities || entry.graph != Some(graph) {
+        return false;
+    }
+    let carried = |m: &&IdentityKey| {
+        entry
+            .identities
+            .iter()
+            .any(|(ns, id)| *ns == m.namespace && *id == m.id)
+            || (entry.namespace == m.namespace && entry.id == m.id)
+    };
+    match state {
+        None if entry.growth.created && members.iter().all(|m| carried(&m)) => {
+            *state = Some(GraphState {
+                members: members.to_vec(),
+                attrs: live
+                    .attrs
+                    .iter()
+                    .map(|a| (a.definition.id.clone(), AttrState::default()))
+                    .collect(),
+            });
+            true
+        }
+        None => false,
+        Some(state) => {
+            let had_every_attribute = live_states(live, state).all(|s| s.is_some());
+            let kept_every_member = state
+                .members
+                .iter()
+                .all(|m| members.binary_search(m).is_ok());
+            let gained_only_carried = members
+                .iter()
+                .filter(|m| state.members.binary_search(m).is_err())
+                .all(|m| carried(&m));
+            if !(had_every_attribute && kept_every_member && gained_only_carried) {
+                return false;
+            }
+            state.members = members.to_vec();
+            true
+        }
+    }
+}
+
 /// Each live attribute with its stored state (`S`: a shared or a mutable reference), in
 /// `live.attrs` order. Live attributes and a state's map are both in id order, so one walk
 /// compares each id once, where a tree search per attribute compared several 36-byte ids
@@ -549,16 +609,25 @@ impl<'s> PassWork<'s> {
     }
 
     /// Recomputes the state of live `graph` from its events when it has none, misses a live
-    /// attribute or lists other members than the graph has (at most once per pass).
-    fn refresh(&mut self, tenant: &Tenant, graph: &Graph, attrs: &Arc<Live>) -> Result<()> {
+    /// attribute or lists other members than the graph has (at most once per pass), unless
+    /// the record of `entry` accounts for the difference with identities that have no past.
+    fn refresh(
+        &mut self,
+        tenant: &Tenant,
+        graph: &Graph,
+        attrs: &Arc<Live>,
+        entry: Option<&ChangeEntry>,
+    ) -> Result<()> {
         let key = profile_key(tenant, graph.id);
         if self.rebuilt.contains_key(&key) {
             return Ok(());
         }
-        let stale = match &self.slot(tenant, graph.id)?.state {
+        let members = state_store::members_of(graph);
+        let slot = self.slot(tenant, graph.id)?;
+        let stale = match &slot.state {
             None => true,
             Some(state) => {
-                state.members != state_store::members_of(graph)
+                state.members != members
                     || attrs
                         .attrs
                         .iter()
@@ -566,6 +635,11 @@ impl<'s> PassWork<'s> {
             }
         };
         if !stale {
+            return Ok(());
+        }
+        if entry.is_some_and(|entry| extend(&mut slot.state, graph.id, &members, entry, attrs)) {
+            slot.dirty = true;
+            self.outcome.extended += 1;
             return Ok(());
         }
         let head = match self.h1 {
@@ -610,7 +684,7 @@ impl<'s> PassWork<'s> {
             }
         }
         for graph in &targets {
-            self.refresh(tenant, graph, attrs)?;
+            self.refresh(tenant, graph, attrs, None)?;
         }
         Ok(())
     }
@@ -648,7 +722,7 @@ impl<'s> PassWork<'s> {
                 self.forget(tenant, graph_id)?;
             }
             key.0 = graph.id;
-            self.refresh(tenant, &graph, attrs)?;
+            self.refresh(tenant, &graph, attrs, Some(entry))?;
             // An event of an identity that has left the graph since (an unlink or a split
             // after the event was written) is not this profile's any more. The change that
             // moved it wrote `graphChanged` entries further on, which rebuild the graph the
