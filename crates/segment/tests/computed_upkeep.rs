@@ -285,17 +285,51 @@ fn expected(
 /// too), and catches it up; returns the store (with its directory) and how many attributes
 /// were defined.
 fn run(ops: &[Op]) -> (tempfile::TempDir, EmbeddedStore, usize) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = EmbeddedStore::open(dir.path(), StoreOptions::default()).unwrap();
-    let mut defined = 0;
-    let recent = std::sync::Arc::new(RecentEvents::new(8));
-    let mut consumer = upkeep::Consumer::with_recent_events(std::sync::Arc::clone(&recent));
-    define(&store, &mut defined);
-    for (n, op) in ops.iter().enumerate() {
-        apply(&store, &mut consumer, &recent, op, n, &mut defined);
+    let mut fixture = Fixture::new();
+    fixture.apply(ops, 0);
+    fixture.consumer.catch_up(&fixture.store, &|| NOW).unwrap();
+    (fixture.dir, fixture.store, fixture.defined)
+}
+
+/// A fresh store with the first attribute defined, and one long-lived consumer.
+struct Fixture {
+    dir: tempfile::TempDir,
+    store: EmbeddedStore,
+    recent: std::sync::Arc<RecentEvents>,
+    consumer: upkeep::Consumer,
+    defined: usize,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open(dir.path(), StoreOptions::default()).unwrap();
+        let recent = std::sync::Arc::new(RecentEvents::new(8));
+        let consumer = upkeep::Consumer::with_recent_events(std::sync::Arc::clone(&recent));
+        let mut defined = 0;
+        define(&store, &mut defined);
+        Self {
+            dir,
+            store,
+            recent,
+            consumer,
+            defined,
+        }
     }
-    consumer.catch_up(&store, &|| NOW).unwrap();
-    (dir, store, defined)
+
+    /// Applies `ops`, numbering them from `first`.
+    fn apply(&mut self, ops: &[Op], first: usize) {
+        for (n, op) in ops.iter().enumerate() {
+            apply(
+                &self.store,
+                &mut self.consumer,
+                &self.recent,
+                op,
+                first + n,
+                &mut self.defined,
+            );
+        }
+    }
 }
 
 proptest! {
@@ -410,17 +444,10 @@ fn spend_of(store: &EmbeddedStore, identity: &IdentityKey) -> Option<Value> {
 /// without reading events back; one that merges a graph with a past recomputes it.
 #[test]
 fn identities_without_a_past_join_a_state_without_a_recomputation() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = EmbeddedStore::open(dir.path(), StoreOptions::default()).unwrap();
-    let mut defined = 0;
-    let recent = std::sync::Arc::new(RecentEvents::new(8));
-    let mut consumer = upkeep::Consumer::with_recent_events(std::sync::Arc::clone(&recent));
-    define(&store, &mut defined);
+    let mut fixture = Fixture::new();
     let mut step = |ops: &[Op], first: usize| {
-        for (n, op) in ops.iter().enumerate() {
-            apply(&store, &mut consumer, &recent, op, first + n, &mut defined);
-        }
-        consumer.pass(&store, NOW).unwrap()
+        fixture.apply(ops, first);
+        fixture.consumer.pass(&fixture.store, NOW).unwrap()
     };
     let buy = |slot, amount| Op::Event {
         person: 0,
@@ -440,7 +467,7 @@ fn identities_without_a_past_join_a_state_without_a_recomputation() {
     );
     let merged = step(&[Op::Link { person: 0, with: 2 }], 30);
     assert_eq!((merged.extended, merged.recomputed), (0, 1), "a merge");
-    assert_eq!(spend_of(&store, &identity(0, 0)), Some(json!(45)));
+    assert_eq!(spend_of(&fixture.store, &identity(0, 0)), Some(json!(45)));
 }
 
 /// A record grows a graph by a new identity; before the consumer reads it, another record

@@ -138,18 +138,23 @@ async fn define(base: &str, name: &str, pql: &str) {
     panic!("attribute {name} was not backfilled");
 }
 
+/// The two attributes the tests read through `values`.
+async fn define_spend_and_purchases(base: &str) {
+    define(
+        base,
+        "spend",
+        r#"xEvent[eventType = "commerce.purchases"].sum(commerce.order.priceTotal)"#,
+    )
+    .await;
+    define(base, "purchases", "xEvent.count()").await;
+}
+
 #[tokio::test]
 async fn values_follow_merges_unlinks_erasures_and_eviction_splits() {
     let server = TestServer::start(Some("[limits]\nmax_graph_identities = 3\n")).await;
     let setup = setup(&server.url("")).await;
     let base = setup.base.clone();
-    define(
-        &base,
-        "spend",
-        r#"xEvent[eventType = "commerce.purchases"].sum(commerce.order.priceTotal)"#,
-    )
-    .await;
-    define(&base, "purchases", "xEvent.count()").await;
+    define_spend_and_purchases(&base).await;
     let (mail, ann) = ("ann@example.com", "ann");
 
     // Two profiles buy separately.
@@ -296,13 +301,7 @@ async fn events_of_a_dataset_outside_the_graph_count_once_their_identity_joins_o
     let server = TestServer::start(None).await;
     let setup = setup(&server.url("")).await;
     let base = setup.base.clone();
-    define(
-        &base,
-        "spend",
-        r#"xEvent[eventType = "commerce.purchases"].sum(commerce.order.priceTotal)"#,
-    )
-    .await;
-    define(&base, "purchases", "xEvent.count()").await;
+    define_spend_and_purchases(&base).await;
     let growth_of = |feed: &[Value], who: &str| {
         feed.iter()
             .rev()
