@@ -44,9 +44,9 @@ async fn events_enter_and_time_exits_a_continuous_segment() {
         StatusCode::OK
     );
     let created = post(&base, "/data/core/ups/segment/definitions", json!({
-        "name": "Viewed a page in the last 4 seconds",
+        "name": "Viewed a page in the last 10 seconds",
         "schema": {"name": "_xdm.context.profile"},
-        "expression": {"type": "PQL", "format": "pql/text", "value": "xEvent[timestamp occurs <= 4 seconds before now].count() > 0"},
+        "expression": {"type": "PQL", "format": "pql/text", "value": "xEvent[timestamp occurs <= 10 seconds before now].count() > 0"},
         "evaluationInfo": {"batch": {"enabled": false}, "continuous": {"enabled": true}, "synchronous": {"enabled": false}}
     })).await;
     assert_eq!(created.status, StatusCode::OK, "{}", created.text);
@@ -62,10 +62,11 @@ async fn events_enter_and_time_exits_a_continuous_segment() {
         setup.stream(setup.event_message(view)).await.status,
         StatusCode::OK
     );
-    // Up to 3.5 s: a debug build sharing two cores with the rest of the suite once took
-    // longer than 2 s; the event stays inside the 4-second window for all of it.
+    // Up to 9 s: a debug build sharing two cores with the rest of the suite has taken longer
+    // than 2 s and, once, than 3.5 s; the event stays inside the 10-second window for all of
+    // it.
     assert!(
-        wait_for(&base, &segment, "realized", 3_500).await,
+        wait_for(&base, &segment, "realized", 9_000).await,
         "no membership after the event"
     );
     // The membership entry reached the change feed.
@@ -73,9 +74,9 @@ async fn events_enter_and_time_exits_a_continuous_segment() {
     assert!(feed
         .iter()
         .any(|e| e["kind"] == "membership" && e["segment"]["segmentId"] == segment.as_str()));
-    // Nothing else is written; the event leaves the 4-second window and the timer exits it.
+    // Nothing else is written; the event leaves the 10-second window and the timer exits it.
     assert!(
-        wait_for(&base, &segment, "exited", 8_000).await,
+        wait_for(&base, &segment, "exited", 16_000).await,
         "still a member after the window"
     );
     server.stop().await;
@@ -118,7 +119,7 @@ async fn a_split_made_by_unlink_is_evaluated_without_another_write() {
     .await;
     assert_eq!(unlink.status, StatusCode::OK, "{}", unlink.text);
     assert!(
-        wait_for(&base, &segment, "realized", 3_000).await,
+        wait_for(&base, &segment, "realized", 9_000).await,
         "the split-off profile was not evaluated"
     );
     server.stop().await;
