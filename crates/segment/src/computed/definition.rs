@@ -382,7 +382,7 @@ pub struct Live {
     /// For each attribute, the index of the first attribute with the same filter.
     same_filter_as: Vec<usize>,
     /// What any of them reads of an event (`None`: possibly anything).
-    event_reads: Option<Projection>,
+    event_reads: Option<Arc<Projection>>,
 }
 
 impl Live {
@@ -404,7 +404,8 @@ impl Live {
             .try_fold(Projection::default(), |mut all, attr| {
                 all.merge(&attr.event_reads()?);
                 Some(all)
-            });
+            })
+            .map(Arc::new);
         Live {
             attrs,
             same_filter_as,
@@ -412,8 +413,9 @@ impl Live {
         }
     }
 
-    /// What any of the attributes reads of an event (`None`: possibly anything).
-    pub fn event_reads(&self) -> Option<&Projection> {
+    /// What any of the attributes reads of an event (`None`: possibly anything); shared,
+    /// so `RecentEvents::take` can tell one reader from another by address.
+    pub fn event_reads(&self) -> Option<&Arc<Projection>> {
         self.event_reads.as_ref()
     }
 
@@ -1094,7 +1096,7 @@ mod tests {
                 .iter()
                 .map(|p| p.split('.').map(str::to_owned).collect())
                 .collect();
-            Projection::of_paths(paths.iter().map(Vec::as_slice))
+            Arc::new(Projection::of_paths(paths.iter().map(Vec::as_slice)))
         };
         assert_eq!(
             live(&[
