@@ -932,16 +932,6 @@ impl<'a> GraphTxn<'a> {
             }
         }
         let created = involved.is_empty();
-        // Identities no record carried before this one: no pointer was stored and no
-        // earlier record of the transaction linked them.
-        let first_seen: Vec<bool> = identities
-            .iter()
-            .map(|identity| {
-                self.identities.get_mut(identity).is_some_and(|slot| {
-                    !std::mem::replace(&mut slot.linked, true) && slot.original.is_none()
-                })
-            })
-            .collect();
         let mut absorbed = Vec::new();
         // Identities whose stored pointer may be wrong after this record: only those are
         // rewritten (members that stay in the surviving graph already point at it).
@@ -987,7 +977,7 @@ impl<'a> GraphTxn<'a> {
             absorbed.push(other_id);
         }
         let (mut added, mut added_only_new) = (false, true);
-        for (identity, first_seen) in identities.iter().zip(&first_seen) {
+        for identity in identities {
             match graph.members.iter_mut().find(|m| &m.identity == identity) {
                 Some(member) => {
                     member.last_seen = member.last_seen.max(at);
@@ -1001,8 +991,13 @@ impl<'a> GraphTxn<'a> {
                     }
                 }
                 None => {
+                    // Seen for the first time: no pointer was stored and no earlier record
+                    // of the transaction linked it.
                     added = true;
-                    added_only_new &= *first_seen;
+                    added_only_new &= self
+                        .identities
+                        .get(identity)
+                        .is_some_and(|slot| !slot.linked && slot.original.is_none());
                     graph.members.push(Member {
                         identity: identity.clone(),
                         first_seen: at,
@@ -1010,6 +1005,11 @@ impl<'a> GraphTxn<'a> {
                         datasets: vec![dataset.to_owned()],
                     });
                 }
+            }
+        }
+        for identity in identities {
+            if let Some(slot) = self.identities.get_mut(identity) {
+                slot.linked = true;
             }
         }
         // A record links every pair of its identities.
@@ -1358,20 +1358,30 @@ impl<'a> GraphTxn<'a> {
         if self.links_always_whole {
             return true;
         }
-        let mut members: Vec<&IdentityKey> = identities.iter().collect();
+        let live = |id: &u64| match self.graphs.get(id) {
+            Some(Slot {
+                current: Some(GraphDoc::Live(graph)),
+                ..
+            }) => Some(graph),
+            _ => None,
+        };
+        let mut at_most = identities.len();
         for (_, id) in involved {
             if self.whole.contains_key(id)
                 || self.logs.get(id).is_some_and(LinkLog::wants_compaction)
             {
                 return true;
             }
-            if let Some(Slot {
-                current: Some(GraphDoc::Live(graph)),
-                ..
-            }) = self.graphs.get(id)
-            {
-                members.extend(graph.identities());
-            }
+            at_most += live(id).map_or(0, |graph| graph.members.len());
+        }
+        // Most records: no rules, and even counting shared identities twice the graph stays
+        // within its limit.
+        if !self.rules.is_active() && at_most <= self.config.max_identities {
+            return false;
+        }
+        let mut members: Vec<&IdentityKey> = identities.iter().collect();
+        for (_, id) in involved {
+            members.extend(live(id).into_iter().flat_map(Graph::identities));
         }
         members.sort_unstable();
         members.dedup();
