@@ -161,8 +161,9 @@ enum StoredHead {
 }
 
 impl StoredHead {
-    /// The graph (without links) and where its links are, for a live head.
-    fn into_live(self) -> Option<(Graph, LinkLog)> {
+    /// The graph (without links) and where its links are, or for a redirect where it
+    /// leads and since when (`to`, `at`).
+    fn into_live(self) -> std::result::Result<(Graph, LinkLog), (u64, i64)> {
         let (id, created, updated, members, log) = match self {
             StoredHead::Live {
                 id,
@@ -177,7 +178,7 @@ impl StoredHead {
                 members,
                 log,
             } => (id, created, updated, members, log),
-            StoredHead::Redirect { .. } => return None,
+            StoredHead::Redirect { to, at } => return Err((to, at)),
         };
         let graph = Graph {
             id,
@@ -186,7 +187,7 @@ impl StoredHead {
             members,
             links: Vec::new(),
         };
-        Some((graph, log))
+        Ok((graph, log))
     }
 }
 
@@ -290,17 +291,14 @@ fn read_graph(
         let Some(bytes) = store.get(Table::Graphs, &graph_key(tenant, id))? else {
             return Ok(None);
         };
-        match decode::<StoredHead>(&bytes)? {
-            StoredHead::Redirect { to, .. } => id = to,
-            head => {
-                let Some((mut graph, log)) = head.into_live() else {
-                    continue;
-                };
+        match decode::<StoredHead>(&bytes)?.into_live() {
+            Ok((mut graph, log)) => {
                 if with_links {
                     graph.links = links::read_whole(store, tenant, graph.id, &log)?.0;
                 }
                 return Ok(Some(graph));
             }
+            Err((to, _)) => id = to,
         }
     }
     Err(Error::Corrupt {
@@ -477,7 +475,7 @@ pub fn graphs(
             if !reader.is_done() {
                 continue;
             }
-            if let Some((graph, _)) = decode::<StoredHead>(&row.value)?.into_live() {
+            if let Ok((graph, _)) = decode::<StoredHead>(&row.value)?.into_live() {
                 found.push(Graph { id, ..graph });
                 if found.len() == limit {
                     return Ok(found);
@@ -796,10 +794,12 @@ impl<'a> GraphTxn<'a> {
             .store
             .get(Table::Graphs, &graph_key(&self.tenant, id))?;
         let current = match original.as_deref().map(decode::<StoredHead>).transpose()? {
-            Some(StoredHead::Redirect { to, at }) => Some(GraphDoc::Redirect { to, at }),
-            Some(head) => head.into_live().map(|(graph, log)| {
-                self.logs.insert(id, log);
-                GraphDoc::Live(graph)
+            Some(head) => Some(match head.into_live() {
+                Ok((graph, log)) => {
+                    self.logs.insert(id, log);
+                    GraphDoc::Live(graph)
+                }
+                Err((to, at)) => GraphDoc::Redirect { to, at },
             }),
             None => None,
         };
