@@ -8,7 +8,7 @@
 //! the same fragment or event id, or a concurrent writer interferes; then it falls back to
 //! smaller rounds and per-record commits.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
@@ -247,8 +247,10 @@ struct Linker<'a> {
     store: &'a dyn Store,
     config: GraphConfig,
     txns: BTreeMap<Tenant, TenantLinks<'a>>,
-    /// Sandboxes whose unlinked-events flag this batch sets (see [`unlinked_events_key`]).
-    unlinked_events: HashSet<Tenant>,
+    /// Sandboxes whose unlinked-events flag (see [`unlinked_events_key`]) this batch knows:
+    /// set (by the batch, or read so), or read absent under a precondition. Read once per
+    /// batch, not per record.
+    unlinked_events: HashMap<Tenant, bool>,
 }
 
 /// One tenant's graph transaction within a batch.
@@ -268,14 +270,14 @@ impl<'a> Linker<'a> {
                 max_identities: limits.max_graph_identities,
             },
             txns: BTreeMap::new(),
-            unlinked_events: HashSet::new(),
+            unlinked_events: HashMap::new(),
         }
     }
 
     /// Notes that the batch stores an event of a dataset not enabled for identity; sets
     /// the sandbox's flag once per batch.
     fn note_unlinked_event(&mut self, batch: &mut WriteBatch, tenant: &Tenant) {
-        if self.unlinked_events.insert(tenant.clone()) {
+        if self.unlinked_events.insert(tenant.clone(), true) != Some(true) {
             batch.put(Table::Meta, &unlinked_events_key(tenant), vec![1]);
         }
     }
@@ -285,7 +287,7 @@ impl<'a> Linker<'a> {
     /// events, with a precondition on that: an unlinked event committed meanwhile makes
     /// this commit retry.
     fn growth(
-        &self,
+        &mut self,
         batch: &mut WriteBatch,
         tenant: &Tenant,
         outcome: Option<&LinkOutcome>,
@@ -295,15 +297,19 @@ impl<'a> Linker<'a> {
         };
         let mut grew_by_new_identities = outcome.grew_by_new_identities;
         if grew_by_new_identities {
-            if self.unlinked_events.contains(tenant) {
-                grew_by_new_identities = false;
-            } else {
-                let key = unlinked_events_key(tenant);
-                let read_at = self.store.read_version();
-                let flag = self.store.get(Table::Meta, &key)?;
-                grew_by_new_identities = flag.is_none();
-                batch.expect_read_at(Table::Meta, &key, flag, read_at);
-            }
+            let unlinked = match self.unlinked_events.get(tenant) {
+                Some(known) => *known,
+                None => {
+                    let key = unlinked_events_key(tenant);
+                    let read_at = self.store.read_version();
+                    let flag = self.store.get(Table::Meta, &key)?;
+                    let set = flag.is_some();
+                    batch.expect_read_at(Table::Meta, &key, flag, read_at);
+                    self.unlinked_events.insert(tenant.clone(), set);
+                    set
+                }
+            };
+            grew_by_new_identities = !unlinked;
         }
         Ok(GraphGrowth {
             created: outcome.created,
