@@ -514,6 +514,11 @@ pub struct LinkOutcome {
     /// nothing merged, was evicted or split off. Keepers of per-graph state derived from
     /// the members' events can then extend it instead of recomputing it.
     pub grew_by_new_identities: bool,
+    /// The record merged other graphs into this one (`absorbed`), and besides their members
+    /// the graph gained only identities seen for the first time: nothing was evicted or split
+    /// off. Per-graph state derived from the members' events can then be combined from the
+    /// merged graphs' states instead of recomputed.
+    pub clean_merge: bool,
 }
 
 /// A value read from the store, and its current value in the transaction.
@@ -1121,6 +1126,8 @@ impl<'a> GraphTxn<'a> {
             && absorbed.is_empty()
             && evicted.is_empty()
             && split_off.is_empty();
+        let clean_merge =
+            !absorbed.is_empty() && added_only_new && evicted.is_empty() && split_off.is_empty();
         Ok(Some(LinkOutcome {
             graph: id,
             absorbed,
@@ -1128,6 +1135,7 @@ impl<'a> GraphTxn<'a> {
             split_off,
             created,
             grew_by_new_identities,
+            clean_merge,
         }))
     }
 
@@ -1972,13 +1980,17 @@ mod tests {
         assert_eq!(left, Vec::<String>::new(), "no identity value left behind");
     }
 
-    /// `(created, grew_by_new_identities)` of one record applied in `txn`.
-    fn growth(txn: &mut GraphTxn<'_>, ids: &[IdentityKey], at: i64) -> (bool, bool) {
+    /// `(created, grew_by_new_identities, clean_merge)` of one record applied in `txn`.
+    fn growth(txn: &mut GraphTxn<'_>, ids: &[IdentityKey], at: i64) -> (bool, bool, bool) {
         let outcome = txn
             .link(ids, at, "web", "x")
             .expect("link")
             .expect("linked");
-        (outcome.created, outcome.grew_by_new_identities)
+        (
+            outcome.created,
+            outcome.grew_by_new_identities,
+            outcome.clean_merge,
+        )
     }
 
     fn commit(store: &dyn Store, txn: GraphTxn<'_>) {
@@ -1993,31 +2005,85 @@ mod tests {
         let new_txn = || GraphTxn::new(&store, tenant.clone(), GraphConfig::default(), |_| 0);
         let (a, b, c, d, e) = (email(1), email(2), email(3), email(4), email(5));
         let mut txn = new_txn();
-        assert_eq!(growth(&mut txn, &[a.clone(), b.clone()], 1), (true, true));
+        assert_eq!(
+            growth(&mut txn, &[a.clone(), b.clone()], 1),
+            (true, true, false)
+        );
         // Seen earlier in the same transaction: not new any more.
-        assert_eq!(growth(&mut txn, std::slice::from_ref(&c), 2), (true, true));
+        assert_eq!(
+            growth(&mut txn, std::slice::from_ref(&c), 2),
+            (true, true, false)
+        );
         assert_eq!(
             growth(&mut txn, &[a.clone(), c.clone()], 3),
-            (false, false),
-            "a merge"
+            (false, false, true),
+            "a merge of two graphs, nothing else"
         );
         commit(&store, txn);
         let mut txn = new_txn();
-        assert_eq!(growth(&mut txn, &[b.clone(), d.clone()], 4), (false, true));
+        assert_eq!(
+            growth(&mut txn, &[b.clone(), d.clone()], 4),
+            (false, true, false)
+        );
         assert_eq!(
             growth(&mut txn, std::slice::from_ref(&d), 5),
-            (false, false),
+            (false, false, false),
             "nothing added"
         );
         // An identity that left its graph has a past, in this transaction or before.
         txn.unlink_identity(&d, 6).expect("unlink");
-        assert_eq!(growth(&mut txn, &[d.clone(), e.clone()], 7), (true, false));
+        assert_eq!(
+            growth(&mut txn, &[d.clone(), e.clone()], 7),
+            (true, false, false)
+        );
         commit(&store, txn);
         let mut txn = new_txn();
         txn.unlink_identity(&e, 8).expect("unlink");
         commit(&store, txn);
         let mut txn = new_txn();
-        assert_eq!(growth(&mut txn, std::slice::from_ref(&e), 9), (true, false));
+        assert_eq!(
+            growth(&mut txn, std::slice::from_ref(&e), 9),
+            (true, false, false)
+        );
+        // Merges that bring more than the merged graphs' members.
+        let (f, g, h) = (email(6), email(7), email(8));
+        assert_eq!(
+            growth(&mut txn, std::slice::from_ref(&f), 10),
+            (true, true, false)
+        );
+        assert_eq!(
+            growth(&mut txn, &[a.clone(), f.clone(), g.clone()], 11),
+            (false, false, true),
+            "a merge and an identity never seen"
+        );
+        assert_eq!(
+            growth(&mut txn, std::slice::from_ref(&h), 12),
+            (true, true, false)
+        );
+        txn.unlink_identity(&e, 13).expect("unlink");
+        assert_eq!(
+            growth(&mut txn, &[a.clone(), h.clone(), e.clone()], 14),
+            (false, false, false),
+            "a merge and an identity with a past (e left its graph)"
+        );
+        commit(&store, txn);
+        // A merge that evicts is not clean.
+        let small = GraphConfig { max_identities: 3 };
+        let mut txn = GraphTxn::new(&store, tenant.clone(), small, |_| 0);
+        let (i, j, k, l) = (email(9), email(10), email(11), email(12));
+        assert_eq!(
+            growth(&mut txn, &[i.clone(), j.clone()], 15),
+            (true, true, false)
+        );
+        assert_eq!(
+            growth(&mut txn, &[k.clone(), l.clone()], 16),
+            (true, true, false)
+        );
+        assert_eq!(
+            growth(&mut txn, &[j.clone(), k.clone()], 17),
+            (false, false, false),
+            "four identities in a graph of at most three"
+        );
     }
 
     #[test]
