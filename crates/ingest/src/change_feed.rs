@@ -124,6 +124,11 @@ pub struct GraphGrowth {
     /// was evicted or split off.
     #[serde(default)]
     pub grew_by_new_identities: bool,
+    /// The record merged the `absorbed` graphs into this one, and besides their members the
+    /// graph gained only identities never seen (as above); nothing was evicted or split off.
+    /// State kept per graph can then be combined from the merged graphs' states.
+    #[serde(default)]
+    pub clean_merge: bool,
 }
 
 impl GraphGrowth {
@@ -133,13 +138,16 @@ impl GraphGrowth {
     }
 
     fn to_byte(self) -> u8 {
-        u8::from(self.created) | (u8::from(self.grew_by_new_identities) << 1)
+        u8::from(self.created)
+            | (u8::from(self.grew_by_new_identities) << 1)
+            | (u8::from(self.clean_merge) << 2)
     }
 
     fn from_byte(byte: u8) -> Self {
         GraphGrowth {
             created: byte & 1 != 0,
             grew_by_new_identities: byte & 2 != 0,
+            clean_merge: byte & 4 != 0,
         }
     }
 }
@@ -557,6 +565,7 @@ mod tests {
             growth: GraphGrowth {
                 created: false,
                 grew_by_new_identities: true,
+                clean_merge: true,
             },
         }
     }
@@ -567,7 +576,7 @@ mod tests {
         let bytes = encode(&full)?;
         assert_eq!(bytes.first(), Some(&FEED_FORMAT_BINARY_GROWTH));
         assert_eq!(decode(&bytes)?, full);
-        for growth in [0, 1, 2, 3].map(GraphGrowth::from_byte) {
+        for growth in (0..8).map(GraphGrowth::from_byte) {
             let entry = ChangeEntry {
                 growth,
                 ..full.clone()

@@ -283,9 +283,9 @@ impl<'a> Linker<'a> {
     }
 
     /// What the record's linking did to its graph, for the change feed. A graph that grew
-    /// only by new identities is reported so only while the sandbox holds no unlinked
-    /// events, with a precondition on that: an unlinked event committed meanwhile makes
-    /// this commit retry.
+    /// only by new identities, or by merged graphs and new identities, is reported so only
+    /// while the sandbox holds no unlinked events, with a precondition on that: an unlinked
+    /// event committed meanwhile makes this commit retry.
     fn growth(
         &mut self,
         batch: &mut WriteBatch,
@@ -295,8 +295,9 @@ impl<'a> Linker<'a> {
         let Some(outcome) = outcome else {
             return Ok(GraphGrowth::default());
         };
-        let mut grew_by_new_identities = outcome.grew_by_new_identities;
-        if grew_by_new_identities {
+        let (mut grew_by_new_identities, mut clean_merge) =
+            (outcome.grew_by_new_identities, outcome.clean_merge);
+        if grew_by_new_identities || clean_merge {
             let unlinked = match self.unlinked_events.get(tenant) {
                 Some(known) => *known,
                 None => {
@@ -309,11 +310,13 @@ impl<'a> Linker<'a> {
                     set
                 }
             };
-            grew_by_new_identities = !unlinked;
+            grew_by_new_identities &= !unlinked;
+            clean_merge &= !unlinked;
         }
         Ok(GraphGrowth {
             created: outcome.created,
             grew_by_new_identities,
+            clean_merge,
         })
     }
 
@@ -355,10 +358,19 @@ impl<'a> Linker<'a> {
                 .filter(|i| **i != item.primary)
                 .cloned(),
         );
+        let carried = identities.len();
         identities.retain(|i| !links.blocked.contains(i));
-        let outcome = links
+        let mut outcome = links
             .txn
             .link(&identities, at, &item.dataset_id, &item.xaction_id)?;
+        if identities.len() < carried {
+            // The feed entry lists every identity the record carried; consumers read its
+            // growth flags as "the graph gained those", which a blocked one contradicts.
+            if let Some(outcome) = &mut outcome {
+                outcome.grew_by_new_identities = false;
+                outcome.clean_merge = false;
+            }
+        }
         if let Some(outcome) = &outcome {
             if !outcome.evicted.is_empty() {
                 tracing::info!(
