@@ -97,6 +97,7 @@ fn growth(outcome: &LinkOutcome) -> GraphGrowth {
     GraphGrowth {
         created: outcome.created,
         grew_by_new_identities: outcome.grew_by_new_identities,
+        clean_merge: outcome.clean_merge,
     }
 }
 
@@ -441,13 +442,14 @@ fn spend_of(store: &EmbeddedStore, identity: &IdentityKey) -> Option<Value> {
 }
 
 /// A record that brings identities never seen before starts or extends the profile's state
-/// without reading events back; one that merges a graph with a past recomputes it.
+/// without reading events back; one that merges two graphs combines their states.
 #[test]
 fn identities_without_a_past_join_a_state_without_a_recomputation() {
     let mut fixture = Fixture::new();
     let mut step = |ops: &[Op], first: usize| {
         fixture.apply(ops, first);
-        fixture.consumer.pass(&fixture.store, NOW).unwrap()
+        let outcome = fixture.consumer.pass(&fixture.store, NOW).unwrap();
+        (outcome.extended, outcome.combined, outcome.recomputed)
     };
     let buy = |slot, amount| Op::Event {
         person: 0,
@@ -455,24 +457,30 @@ fn identities_without_a_past_join_a_state_without_a_recomputation() {
         hours_ago: 1,
         amount,
     };
-    let first = step(&[buy(0, 10)], 0);
-    assert_eq!((first.extended, first.recomputed), (1, 0), "a new profile");
-    let joined = step(&[Op::Link { person: 0, with: 1 }, buy(1, 5)], 10);
-    assert_eq!((joined.extended, joined.recomputed), (1, 0), "a new email");
-    let device = step(&[buy(2, 30)], 20);
+    assert_eq!(step(&[buy(0, 10)], 0), (1, 0, 0), "a new profile");
     assert_eq!(
-        (device.extended, device.recomputed),
-        (1, 0),
-        "a device, alone"
+        step(&[Op::Link { person: 0, with: 1 }, buy(1, 5)], 10),
+        (1, 0, 0),
+        "a new email"
     );
-    let merged = step(&[Op::Link { person: 0, with: 2 }], 30);
-    assert_eq!((merged.extended, merged.recomputed), (0, 1), "a merge");
-    assert_eq!(spend_of(&fixture.store, &identity(0, 0)), Some(json!(45)));
+    assert_eq!(step(&[buy(2, 30)], 20), (1, 0, 0), "a device, alone");
+    assert_eq!(
+        step(&[Op::Link { person: 0, with: 2 }, buy(2, 1)], 30),
+        (0, 1, 0),
+        "a merge"
+    );
+    assert_eq!(spend_of(&fixture.store, &identity(0, 0)), Some(json!(46)));
+    assert_eq!(
+        stored_states(&fixture.store).len(),
+        1,
+        "the absorbed graph's state is gone"
+    );
 }
 
 /// A record grows a graph by a new identity; before the consumer reads it, another record
-/// merges a graph with a past into it. The state is recomputed: the merged graph's events
-/// count.
+/// merges a graph with a past into it. The consumer follows the feed, not the graph as it
+/// is now: the first entry adds the new identity to the state, the second adds the merged
+/// graph's state to it, so the merged graph's events count.
 #[test]
 fn a_member_that_joined_later_with_a_past_is_not_taken_in_unread() {
     let buy = |slot, amount| Op::Event {
@@ -490,4 +498,43 @@ fn a_member_that_joined_later_with_a_past_is_not_taken_in_unread() {
     ];
     let (_dir, store, _) = run(&ops);
     assert_eq!(spend_of(&store, &identity(0, 1)), Some(json!(40)));
+}
+
+/// A record merges two graphs and brings back an identity that left its graph with its
+/// events: the merge is not clean, the profile is recomputed and counts those events too.
+#[test]
+fn a_merge_that_brings_back_an_identity_with_a_past_recomputes() {
+    let mut fixture = Fixture::new();
+    let buy = |slot, amount| Op::Event {
+        person: 0,
+        slot,
+        hours_ago: 1,
+        amount,
+    };
+    fixture.apply(&[buy(0, 10), buy(1, 5), buy(2, 30), Op::Pass], 0);
+    unlink::unlink(
+        &fixture.store,
+        &tenant(),
+        &Unlink::Identity(identity(0, 1)),
+        NOW,
+    )
+    .unwrap();
+    fixture.consumer.catch_up(&fixture.store, &|| NOW).unwrap();
+    let ids = [identity(0, 0), identity(0, 2), identity(0, 1)];
+    let mut batch = WriteBatch::new();
+    let outcome = link(&fixture.store, &ids, 10, &mut batch);
+    assert_eq!(outcome.absorbed.len(), 1, "the device's graph merged");
+    assert!(!outcome.clean_merge, "the email has a past");
+    let mut record = entry(ChangeKind::Record, &ids[0], outcome.graph, "x10", None, None);
+    record.identities = ids
+        .iter()
+        .map(|i| (i.namespace.clone(), i.id.clone()))
+        .collect();
+    record.growth = growth(&outcome);
+    record.absorbed = outcome.absorbed;
+    change_feed::append(&mut batch, &record).unwrap();
+    tessera_store::Store::commit(&fixture.store, batch).unwrap();
+    let pass = fixture.consumer.pass(&fixture.store, NOW).unwrap();
+    assert_eq!((pass.combined, pass.recomputed), (0, 1));
+    assert_eq!(spend_of(&fixture.store, &identity(0, 0)), Some(json!(45)));
 }

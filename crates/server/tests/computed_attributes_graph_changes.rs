@@ -317,7 +317,7 @@ async fn events_of_a_dataset_outside_the_graph_count_once_their_identity_joins_o
     .await;
     assert_eq!(
         growth_of(&setup.feed().await, "bob"),
-        Some(json!({"created": true, "grewByNewIdentities": true}))
+        Some(json!({"created": true, "grewByNewIdentities": true, "cleanMerge": false}))
     );
 
     // A purchase in a profile dataset not enabled for identity: its email has no graph.
@@ -351,7 +351,74 @@ async fn events_of_a_dataset_outside_the_graph_count_once_their_identity_joins_o
     .await;
     assert_eq!(
         growth_of(&setup.feed().await, "ann"),
-        Some(json!({"created": true, "grewByNewIdentities": false}))
+        Some(json!({"created": true, "grewByNewIdentities": false, "cleanMerge": false}))
     );
     settle(&server, "CRMID", "ann", (json!(7), json!(1))).await;
+
+    // A record merges Bob's and Ann's graphs and brings Carl's email, with its purchase in
+    // that dataset, along: not a clean merge, so the profile is recomputed, not combined.
+    let mut message = setup.event_message(purchase("s2", "Email", "carl@example.com", 11));
+    message["header"]["datasetId"] = json!(outside);
+    stream_ok(&setup, message).await;
+    drained(&server).await;
+    stream_ok(
+        &setup,
+        setup.profile_message(record(&[
+            ("CRMID", "bob"),
+            ("CRMID", "ann"),
+            ("Email", "carl@example.com"),
+        ])),
+    )
+    .await;
+    let feed = setup.feed().await;
+    let merge = feed
+        .iter()
+        .rev()
+        .find(|e| e["kind"] == "record" && e["id"] == "bob")
+        .unwrap();
+    assert_eq!(merge["absorbed"].as_array().map(Vec::len), Some(1));
+    assert_eq!(merge["growth"], Value::Null, "no flag set: not a clean merge");
+    settle(&server, "CRMID", "ann", (json!(18), json!(2))).await;
+}
+
+/// A blocked identity never joins a graph. An entry whose record carried one claims no
+/// growth, so the consumer does not take the entry's identities for the graph's members,
+/// and the blocked identity's events stay out of every profile's attributes.
+#[tokio::test]
+async fn a_blocked_identity_stays_out_of_the_attributes() {
+    let server = TestServer::start(None).await;
+    let setup = setup(&server.url("")).await;
+    let base = setup.base.clone();
+    define_spend_and_purchases(&base).await;
+    let blocked = post(
+        &base,
+        "/data/core/identity/blocklist",
+        json!({"namespace": "Email", "id": "shared@example.com", "reason": "shared inbox"}),
+    )
+    .await;
+    assert_eq!(blocked.status, StatusCode::CREATED, "{}", blocked.text);
+
+    // Stored under the blocked email (its primary identity): Erin's profile does not hold it.
+    let shared = json!({
+        "_id": "b1", "timestamp": iso(60_000), "eventType": "commerce.purchases",
+        "identityMap": {
+            "Email": [{"id": "shared@example.com", "primary": true}],
+            "CRMID": [{"id": "erin"}]
+        },
+        "commerce": {"order": {"priceTotal": 5}}
+    });
+    stream_ok(&setup, setup.event_message(shared)).await;
+    let feed = setup.feed().await;
+    let entry = feed.iter().rev().find(|e| e["kind"] == "event").unwrap();
+    assert_eq!(
+        entry["growth"],
+        json!({"created": true, "grewByNewIdentities": false, "cleanMerge": false}),
+        "a graph was created, but not of every identity the record carried"
+    );
+    stream_ok(
+        &setup,
+        setup.event_message(purchase("b2", "CRMID", "erin", 7)),
+    )
+    .await;
+    settle(&server, "CRMID", "erin", (json!(7), json!(1))).await;
 }

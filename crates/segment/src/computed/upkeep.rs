@@ -67,6 +67,9 @@ pub struct PassOutcome {
     /// Profiles whose state took in new members without a recomputation: the record that
     /// added them carried their first appearance (see `extend`).
     pub extended: usize,
+    /// Profiles whose state was combined from the states of the graphs a record merged into
+    /// it, without a recomputation (see `PassWork::combine`).
+    pub combined: usize,
 }
 
 fn corrupt_event(e: impl std::fmt::Display) -> Error {
@@ -402,61 +405,27 @@ fn known(state: Option<&GraphState>, entry: &ChangeEntry, live: &Live) -> bool {
         && live_states(live, state).all(|s| s.is_some())
 }
 
-/// Brings `state` up to the `members` graph `graph` has now without reading events when
-/// the record of `entry` accounts for the difference: it created that very graph, or added
-/// identities to it, and every identity it added was seen for the first time, so no stored
-/// event is theirs (the entry says so only while the sandbox holds no events of datasets
-/// outside the identity graph). A member the record did not carry (a later record added
-/// it), one the state has and the graph lost, an attribute the state lacks, or a graph the
-/// record did not grow (it was merged into another since) calls for a recomputation
-/// instead: returns whether the state was brought up.
-fn extend(
-    state: &mut Option<GraphState>,
-    graph: u64,
-    members: &[IdentityKey],
-    entry: &ChangeEntry,
-    live: &Live,
-) -> bool {
-    if !entry.growth.grew_by_new_identities || entry.graph != Some(graph) {
-        return false;
-    }
-    let carried = |m: &&IdentityKey| {
-        entry
-            .identities
-            .iter()
-            .any(|(ns, id)| *ns == m.namespace && *id == m.id)
-            || (entry.namespace == m.namespace && entry.id == m.id)
-    };
-    match state {
-        None if entry.growth.created && members.iter().all(|m| carried(&m)) => {
-            *state = Some(GraphState {
-                members: members.to_vec(),
-                attrs: live
-                    .attrs
-                    .iter()
-                    .map(|a| (a.definition.id.clone(), AttrState::default()))
-                    .collect(),
-            });
-            true
-        }
-        None => false,
-        Some(state) => {
-            let had_every_attribute = live_states(live, state).all(|s| s.is_some());
-            let kept_every_member = state
-                .members
-                .iter()
-                .all(|m| members.binary_search(m).is_ok());
-            let gained_only_carried = members
-                .iter()
-                .filter(|m| state.members.binary_search(m).is_err())
-                .all(|m| carried(&m));
-            if !(had_every_attribute && kept_every_member && gained_only_carried) {
-                return false;
-            }
-            state.members = members.to_vec();
-            true
-        }
-    }
+/// The identities the record of `entry` carried, sorted.
+fn carried(entry: &ChangeEntry) -> Vec<IdentityKey> {
+    let mut carried: Vec<IdentityKey> = entry
+        .identities
+        .iter()
+        .map(|(namespace, id)| IdentityKey::new(namespace.clone(), id.clone()))
+        .chain(std::iter::once(IdentityKey::new(
+            entry.namespace.clone(),
+            entry.id.clone(),
+        )))
+        .collect();
+    carried.sort_unstable();
+    carried.dedup();
+    carried
+}
+
+/// Whether `state` holds every live attribute, each folded up to just before entry `seq`
+/// and no further. A state recomputed since the entry was written has a later feed head
+/// as its watermarks and may already hold what the entry changed.
+fn folded_to_just_before(state: &GraphState, live: &Live, seq: u64) -> bool {
+    live_states(live, state).all(|s| s.is_some_and(|s| s.seq < seq))
 }
 
 /// Each live attribute with its stored state (`S`: a shared or a mutable reference), in
@@ -609,15 +578,8 @@ impl<'s> PassWork<'s> {
     }
 
     /// Recomputes the state of live `graph` from its events when it has none, misses a live
-    /// attribute or lists other members than the graph has (at most once per pass), unless
-    /// the record of `entry` accounts for the difference with identities that have no past.
-    fn refresh(
-        &mut self,
-        tenant: &Tenant,
-        graph: &Graph,
-        attrs: &Arc<Live>,
-        entry: Option<&ChangeEntry>,
-    ) -> Result<()> {
+    /// attribute or lists other members than the graph has (at most once per pass).
+    fn refresh(&mut self, tenant: &Tenant, graph: &Graph, attrs: &Arc<Live>) -> Result<()> {
         let key = profile_key(tenant, graph.id);
         if self.rebuilt.contains_key(&key) {
             return Ok(());
@@ -637,11 +599,6 @@ impl<'s> PassWork<'s> {
         if !stale {
             return Ok(());
         }
-        if entry.is_some_and(|entry| extend(&mut slot.state, graph.id, &members, entry, attrs)) {
-            slot.dirty = true;
-            self.outcome.extended += 1;
-            return Ok(());
-        }
         let head = match self.h1 {
             Some(h) => h,
             None => *self.h1.insert(change_feed::head(self.store)?),
@@ -653,6 +610,138 @@ impl<'s> PassWork<'s> {
         self.rebuilt.insert(key, rebuilt);
         self.outcome.recomputed += 1;
         Ok(())
+    }
+
+    /// Brings the state of the graph the record of `entry` (number `seq`) wrote to up to
+    /// what that record made of it, from the entry alone, when the entry says exactly what
+    /// changed (`ChangeEntry::growth`; ingestion sets none of it when the sandbox holds
+    /// events outside the identity graph, or when it left a blocked identity out):
+    /// - the record created the graph from identities never seen: an empty state of them;
+    /// - it added identities never seen: they join the state's members;
+    /// - it merged graphs cleanly: see [`PassWork::combine`].
+    ///
+    /// No identity without a past has a stored event, so nothing needs reading. The state
+    /// must have been folded up to just before this entry and no further: it then lists
+    /// the graph's members as they were before the record, whatever the graph has become
+    /// since (later entries bring it further, in feed order). Anything else is left to the
+    /// graph as it is now ([`PassWork::refresh`]): returns whether the state was brought up.
+    fn advance(
+        &mut self,
+        tenant: &Tenant,
+        key: &ProfileKey,
+        seq: u64,
+        entry: &ChangeEntry,
+        live: &Live,
+    ) -> Result<bool> {
+        let growth = entry.growth;
+        if entry.graph != Some(key.0) || self.rebuilt.contains_key(key) {
+            return Ok(false);
+        }
+        if growth.clean_merge {
+            let combined = self.combine(tenant, key, seq, entry, live)?;
+            self.outcome.combined += usize::from(combined);
+            return Ok(combined);
+        }
+        if !growth.grew_by_new_identities {
+            return Ok(false);
+        }
+        let slot = self.slot_of(tenant, key)?;
+        let advanced = match &mut slot.state {
+            None if growth.created => {
+                slot.state = Some(GraphState {
+                    members: carried(entry),
+                    attrs: live
+                        .attrs
+                        .iter()
+                        .map(|a| (a.definition.id.clone(), AttrState::default()))
+                        .collect(),
+                });
+                true
+            }
+            Some(state) if !growth.created && folded_to_just_before(state, live, seq) => {
+                state.members.extend(carried(entry));
+                state.members.sort_unstable();
+                state.members.dedup();
+                true
+            }
+            _ => false,
+        };
+        slot.dirty |= advanced;
+        self.outcome.extended += usize::from(advanced);
+        Ok(advanced)
+    }
+
+    /// The state of a clean merge's survivor `key`: its own and every absorbed graph's
+    /// states added up, with the identities the record brought. Their member sets are
+    /// disjoint, and so are their events. Every part must hold every live attribute, folded
+    /// up to just before entry `seq` and no further, and no member may be in two parts; a
+    /// part without a state calls for a recomputation: returns whether the state was
+    /// combined. The absorbed graphs' states are taken (their records go with the pass).
+    fn combine(
+        &mut self,
+        tenant: &Tenant,
+        survivor: &ProfileKey,
+        seq: u64,
+        entry: &ChangeEntry,
+        live: &Live,
+    ) -> Result<bool> {
+        if entry.absorbed.is_empty() {
+            return Ok(false);
+        }
+        let mut parts = vec![survivor.clone()];
+        parts.extend(entry.absorbed.iter().map(|id| profile_key(tenant, *id)));
+        let mut members: Vec<IdentityKey> = Vec::new();
+        for key in &parts {
+            if self.rebuilt.contains_key(key) {
+                return Ok(false);
+            }
+            match &self.slot_of(tenant, key)?.state {
+                Some(state) if folded_to_just_before(state, live, seq) => {
+                    members.extend_from_slice(&state.members);
+                }
+                _ => return Ok(false),
+            }
+        }
+        members.sort_unstable();
+        let listed = members.len();
+        members.dedup();
+        if members.len() != listed {
+            // A member in two parts would count its events twice.
+            return Ok(false);
+        }
+        members.extend(carried(entry));
+        members.sort_unstable();
+        members.dedup();
+        let mut absorbed_states = Vec::new();
+        for key in parts.iter().skip(1) {
+            if let Some(slot) = self.slots.get_mut(key) {
+                if let Some(state) = slot.state.take() {
+                    slot.dirty = true;
+                    absorbed_states.push(state);
+                }
+            }
+        }
+        let Some(slot) = self.slots.get_mut(survivor) else {
+            return Ok(false);
+        };
+        let Some(state) = slot.state.as_mut() else {
+            return Ok(false);
+        };
+        for attr in &live.attrs {
+            let id = &attr.definition.id;
+            let Some(into) = state.attrs.get_mut(id) else {
+                continue;
+            };
+            for part in &absorbed_states {
+                if let Some(from) = part.attrs.get(id) {
+                    into.window.merge(&from.window);
+                    into.seq = into.seq.max(from.seq);
+                }
+            }
+        }
+        state.members = members;
+        slot.dirty = true;
+        Ok(true)
     }
 
     /// An unlink, an erasure or an eviction changed members without a record: every graph
@@ -684,13 +773,14 @@ impl<'s> PassWork<'s> {
             }
         }
         for graph in &targets {
-            self.refresh(tenant, graph, attrs, None)?;
+            self.refresh(tenant, graph, attrs)?;
         }
         Ok(())
     }
 
-    /// A record or an event: the profile is brought up to date (recomputed when its graph
-    /// changed), then an event is folded in above each attribute's watermark.
+    /// A record or an event: the profile is brought up to date (from the entry when it says
+    /// what changed, else recomputed when its graph changed), then an event is folded in
+    /// above each attribute's watermark.
     fn apply_write(
         &mut self,
         tenant: &Tenant,
@@ -711,7 +801,8 @@ impl<'s> PassWork<'s> {
             return Ok(());
         };
         let mut key = profile_key(tenant, graph_id);
-        let fast = known(self.slot_of(tenant, &key)?.state.as_ref(), entry, attrs);
+        let fast = self.advance(tenant, &key, seq, entry, attrs)?
+            || known(self.slot_of(tenant, &key)?.state.as_ref(), entry, attrs);
         if !fast {
             let Some(graph) = self.graph(tenant, graph_id)? else {
                 // Erased since: its state goes.
@@ -722,7 +813,7 @@ impl<'s> PassWork<'s> {
                 self.forget(tenant, graph_id)?;
             }
             key.0 = graph.id;
-            self.refresh(tenant, &graph, attrs, Some(entry))?;
+            self.refresh(tenant, &graph, attrs)?;
             // An event of an identity that has left the graph since (an unlink or a split
             // after the event was written) is not this profile's any more. The change that
             // moved it wrote `graphChanged` entries further on, which rebuild the graph the
@@ -860,22 +951,22 @@ impl Consumer {
             let Some((tenant, attrs)) = &current else {
                 continue;
             };
+            if !attrs.is_empty() {
+                match entry.kind {
+                    ChangeKind::GraphChanged | ChangeKind::Erased => {
+                        work.follow_graph_change(tenant, &entry, attrs)?;
+                    }
+                    ChangeKind::Record | ChangeKind::Event => {
+                        work.apply_write(tenant, seq, &entry, attrs)?;
+                    }
+                    ChangeKind::Membership => {}
+                }
+            }
             // Also without live attributes: states written while some were live must not
-            // outlive their graph.
+            // outlive their graph. After the write, which may have combined the states of
+            // the graphs a record merged away into the survivor's.
             for gone in gone_candidates(&entry) {
                 work.forget_if_gone(tenant, gone)?;
-            }
-            if attrs.is_empty() {
-                continue;
-            }
-            match entry.kind {
-                ChangeKind::GraphChanged | ChangeKind::Erased => {
-                    work.follow_graph_change(tenant, &entry, attrs)?;
-                }
-                ChangeKind::Record | ChangeKind::Event => {
-                    work.apply_write(tenant, seq, &entry, attrs)?;
-                }
-                ChangeKind::Membership => {}
             }
         }
         // Ingestion keeps events in memory only while some sandbox has an attribute to fold,
@@ -950,6 +1041,8 @@ impl Consumer {
             entries = outcome.entries,
             folded = outcome.folded,
             recomputed = outcome.recomputed,
+            extended = outcome.extended,
+            combined = outcome.combined,
             "computed-attribute pass"
         );
         for (_, cached) in &mut written {
@@ -1169,6 +1262,218 @@ mod tests {
             state: GraphState::default(),
             encoded: vec![0; bytes],
             read_at: Some(1),
+        }
+    }
+
+    mod advance {
+        use super::*;
+        use crate::computed::definition;
+        use crate::computed::window::{Acc, Duration, Function, Window};
+        use tessera_store::{EmbeddedStore, StoreOptions};
+
+        const NOW: i64 = 1_750_000_000_000;
+
+        fn tenant() -> Tenant {
+            Tenant::parse("S@AdobeOrg", "prod").expect("tenant")
+        }
+
+        fn member(n: u8) -> IdentityKey {
+            IdentityKey::new("Email", format!("{n}@x.com"))
+        }
+
+        /// A state of `members` whose one attribute counted `count` events, folded up to
+        /// entry `seq`.
+        fn state(live: &Live, members: &[u8], count: u64, seq: u64) -> GraphState {
+            let mut window = Window::default();
+            let bucket = definition_duration().bucket_of(NOW - 3_600_000);
+            window.buckets.push((bucket, Acc::Count(count)));
+            GraphState {
+                members: members.iter().map(|m| member(*m)).collect(),
+                attrs: live
+                    .attrs
+                    .iter()
+                    .map(|a| (a.definition.id.clone(), AttrState { seq, window: window.clone() }))
+                    .collect(),
+            }
+        }
+
+        /// The record of entry 10, which carried members 1 and 3: graph 1 absorbed graph 2
+        /// when `growth` says it merged.
+        fn entry(growth: change_feed::GraphGrowth) -> ChangeEntry {
+            let carried = [member(1), member(3)];
+            ChangeEntry {
+                org: "S@AdobeOrg".into(),
+                sandbox: "prod".into(),
+                dataset_id: "ev".into(),
+                kind: ChangeKind::Record,
+                namespace: carried[0].namespace.clone(),
+                id: carried[0].id.clone(),
+                identities: carried
+                    .iter()
+                    .map(|m| (m.namespace.clone(), m.id.clone()))
+                    .collect(),
+                xaction_id: "x".into(),
+                applied_ms: NOW,
+                event_ms: None,
+                event_id: None,
+                graph: Some(1),
+                segment: None,
+                absorbed: if growth.clean_merge { vec![2] } else { Vec::new() },
+                growth,
+            }
+        }
+
+        fn merge_entry(clean: bool) -> ChangeEntry {
+            let mut merge = entry(change_feed::GraphGrowth {
+                clean_merge: true,
+                ..Default::default()
+            });
+            merge.growth.clean_merge = clean;
+            merge
+        }
+
+        fn growth_entry() -> ChangeEntry {
+            entry(change_feed::GraphGrowth {
+                grew_by_new_identities: true,
+                ..Default::default()
+            })
+        }
+
+        /// Runs `advance` on graph 1 for entry 10 with the given states of graphs 1 and 2;
+        /// returns whether it advanced, graph 1's state after, and whether graph 2's state
+        /// was taken.
+        fn run(
+            survivor: Option<GraphState>,
+            absorbed: Option<GraphState>,
+            entry: &ChangeEntry,
+        ) -> (bool, Option<GraphState>, bool) {
+            let dir = tempfile::tempdir().expect("dir");
+            let store = EmbeddedStore::open(dir.path(), StoreOptions::default()).expect("store");
+            let mut cache = StateCache::default();
+            let mut work = PassWork::new(&store, &mut cache, None, NOW);
+            for (graph, state) in [(1, survivor), (2, absorbed)] {
+                work.slots.insert(
+                    profile_key(&tenant(), graph),
+                    Slot {
+                        tenant: tenant(),
+                        state,
+                        original: None,
+                        read_at: None,
+                        dirty: false,
+                    },
+                );
+            }
+            let advanced = work
+                .advance(&tenant(), &profile_key(&tenant(), 1), 10, entry, live())
+                .expect("advance");
+            let absorbed_taken = work
+                .slots
+                .get(&profile_key(&tenant(), 2))
+                .is_some_and(|s| s.state.is_none() && s.dirty);
+            let survivor = work
+                .slots
+                .remove(&profile_key(&tenant(), 1))
+                .and_then(|s| s.state);
+            (advanced, survivor, absorbed_taken)
+        }
+
+        fn live() -> &'static Live {
+            static LIVE: std::sync::OnceLock<Live> = std::sync::OnceLock::new();
+            LIVE.get_or_init(|| {
+                let dir = tempfile::tempdir().expect("dir");
+                let store =
+                    EmbeddedStore::open(dir.path(), StoreOptions::default()).expect("store");
+                for name in ["a", "b"] {
+                    let body = serde_json::json!({"name": name,
+                        "expression": {"type": "PQL", "format": "pql/text", "value": "xEvent.count()"},
+                        "duration": {"count": 2, "unit": "DAYS"}, "status": "NEW"});
+                    definition::create(&store, &tenant(), &body, "_s", NOW).expect("create");
+                }
+                // Compiled whatever their status (a backfill would make them live).
+                let attrs = definition::list(&store, &tenant())
+                    .expect("list")
+                    .into_iter()
+                    .map(definition::Compiled::new)
+                    .collect::<Result<Vec<_>>>()
+                    .expect("compile");
+                assert_eq!(attrs.len(), 2);
+                Live::new(attrs)
+            })
+        }
+
+        fn counts(state: &GraphState) -> Vec<Value> {
+            live_states(live(), state)
+                .map(|s| {
+                    s.and_then(|s| s.window.value(Function::Count, &definition_duration(), NOW))
+                        .unwrap_or(Value::Null)
+                })
+                .collect()
+        }
+
+        fn definition_duration() -> Duration {
+            live()
+                .attrs
+                .first()
+                .map(|a| a.definition.duration.clone())
+                .expect("an attribute")
+        }
+
+        #[test]
+        fn a_clean_merge_adds_the_absorbed_state_to_the_survivors() {
+            let live = live();
+            let (combined, survivor, taken) = run(
+                Some(state(live, &[1], 4, 7)),
+                Some(state(live, &[2], 5, 9)),
+                &merge_entry(true),
+            );
+            assert!(combined && taken);
+            let survivor = survivor.expect("state");
+            assert_eq!(
+                survivor.members,
+                vec![member(1), member(2), member(3)],
+                "both graphs' members and the one the record brought"
+            );
+            assert_eq!(counts(&survivor), vec![Value::from(9), Value::from(9)]);
+            assert!(survivor.attrs.values().all(|a| a.seq == 9), "the later watermark");
+        }
+
+        #[test]
+        fn new_identities_join_a_state_folded_up_to_their_record() {
+            let live = live();
+            let (advanced, after, _) = run(Some(state(live, &[1], 4, 9)), None, &growth_entry());
+            assert!(advanced);
+            let after = after.expect("state");
+            assert_eq!(after.members, vec![member(1), member(3)]);
+            assert_eq!(counts(&after), vec![Value::from(4), Value::from(4)]);
+            let (advanced, _, _) = run(Some(state(live, &[1], 4, 10)), None, &growth_entry());
+            assert!(!advanced, "a state folded up to the record itself was recomputed since");
+        }
+
+        #[test]
+        fn anything_the_entry_does_not_account_for_calls_for_a_recomputation() {
+            let live = live();
+            let (s, a) = (state(live, &[1], 4, 7), state(live, &[2], 5, 9));
+            let refused = |survivor, absorbed, entry: &ChangeEntry, why: &str| {
+                let (combined, after, taken) = run(survivor, absorbed, entry);
+                assert!(!combined && !taken, "combined although {why}");
+                assert_eq!(
+                    after.map(|s| (s.members.len(), counts(&s))),
+                    Some((1, vec![4.into(), 4.into()])),
+                    "{why}"
+                );
+            };
+            let clean = merge_entry(true);
+            refused(Some(s.clone()), Some(a.clone()), &merge_entry(false), "the merge was not clean");
+            refused(Some(state(live, &[1], 4, 10)), Some(a.clone()), &clean, "the survivor was folded up to this entry");
+            refused(Some(s.clone()), Some(state(live, &[2], 5, 11)), &clean, "the absorbed state was folded past this entry");
+            refused(Some(s.clone()), None, &clean, "the absorbed graph has no state");
+            let mut partial = a.clone();
+            partial.attrs.pop_first();
+            refused(Some(s.clone()), Some(partial), &clean, "an attribute is missing");
+            refused(Some(s.clone()), Some(state(live, &[1, 2], 5, 9)), &clean, "a member is in both");
+            let mut elsewhere = clean.clone();
+            elsewhere.graph = Some(2);
+            refused(Some(s), Some(a), &elsewhere, "the record wrote to another graph");
         }
     }
 
