@@ -525,7 +525,14 @@ fn a_merge_that_brings_back_an_identity_with_a_past_recomputes() {
     let outcome = link(&fixture.store, &ids, 10, &mut batch);
     assert_eq!(outcome.absorbed.len(), 1, "the device's graph merged");
     assert!(!outcome.clean_merge, "the email has a past");
-    let mut record = entry(ChangeKind::Record, &ids[0], outcome.graph, "x10", None, None);
+    let mut record = entry(
+        ChangeKind::Record,
+        &ids[0],
+        outcome.graph,
+        "x10",
+        None,
+        None,
+    );
     record.identities = ids
         .iter()
         .map(|i| (i.namespace.clone(), i.id.clone()))

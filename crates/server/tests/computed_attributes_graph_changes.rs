@@ -377,7 +377,11 @@ async fn events_of_a_dataset_outside_the_graph_count_once_their_identity_joins_o
         .find(|e| e["kind"] == "record" && e["id"] == "bob")
         .unwrap();
     assert_eq!(merge["absorbed"].as_array().map(Vec::len), Some(1));
-    assert_eq!(merge["growth"], Value::Null, "no flag set: not a clean merge");
+    assert_eq!(
+        merge["growth"],
+        Value::Null,
+        "no flag set: not a clean merge"
+    );
     settle(&server, "CRMID", "ann", (json!(18), json!(2))).await;
 }
 

@@ -1292,7 +1292,15 @@ mod tests {
                 attrs: live
                     .attrs
                     .iter()
-                    .map(|a| (a.definition.id.clone(), AttrState { seq, window: window.clone() }))
+                    .map(|a| {
+                        (
+                            a.definition.id.clone(),
+                            AttrState {
+                                seq,
+                                window: window.clone(),
+                            },
+                        )
+                    })
                     .collect(),
             }
         }
@@ -1318,7 +1326,11 @@ mod tests {
                 event_id: None,
                 graph: Some(1),
                 segment: None,
-                absorbed: if growth.clean_merge { vec![2] } else { Vec::new() },
+                absorbed: if growth.clean_merge {
+                    vec![2]
+                } else {
+                    Vec::new()
+                },
                 growth,
             }
         }
@@ -1434,7 +1446,10 @@ mod tests {
                 "both graphs' members and the one the record brought"
             );
             assert_eq!(counts(&survivor), vec![Value::from(9), Value::from(9)]);
-            assert!(survivor.attrs.values().all(|a| a.seq == 9), "the later watermark");
+            assert!(
+                survivor.attrs.values().all(|a| a.seq == 9),
+                "the later watermark"
+            );
         }
 
         #[test]
@@ -1446,7 +1461,10 @@ mod tests {
             assert_eq!(after.members, vec![member(1), member(3)]);
             assert_eq!(counts(&after), vec![Value::from(4), Value::from(4)]);
             let (advanced, _, _) = run(Some(state(live, &[1], 4, 10)), None, &growth_entry());
-            assert!(!advanced, "a state folded up to the record itself was recomputed since");
+            assert!(
+                !advanced,
+                "a state folded up to the record itself was recomputed since"
+            );
         }
 
         #[test]
@@ -1463,17 +1481,52 @@ mod tests {
                 );
             };
             let clean = merge_entry(true);
-            refused(Some(s.clone()), Some(a.clone()), &merge_entry(false), "the merge was not clean");
-            refused(Some(state(live, &[1], 4, 10)), Some(a.clone()), &clean, "the survivor was folded up to this entry");
-            refused(Some(s.clone()), Some(state(live, &[2], 5, 11)), &clean, "the absorbed state was folded past this entry");
-            refused(Some(s.clone()), None, &clean, "the absorbed graph has no state");
+            refused(
+                Some(s.clone()),
+                Some(a.clone()),
+                &merge_entry(false),
+                "the merge was not clean",
+            );
+            refused(
+                Some(state(live, &[1], 4, 10)),
+                Some(a.clone()),
+                &clean,
+                "the survivor was folded up to this entry",
+            );
+            refused(
+                Some(s.clone()),
+                Some(state(live, &[2], 5, 11)),
+                &clean,
+                "the absorbed state was folded past this entry",
+            );
+            refused(
+                Some(s.clone()),
+                None,
+                &clean,
+                "the absorbed graph has no state",
+            );
             let mut partial = a.clone();
             partial.attrs.pop_first();
-            refused(Some(s.clone()), Some(partial), &clean, "an attribute is missing");
-            refused(Some(s.clone()), Some(state(live, &[1, 2], 5, 9)), &clean, "a member is in both");
+            refused(
+                Some(s.clone()),
+                Some(partial),
+                &clean,
+                "an attribute is missing",
+            );
+            refused(
+                Some(s.clone()),
+                Some(state(live, &[1, 2], 5, 9)),
+                &clean,
+                "a member is in both",
+            );
             let mut elsewhere = clean.clone();
             elsewhere.graph = Some(2);
-            refused(Some(s), Some(a), &elsewhere, "the record wrote to another graph");
+            refused(
+                Some(s),
+                Some(a),
+                &elsewhere,
+                "the record wrote to another graph",
+            );
         }
     }
 
