@@ -64,8 +64,8 @@ pub struct PassOutcome {
     pub folded: usize,
     /// Profiles recomputed from their events.
     pub recomputed: usize,
-    /// Profiles whose state took in new members without a recomputation: the record that
-    /// added them carried their first appearance (see `extend`).
+    /// Profiles whose state was started or took in new members from the entry alone: the
+    /// record that added them carried their first appearance (see `PassWork::advance`).
     pub extended: usize,
     /// Profiles whose state was combined from the states of the graphs a record merged into
     /// it, without a recomputation (see `PassWork::combine`).
