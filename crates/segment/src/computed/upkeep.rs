@@ -1426,7 +1426,7 @@ mod tests {
             live()
                 .attrs
                 .first()
-                .map(|a| a.definition.duration.clone())
+                .map(|a| a.definition.duration)
                 .expect("an attribute")
         }
 
