@@ -128,6 +128,26 @@ fn entry(
     }
 }
 
+/// The feed entry of the `n`th op's profile record carrying `ids` (the first primary), as
+/// ingestion writes it: every identity, the record's growth, and the graphs it merged away.
+fn record_entry(ids: &[IdentityKey], outcome: LinkOutcome, n: usize) -> ChangeEntry {
+    let mut record = entry(
+        ChangeKind::Record,
+        &ids[0],
+        outcome.graph,
+        &format!("x{n}"),
+        None,
+        None,
+    );
+    record.identities = ids
+        .iter()
+        .map(|i| (i.namespace.clone(), i.id.clone()))
+        .collect();
+    record.growth = growth(&outcome);
+    record.absorbed = outcome.absorbed;
+    record
+}
+
 fn iso(ms: i64) -> String {
     tessera_pql::time::format_timestamp(ms)
 }
@@ -208,22 +228,7 @@ fn apply(
         Op::Link { person, with } => {
             let ids = [identity(*person, 0), identity(*person, *with)];
             let outcome = link(store, &ids, n, &mut batch);
-            // As ingestion does: the entry names the graphs the record merged away.
-            let mut record = entry(
-                ChangeKind::Record,
-                &ids[0],
-                outcome.graph,
-                &format!("x{n}"),
-                None,
-                None,
-            );
-            record.identities = ids
-                .iter()
-                .map(|i| (i.namespace.clone(), i.id.clone()))
-                .collect();
-            record.growth = growth(&outcome);
-            record.absorbed = outcome.absorbed;
-            change_feed::append(&mut batch, &record).unwrap();
+            change_feed::append(&mut batch, &record_entry(&ids, outcome, n)).unwrap();
         }
         Op::Unlink { person } => {
             let what = Unlink::Link(identity(*person, 0), identity(*person, 1));
@@ -525,21 +530,7 @@ fn a_merge_that_brings_back_an_identity_with_a_past_recomputes() {
     let outcome = link(&fixture.store, &ids, 10, &mut batch);
     assert_eq!(outcome.absorbed.len(), 1, "the device's graph merged");
     assert!(!outcome.clean_merge, "the email has a past");
-    let mut record = entry(
-        ChangeKind::Record,
-        &ids[0],
-        outcome.graph,
-        "x10",
-        None,
-        None,
-    );
-    record.identities = ids
-        .iter()
-        .map(|i| (i.namespace.clone(), i.id.clone()))
-        .collect();
-    record.growth = growth(&outcome);
-    record.absorbed = outcome.absorbed;
-    change_feed::append(&mut batch, &record).unwrap();
+    change_feed::append(&mut batch, &record_entry(&ids, outcome, 10)).unwrap();
     tessera_store::Store::commit(&fixture.store, batch).unwrap();
     let pass = fixture.consumer.pass(&fixture.store, NOW).unwrap();
     assert_eq!((pass.combined, pass.recomputed), (0, 1));
