@@ -106,7 +106,8 @@ pub struct ChangeEntry {
     /// the survivor), so what consumers keep under them can go.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub absorbed: Vec<u64>,
-    /// What the record's linking did to `graph` besides merging.
+    /// What the record's linking did to `graph`: created it, grew it by new identities, or
+    /// merged the `absorbed` graphs into it cleanly.
     #[serde(default, skip_serializing_if = "GraphGrowth::is_none")]
     pub growth: GraphGrowth,
 }
@@ -132,7 +133,7 @@ pub struct GraphGrowth {
 }
 
 impl GraphGrowth {
-    /// Neither flag set (what entries written before the flags decode to).
+    /// No flag set (what entries written before the flags decode to).
     pub fn is_none(&self) -> bool {
         *self == GraphGrowth::default()
     }

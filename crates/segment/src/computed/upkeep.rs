@@ -634,16 +634,18 @@ impl<'s> PassWork<'s> {
         live: &Live,
     ) -> Result<bool> {
         let growth = entry.growth;
-        if entry.graph != Some(key.0) || self.rebuilt.contains_key(key) {
+        // Every record and event entry comes here first: the flags, which most entries
+        // lack, are checked before any lookup.
+        if !(growth.clean_merge || growth.grew_by_new_identities)
+            || entry.graph != Some(key.0)
+            || self.rebuilt.contains_key(key)
+        {
             return Ok(false);
         }
         if growth.clean_merge {
             let combined = self.combine(tenant, key, seq, entry, live)?;
             self.outcome.combined += usize::from(combined);
             return Ok(combined);
-        }
-        if !growth.grew_by_new_identities {
-            return Ok(false);
         }
         let slot = self.slot_of(tenant, key)?;
         let advanced = match &mut slot.state {
