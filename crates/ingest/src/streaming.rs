@@ -21,7 +21,7 @@ use crate::error::{Error, Rejection, RejectionCode, Result};
 use crate::ids::{self, ReceiptIds};
 use crate::inlet::Inlet;
 use crate::pipeline::{self, Applied, Limits, Operation, Prepared};
-use crate::recent::RecentEvents;
+use crate::recent::{ConsumerWait, RecentEvents};
 
 /// A parsed message envelope.
 #[derive(Debug, Clone)]
@@ -160,6 +160,7 @@ impl Ingestor {
     /// Builds the ingestor.
     pub fn new(store: Arc<dyn Store>, schemas: SchemaRegistry, limits: Limits) -> Self {
         Self {
+            recent: Arc::new(RecentEvents::new(limits.recent_events)),
             catalog: Catalog::new(Arc::clone(&store), schemas.clone()),
             store,
             schemas,
@@ -167,7 +168,6 @@ impl Ingestor {
             limits,
             namespaces: Arc::new(tessera_identity::NamespaceCache::new()),
             on_applied: Arc::new(std::sync::OnceLock::new()),
-            recent: Arc::new(RecentEvents::default()),
         }
     }
 
@@ -297,6 +297,7 @@ impl Ingestor {
             }
         } else {
             let (indices, items): (Vec<usize>, Vec<Prepared>) = prepared.into_iter().unzip();
+            let mut kept_events = false;
             let applied = pipeline::apply(&self.store, &items, ids::now_ms(), &self.limits)?;
             for ((index, item), result) in indices.into_iter().zip(items).zip(applied) {
                 if let Some(slot) = outcomes.get_mut(index) {
@@ -310,10 +311,14 @@ impl Ingestor {
                 if let Applied::Written { feed_seq, .. } = result {
                     if let Some(event) = item.into_event() {
                         self.recent.put(feed_seq, event);
+                        kept_events = true;
                     }
                 }
             }
             self.applied();
+            if kept_events {
+                self.wait_for_consumer();
+            }
         }
         outcomes
             .into_iter()
@@ -321,6 +326,23 @@ impl Ingestor {
                 o.ok_or_else(|| Error::InvalidState("a message was left without an outcome".into()))
             })
             .collect()
+    }
+
+    /// Holds the acknowledgement back while the computed-attribute consumer lags by more
+    /// than half of [`RecentEvents`] (see [`crate::recent`]).
+    fn wait_for_consumer(&self) {
+        let waited = self.recent.wait_for_consumer(crate::recent::CONSUMER_WAIT);
+        match waited {
+            ConsumerWait::Stalled => tracing::warn!(
+                "the computed-attribute consumer made no progress for {:?}; \
+                 acknowledging without waiting for it until it moves",
+                crate::recent::CONSUMER_WAIT
+            ),
+            ConsumerWait::None | ConsumerWait::StillStalled => {}
+            ConsumerWait::CaughtUp | ConsumerWait::Bounded => {
+                tracing::trace!(?waited, "waited for the computed-attribute consumer");
+            }
+        }
     }
 
     fn prepare_message(

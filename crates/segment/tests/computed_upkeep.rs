@@ -536,3 +536,42 @@ fn a_merge_that_brings_back_an_identity_with_a_past_recomputes() {
     assert_eq!((pass.combined, pass.recomputed), (0, 1));
     assert_eq!(spend_of(&fixture.store, &identity(0, 0)), Some(json!(45)));
 }
+
+#[test]
+fn events_the_consumer_goes_past_without_taking_are_let_go() {
+    let mut fixture = Fixture::new();
+    // A purchase where the attribute lives, so events are wanted ...
+    let purchase = Op::Event {
+        person: 1,
+        slot: 0,
+        hours_ago: 1,
+        amount: 5,
+    };
+    fixture.apply(&[purchase], 0);
+    let mut consumer = fixture.consumer;
+    // ... and an event of a sandbox without attributes: nothing takes it.
+    let who = identity(1, 0);
+    let mut batch = WriteBatch::new();
+    let mut elsewhere = entry(
+        ChangeKind::Event,
+        &who,
+        1,
+        "x-other",
+        Some(NOW - HOUR),
+        Some("o1"),
+    );
+    elsewhere.sandbox = "dev".into();
+    change_feed::append(&mut batch, &elsewhere).unwrap();
+    let committed = tessera_store::Store::commit(&fixture.store, batch).unwrap();
+    let seq = *committed.appended.last().unwrap();
+    let held = json!({"_id": "o1", "timestamp": iso(NOW - HOUR), "eventType": "x"});
+    fixture.recent.put(seq, held.as_object().cloned().unwrap());
+    assert_eq!(fixture.recent.stats().held, 2);
+    consumer.catch_up(&fixture.store, &|| NOW).unwrap();
+    let stats = fixture.recent.stats();
+    assert_eq!((stats.held, stats.hits), (0, 1), "{stats:?}");
+    // Put after the consumer went past it (ingestion can hand an event over after a pass
+    // already read its entry): not kept.
+    fixture.recent.put(seq, held.as_object().cloned().unwrap());
+    assert_eq!(fixture.recent.stats().held, 0);
+}

@@ -1039,6 +1039,11 @@ impl Consumer {
         change_feed::expect_checkpoint(&mut batch, CONSUMER, after);
         change_feed::save_checkpoint(&mut batch, CONSUMER, last);
         let committed = store.commit(batch)?;
+        // Events of entries this pass did not take (no attribute reads them) are let go, and
+        // ingestion waiting for the consumer to catch up sees it move.
+        if let Some(recent) = &self.recent {
+            recent.passed(last);
+        }
         tracing::debug!(
             entries = outcome.entries,
             folded = outcome.folded,
