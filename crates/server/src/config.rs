@@ -103,6 +103,7 @@ struct FileLimits {
     max_event_bytes: Option<usize>,
     max_identities_per_record: Option<usize>,
     max_graph_identities: Option<usize>,
+    recent_events: Option<usize>,
 }
 
 impl Default for FileConfig {
@@ -324,6 +325,7 @@ impl ServerConfig {
                 file.limits.max_graph_identities,
                 defaults.max_graph_identities,
             )?,
+            recent_events: file.limits.recent_events.unwrap_or(defaults.recent_events),
             ..defaults
         };
         let retention = match file.retention.sweep_interval_secs {

@@ -3,7 +3,13 @@
 //! the change feed, read from the store at each scrape, `tessera_change_feed_head` (number of
 //! the newest entry) and `tessera_change_feed_consumer_lag{consumer}` (entries a consumer —
 //! computed attributes, streaming segmentation, ... — has not handled yet): a lag that keeps
-//! growing means a consumer cannot keep up with ingestion.
+//! growing means a consumer cannot keep up with ingestion. Of the events ingestion hands the
+//! computed-attribute consumer in memory (`tessera_ingest::recent`):
+//! `tessera_recent_events_held`, `tessera_recent_events_taken_total{found}` (found `false`:
+//! read back from the store), `tessera_recent_events_evicted_total`, and the waits of
+//! ingestion for that consumer, `tessera_ingest_consumer_waits_total{outcome}` and
+//! `tessera_ingest_consumer_wait_seconds_total`: waits mean acknowledgements were held back
+//! because the consumer lagged; `stalled` ones mean it stopped moving.
 //!
 //! The registry lives in [`Metrics`] (held by the app state), not in a global, so tests can
 //! run servers side by side.
@@ -12,11 +18,12 @@ use std::sync::Arc;
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
-use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use tessera_ingest::recent::RecentEvents;
 use tessera_store::Store;
 
 /// Labels of every HTTP series. `route` is the matched route template (not the raw path),
@@ -100,11 +107,82 @@ impl Collector for FeedCollector {
     }
 }
 
+/// Labels of a count by outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
+/// Labels of the consumer's takes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct FoundLabels {
+    found: &'static str,
+}
+
+/// Reads the hand-over buffer's counts at each scrape.
+#[derive(Debug)]
+struct RecentCollector {
+    recent: Arc<RecentEvents>,
+}
+
+impl Collector for RecentCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let stats = self.recent.stats();
+        let count = |n: u64| ConstCounter::new(n);
+        let held = ConstGauge::new(i64::try_from(stats.held).unwrap_or(i64::MAX));
+        held.encode(encoder.encode_descriptor(
+            "recent_events_held",
+            "Applied events held in memory for the computed-attribute consumer",
+            None,
+            held.metric_type(),
+        )?)?;
+        let mut taken = encoder.encode_descriptor(
+            "recent_events_taken",
+            "Events the computed-attribute consumer looked for in memory, by whether it found them",
+            None,
+            prometheus_client::metrics::MetricType::Counter,
+        )?;
+        for (found, n) in [("true", stats.hits), ("false", stats.misses)] {
+            count(n).encode(taken.encode_family(&FoundLabels { found })?)?;
+        }
+        let evicted = count(stats.evicted);
+        evicted.encode(encoder.encode_descriptor(
+            "recent_events_evicted",
+            "Events dropped from memory before the computed-attribute consumer took them",
+            None,
+            evicted.metric_type(),
+        )?)?;
+        let mut waits = encoder.encode_descriptor(
+            "ingest_consumer_waits",
+            "Acknowledgements held back for the computed-attribute consumer, by outcome",
+            None,
+            prometheus_client::metrics::MetricType::Counter,
+        )?;
+        for (outcome, n) in [
+            ("caught_up", stats.caught_up),
+            ("bounded", stats.bounded),
+            ("stalled", stats.stalled),
+        ] {
+            count(n).encode(waits.encode_family(&OutcomeLabels { outcome })?)?;
+        }
+        let seconds = ConstCounter::new(stats.waited_micros as f64 / 1e6);
+        seconds.encode(encoder.encode_descriptor(
+            "ingest_consumer_wait_seconds",
+            "Time acknowledgements were held back for the computed-attribute consumer",
+            None,
+            seconds.metric_type(),
+        )?)?;
+        Ok(())
+    }
+}
+
 impl Metrics {
-    /// Creates and registers every series; the change-feed series read `store`.
-    pub fn new(store: Arc<dyn Store>) -> Self {
+    /// Creates and registers every series; the change-feed series read `store`, the
+    /// hand-over series `recent`.
+    pub fn new(store: Arc<dyn Store>, recent: Arc<RecentEvents>) -> Self {
         let mut registry = Registry::with_prefix("tessera");
         registry.register_collector(Box::new(FeedCollector { store }));
+        registry.register_collector(Box::new(RecentCollector { recent }));
         let requests = Family::<RequestLabels, Counter>::default();
         let latency: Family<RequestLabels, Histogram, fn() -> Histogram> =
             Family::new_with_constructor(latency_histogram);

@@ -120,7 +120,7 @@ impl AppState {
         let (previews, previews_wake) =
             crate::previews::Previews::new(Arc::clone(&store), max_graph_identities, preview);
         let (computed, computed_wake) = crate::computed_worker::channel();
-        let metrics = Metrics::new(Arc::clone(&store));
+        let metrics = Metrics::new(Arc::clone(&store), ingest.recent_events());
         let state = Self(Arc::new(Services {
             schedules,
             previews,
