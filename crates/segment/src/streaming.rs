@@ -31,8 +31,8 @@ use crate::error::{Error, Result};
 pub const CONSUMER: &str = "segment-streaming";
 /// Receipt prefix of the membership entries this consumer writes (it skips its own).
 pub const RECEIPT: &str = "segment-stream";
-/// Feed entries handled per pass.
-const PASS: usize = 500;
+/// Feed entries handled per pass: a pass that reads fewer reached the feed's head.
+pub const PASS: usize = 500;
 const DAY_MS: i64 = 86_400_000;
 
 /// How a segment's answer depends on the clock.

@@ -2,12 +2,17 @@
 //! change feed as soon as ingestion applies records (woken by the ingestor's hook, so a
 //! membership follows its event within milliseconds), and fires due timers.
 //!
-//! Each round first catches the computed-attribute consumer up
-//! ([`tessera_segment::computed::upkeep::Consumer::catch_up`]): in the same thread and before
-//! the segment passes, so a segment reading `_{TENANT_ID}.ComputedAttributes.x` is evaluated
-//! on values that already include the events that triggered it. The thread keeps one
-//! consumer for its life (it holds the compiled attribute definitions and recent profile
-//! states between rounds, and takes the events ingestion just applied from memory).
+//! Before every page (pass) of segment evaluation the worker catches the computed-attribute
+//! consumer up ([`tessera_segment::computed::upkeep::Consumer::catch_up`]): in the same
+//! thread and first, so a segment reading `_{TENANT_ID}.ComputedAttributes.x` is evaluated
+//! on values that already include the events that triggered it. Before every page, not only
+//! the first: under a load that keeps the feed growing, segment passes "until the head" can
+//! last as long as the load, and the attribute consumer left waiting falls out of the events
+//! ingestion hands over in memory (ingestion holds acknowledgements back for it; see
+//! `tessera_ingest::recent`). The segment consumer may lag; the attribute consumer, which
+//! ingestion waits for, is kept close. The thread keeps one attribute consumer for its life
+//! (it holds the compiled attribute definitions and recent profile states between rounds,
+//! and takes the events ingestion just applied from memory).
 
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::Arc;
@@ -49,13 +54,17 @@ pub fn spawn(
     std::thread::Builder::new()
         .name("tessera-segment-stream".into())
         .spawn(move || loop {
-            if let Err(error) = computed.catch_up(store.as_ref(), &now_ms) {
-                tracing::warn!(%error, "computed attribute upkeep failed; will retry");
-            }
+            // The attributes are caught up before every page of segment evaluation, not only
+            // before the first: see the module documentation.
             loop {
+                if let Err(error) = computed.catch_up(store.as_ref(), &now_ms) {
+                    tracing::warn!(%error, "computed attribute upkeep failed; will retry");
+                }
                 match tessera_segment::streaming::pass(store.as_ref(), now_ms(), max_identities) {
-                    Ok(outcome) if outcome.entries > 0 => continue,
+                    Ok(outcome) if outcome.entries >= tessera_segment::streaming::PASS => {}
                     Ok(_) => break,
+                    // The next wake-up (at most `IDLE` away) retries, rather than spinning on
+                    // a failing store.
                     Err(error) => {
                         tracing::warn!(%error, "streaming segmentation pass failed; will retry");
                         break;
