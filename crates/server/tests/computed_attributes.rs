@@ -357,14 +357,7 @@ async fn backfill_then_incremental_upkeep_lookup_and_segment() {
     // possible when a pass reads an entry before ingestion hands its event over, so one
     // hit of the two is enough); the consumer kept up, so nobody waited for it.
     assert!(series(&base, r#"tessera_recent_events_taken_total{found="true"}"#).await >= 1.0);
-    assert_eq!(
-        series(
-            &base,
-            r#"tessera_ingest_consumer_waits_total{outcome="stalled"}"#
-        )
-        .await,
-        0.0
-    );
+    assert_eq!(waits(&base, "stalled").await, 0.0);
     assert_eq!(series(&base, "tessera_recent_events_held").await, 0.0);
 
     // A profile seen only after the attributes exist is kept from its first event.
@@ -456,6 +449,15 @@ async fn series(base: &str, name: &str) -> f64 {
         .unwrap_or_else(|| panic!("no {name} in {metrics}"))
 }
 
+/// How many times ingestion waited for the computed-attribute consumer with `outcome`.
+async fn waits(base: &str, outcome: &str) -> f64 {
+    series(
+        base,
+        &format!(r#"tessera_ingest_consumer_waits_total{{outcome="{outcome}"}}"#),
+    )
+    .await
+}
+
 #[tokio::test]
 async fn acknowledgements_wait_for_a_consumer_more_than_half_the_hand_over_behind() {
     // Four events held in memory: every request of 100 leaves the consumer more than two
@@ -497,25 +499,10 @@ async fn acknowledgements_wait_for_a_consumer_more_than_half_the_hand_over_behin
             "{responses}"
         );
     }
-    let caught_up = series(
-        &base,
-        r#"tessera_ingest_consumer_waits_total{outcome="caught_up"}"#,
-    )
-    .await;
-    let bounded = series(
-        &base,
-        r#"tessera_ingest_consumer_waits_total{outcome="bounded"}"#,
-    )
-    .await;
+    let caught_up = waits(&base, "caught_up").await;
+    let bounded = waits(&base, "bounded").await;
     assert!(caught_up + bounded >= 1.0, "{caught_up} {bounded}");
-    assert_eq!(
-        series(
-            &base,
-            r#"tessera_ingest_consumer_waits_total{outcome="stalled"}"#
-        )
-        .await,
-        0.0
-    );
+    assert_eq!(waits(&base, "stalled").await, 0.0);
     assert!(series(&base, "tessera_ingest_consumer_wait_seconds_total").await > 0.0);
     // Nothing lost on the way: each of the 100 people bought five times.
     let mut spend = Value::Null;
