@@ -507,6 +507,13 @@ mod tests {
         .unwrap();
         assert_eq!(set.limits.max_graph_identities, 150);
         assert_eq!(
+            set.limits.recent_events,
+            tessera_ingest::recent::DEFAULT_CAPACITY
+        );
+        let none_held =
+            ServerConfig::from_toml("[limits]\nrecent_events = 0\n", Overrides::default()).unwrap();
+        assert_eq!(none_held.limits.recent_events, 0, "0 holds no events");
+        assert_eq!(
             set.limits.max_event_bytes,
             10 * 1024,
             "unset limits keep AEP's defaults"
