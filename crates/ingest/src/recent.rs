@@ -43,14 +43,16 @@ pub const CONSUMER_WAIT: Duration = Duration::from_millis(100);
 /// What [`RecentEvents::wait_for_consumer`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConsumerWait {
-    /// The consumer was close enough behind: no wait.
+    /// The consumer was close enough behind, or no longer wants events: no wait (or one cut
+    /// short).
     None,
     /// The consumer came back within half the buffer during the wait.
     CaughtUp,
     /// The bound passed with the consumer still behind, but moving.
     Bounded,
     /// The consumer made no progress during this whole wait: it is taken as stalled and not
-    /// waited for until it moves again.
+    /// waited for until it moves again. Returned to one waiter per stall; others that waited
+    /// as long get [`ConsumerWait::Bounded`].
     Stalled,
     /// The consumer is behind and has not moved since a wait found it stalled: no wait.
     StillStalled,
@@ -82,8 +84,10 @@ struct Kept {
     /// The feed entry the consumer last went past ([`RecentEvents::passed`]): events up to
     /// it will not be taken, so they are not kept.
     passed: u64,
-    /// Bumped by every take and pass: a waiter tells a stalled consumer by it.
-    progress: u64,
+    /// The furthest feed entry the consumer took or went past: a waiter tells a stalled
+    /// consumer by it not moving. (Not by takes alone: a pass that keeps failing takes
+    /// the same entries again and again.)
+    frontier: u64,
     /// Ingestion threads waiting for the consumer.
     waiting: usize,
     /// The consumer did not move during a whole wait (cleared when it moves).
@@ -211,20 +215,22 @@ impl RecentEvents {
             let before = kept.by_seq.len();
             let ahead = kept.by_seq.split_off(&through.saturating_add(1));
             let gone = std::mem::replace(&mut kept.by_seq, ahead);
-            self.moved(&mut kept, before);
+            self.moved(&mut kept, through, before);
             gone
         };
         // Freed outside the lock: a document is many allocations.
         drop(gone);
     }
 
-    /// Notes the consumer's progress (it held `before` events before this move) and wakes
-    /// ingestion when the move brings it close enough behind. Only on that crossing: a
-    /// waiter waits only while the consumer is further behind, and waking on every take
-    /// until the woken threads ran was 2% of the consumer in futex calls.
-    fn moved(&self, kept: &mut Kept, before: usize) {
-        kept.progress = kept.progress.wrapping_add(1);
-        kept.stalled = false;
+    /// Notes that the consumer reached feed entry `reached` (it held `before` events before
+    /// this move) and wakes ingestion when the move brings it close enough behind. Only on
+    /// that crossing: a waiter waits only while the consumer is further behind, and waking
+    /// on every take until the woken threads ran was 2% of the consumer in futex calls.
+    fn moved(&self, kept: &mut Kept, reached: u64, before: usize) {
+        if reached > kept.frontier {
+            kept.frontier = reached;
+            kept.stalled = false;
+        }
         let threshold = self.capacity / 2;
         if kept.waiting > 0 && before > threshold && kept.by_seq.len() <= threshold {
             self.consumer_moved.notify_all();
@@ -247,12 +253,16 @@ impl RecentEvents {
             return ConsumerWait::StillStalled;
         }
         let start = Instant::now();
-        let deadline = start + bound;
-        let progress = kept.progress;
+        let deadline = start
+            .checked_add(bound)
+            .unwrap_or(start + Duration::from_secs(3600));
+        let frontier = kept.frontier;
         let outcome = loop {
             let now = Instant::now();
             if now >= deadline {
-                break if kept.progress == progress {
+                // One stall is reported once, by the waiter that finds it; others waiting
+                // as long simply reached their bound.
+                break if kept.frontier == frontier && !kept.stalled {
                     kept.stalled = true;
                     kept.stats.stalled += 1;
                     ConsumerWait::Stalled
@@ -268,7 +278,10 @@ impl RecentEvents {
                 .unwrap_or_else(PoisonError::into_inner);
             kept = again;
             kept.waiting -= 1;
-            if kept.by_seq.len() <= threshold || !self.wanted.load(Ordering::Relaxed) {
+            if !self.wanted.load(Ordering::Relaxed) {
+                break ConsumerWait::None;
+            }
+            if kept.by_seq.len() <= threshold {
                 kept.stats.caught_up += 1;
                 break ConsumerWait::CaughtUp;
             }
@@ -299,7 +312,7 @@ impl RecentEvents {
         let before = kept.by_seq.len();
         let held = kept.by_seq.remove(&seq);
         // A miss is progress too: the consumer reads that event from the store.
-        self.moved(&mut kept, before);
+        self.moved(&mut kept, seq, before);
         match held {
             Some(_) => kept.stats.hits += 1,
             None => kept.stats.misses += 1,
@@ -387,8 +400,10 @@ mod tests {
         assert_eq!(unwanted.len(), 1);
     }
 
-    /// Waits until `n` ingestion threads wait for the consumer.
+    /// Waits until `n` ingestion threads wait for the consumer (a test that breaks fails
+    /// here rather than hanging).
     fn until_waiting(recent: &RecentEvents, n: usize) {
+        let give_up = Instant::now() + Duration::from_secs(30);
         while recent
             .events
             .lock()
@@ -396,6 +411,7 @@ mod tests {
             .waiting
             < n
         {
+            assert!(Instant::now() < give_up, "nobody waits for the consumer");
             std::thread::yield_now();
         }
     }
@@ -478,12 +494,43 @@ mod tests {
         let stats = recent.stats();
         assert_eq!((stats.caught_up, stats.bounded, stats.stalled), (0, 1, 1));
         assert!(stats.waited_micros >= 330_000);
+        // Taking the same entry again (a pass that keeps failing and is retried) is no
+        // progress.
+        std::thread::scope(|scope| {
+            let waiter = scope.spawn(|| recent.wait_for_consumer(Duration::from_millis(100)));
+            until_waiting(&recent, 1);
+            assert!(recent.take(9, "e9", None).is_none());
+            assert_eq!(waiter.join().ok(), Some(ConsumerWait::Stalled));
+        });
+        // One stall is reported once, whoever else waited for it.
+        recent.passed(10);
+        assert_eq!(recent.stats().held, 0);
+        for seq in 11..=13 {
+            recent.put(seq, event(&format!("e{seq}")));
+        }
+        std::thread::scope(|scope| {
+            let waiters = [
+                scope.spawn(|| recent.wait_for_consumer(Duration::from_millis(50))),
+                scope.spawn(|| recent.wait_for_consumer(Duration::from_millis(50))),
+            ];
+            let mut seen: Vec<_> = waiters.into_iter().filter_map(|w| w.join().ok()).collect();
+            seen.sort_by_key(|w| format!("{w:?}"));
+            assert!(
+                seen == [ConsumerWait::Bounded, ConsumerWait::Stalled]
+                    || seen == [ConsumerWait::Stalled, ConsumerWait::StillStalled],
+                "{seen:?}"
+            );
+        });
+        assert_eq!(recent.stats().stalled, 3);
+        // It moves (one taken, three still held: more than half).
+        recent.put(14, event("e14"));
+        assert!(recent.take(11, "e11", None).is_some());
         // Nothing to wait for once no consumer wants events, and waiters are let go.
         std::thread::scope(|scope| {
             let waiter = scope.spawn(|| recent.wait_for_consumer(Duration::from_secs(3600)));
             until_waiting(&recent, 1);
             recent.set_wanted(false);
-            assert_eq!(waiter.join().ok(), Some(ConsumerWait::CaughtUp));
+            assert_eq!(waiter.join().ok(), Some(ConsumerWait::None));
         });
         assert_eq!(
             recent.wait_for_consumer(Duration::from_secs(3600)),

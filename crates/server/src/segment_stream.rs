@@ -55,10 +55,15 @@ pub fn spawn(
         .name("tessera-segment-stream".into())
         .spawn(move || loop {
             // The attributes are caught up before every page of segment evaluation, not only
-            // before the first: see the module documentation.
+            // before the first: see the module documentation. After a failure, not again
+            // this round: the next wake-up retries, once.
+            let mut attributes_failed = false;
             loop {
-                if let Err(error) = computed.catch_up(store.as_ref(), &now_ms) {
-                    tracing::warn!(%error, "computed attribute upkeep failed; will retry");
+                if !attributes_failed {
+                    if let Err(error) = computed.catch_up(store.as_ref(), &now_ms) {
+                        tracing::warn!(%error, "computed attribute upkeep failed; will retry");
+                        attributes_failed = true;
+                    }
                 }
                 match tessera_segment::streaming::pass(store.as_ref(), now_ms(), max_identities) {
                     Ok(outcome) if outcome.entries >= tessera_segment::streaming::PASS => {}
