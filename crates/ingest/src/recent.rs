@@ -124,12 +124,6 @@ struct Held {
     projection: Option<Arc<Projection>>,
 }
 
-impl Default for RecentEvents {
-    fn default() -> Self {
-        Self::new(DEFAULT_CAPACITY)
-    }
-}
-
 impl RecentEvents {
     /// Holds at most `capacity` events.
     pub fn new(capacity: usize) -> Self {

@@ -128,7 +128,6 @@ struct RecentCollector {
 impl Collector for RecentCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let stats = self.recent.stats();
-        let count = |n: u64| ConstCounter::new(n);
         let held = ConstGauge::new(i64::try_from(stats.held).unwrap_or(i64::MAX));
         held.encode(encoder.encode_descriptor(
             "recent_events_held",
@@ -136,35 +135,31 @@ impl Collector for RecentCollector {
             None,
             held.metric_type(),
         )?)?;
-        let mut taken = encoder.encode_descriptor(
+        counters(
+            &mut encoder,
             "recent_events_taken",
             "Events the computed-attribute consumer looked for in memory, by whether it found them",
-            None,
-            prometheus_client::metrics::MetricType::Counter,
+            [("true", stats.hits), ("false", stats.misses)]
+                .map(|(found, n)| (FoundLabels { found }, n)),
         )?;
-        for (found, n) in [("true", stats.hits), ("false", stats.misses)] {
-            count(n).encode(taken.encode_family(&FoundLabels { found })?)?;
-        }
-        let evicted = count(stats.evicted);
+        let evicted = ConstCounter::new(stats.evicted);
         evicted.encode(encoder.encode_descriptor(
             "recent_events_evicted",
             "Events dropped from memory before the computed-attribute consumer took them",
             None,
             evicted.metric_type(),
         )?)?;
-        let mut waits = encoder.encode_descriptor(
+        counters(
+            &mut encoder,
             "ingest_consumer_waits",
             "Acknowledgements held back for the computed-attribute consumer, by outcome",
-            None,
-            prometheus_client::metrics::MetricType::Counter,
+            [
+                ("caught_up", stats.caught_up),
+                ("bounded", stats.bounded),
+                ("stalled", stats.stalled),
+            ]
+            .map(|(outcome, n)| (OutcomeLabels { outcome }, n)),
         )?;
-        for (outcome, n) in [
-            ("caught_up", stats.caught_up),
-            ("bounded", stats.bounded),
-            ("stalled", stats.stalled),
-        ] {
-            count(n).encode(waits.encode_family(&OutcomeLabels { outcome })?)?;
-        }
         let seconds = ConstCounter::new(stats.waited_micros as f64 / 1e6);
         seconds.encode(encoder.encode_descriptor(
             "ingest_consumer_wait_seconds",
@@ -174,6 +169,25 @@ impl Collector for RecentCollector {
         )?)?;
         Ok(())
     }
+}
+
+/// One counter family, a series per label set.
+fn counters<L: EncodeLabelSet>(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    series: impl IntoIterator<Item = (L, u64)>,
+) -> Result<(), std::fmt::Error> {
+    let mut family = encoder.encode_descriptor(
+        name,
+        help,
+        None,
+        prometheus_client::metrics::MetricType::Counter,
+    )?;
+    for (labels, n) in series {
+        ConstCounter::new(n).encode(family.encode_family(&labels)?)?;
+    }
+    Ok(())
 }
 
 impl Metrics {
