@@ -4,16 +4,18 @@
 //!
 //! Only a shortcut: bounded (the oldest go first), empty after a restart, and an event
 //! taken out is gone, so a consumer that lags, restarts or repeats a pass reads the store as
-//! before. Ingestion moves the event it already holds in (no copy); the consumer takes it
-//! out (no copy either) and checks it is the entry's event (`_id`) before using it.
+//! before. The consumer takes an event out and checks it is the entry's event (`_id`)
+//! before using it.
 //!
 //! The consumer can say which fields it reads ([`RecentEvents::set_projection`]):
-//! ingestion then keeps only those. A web event is mostly fields no attribute reads, and
-//! freeing them in the ingesting thread, where they were allocated, is what ingestion does
-//! anyway when nothing is kept; the consumer's thread freeing them instead (memory another
-//! core allocated and wrote) was ~10% of its time. Each event remembers the projection it
-//! was cut to, and [`RecentEvents::take`] hands it out only to a reader whose needs it
-//! covers (an attribute created since reads the store).
+//! ingestion then keeps only those. A web event is mostly fields no attribute reads. What is
+//! kept is packed into one buffer (`packed`) and the document freed, both in the ingesting
+//! thread that allocated it; the consumer unpacks into memory of its own. Handing the
+//! document itself over made the consumer's core free memory another core allocated and
+//! wrote (~20% of its time saturated), and the ingesting threads then stalled on every
+//! block they allocated again. Each event remembers the projection it was cut to, and
+//! [`RecentEvents::take`] hands it out only to a reader whose needs it covers (an attribute
+//! created since reads the store).
 //!
 //! **Keeping the consumer within the buffer.** An event the consumer reads back costs it
 //! about four times one it takes from here, so once it falls behind by more than the buffer
@@ -32,6 +34,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 use tessera_profile::projection::Projection;
+
+mod packed;
+
+use packed::Packed;
 
 /// How many events [`RecentEvents`] holds by default: some seconds of streaming ingestion
 /// at the rates this machine sustains, several consumer passes' worth, a few tens of MB.
@@ -120,7 +126,7 @@ pub struct RecentStats {
 /// An event as kept, with what it was cut to.
 #[derive(Debug)]
 struct Held {
-    event: Map<String, Value>,
+    event: Packed,
     projection: Option<Arc<Projection>>,
 }
 
@@ -150,6 +156,8 @@ impl RecentEvents {
         if let Some(projection) = &projection {
             projection.apply(&mut event);
         }
+        // Packed here, and the document freed here, in the thread that allocated it.
+        let event = packed::pack(&event);
         let evicted = {
             let mut kept = self.events.lock().unwrap_or_else(PoisonError::into_inner);
             if seq <= kept.passed {
@@ -162,7 +170,7 @@ impl RecentEvents {
                 .filter_map(|_| kept.by_seq.pop_first())
                 .collect::<Vec<_>>()
         };
-        // Freed outside the lock: a document is many allocations.
+        // Freed outside the lock.
         drop(evicted);
     }
 
@@ -212,7 +220,7 @@ impl RecentEvents {
             self.moved(&mut kept, through, before);
             gone
         };
-        // Freed outside the lock: a document is many allocations.
+        // Freed outside the lock.
         drop(gone);
     }
 
@@ -329,8 +337,11 @@ impl RecentEvents {
             (Some(_), None) => false,
         };
         drop(kept);
-        (covered && event.get("_id").and_then(Value::as_str).map(str::trim) == Some(event_id))
-            .then_some(event)
+        if !covered {
+            return None;
+        }
+        let event = packed::unpack(&event)?;
+        (event.get("_id").and_then(Value::as_str).map(str::trim) == Some(event_id)).then_some(event)
     }
 }
 

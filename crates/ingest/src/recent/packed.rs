@@ -1,0 +1,242 @@
+//! A JSON document packed into one allocation, for handing an event from the ingesting
+//! thread to the consumer's.
+//!
+//! A decoded document is dozens of small allocations. Handed over as such, the consumer's
+//! core frees memory another core allocated and wrote, and the ingesting thread later
+//! allocates those blocks again, missing the cache on each. Packed, the only block crossing
+//! cores is the buffer; the consumer unpacks into memory of its own thread, which it also
+//! frees. Saturated, with ten attributes, the consumer's cost per event fell from 7.2 to
+//! 6.0 µs (medians of eight alternating runs), unpacking included.
+//!
+//! The form is private to this process (never stored): a tag byte per value, LEB128
+//! lengths, numbers as their 8 bytes.
+
+use serde_json::{Map, Number, Value};
+
+const NULL: u8 = 0;
+const FALSE: u8 = 1;
+const TRUE: u8 = 2;
+const UNSIGNED: u8 = 3;
+const SIGNED: u8 = 4;
+const FLOAT: u8 = 5;
+const STRING: u8 = 6;
+const ARRAY: u8 = 7;
+const OBJECT: u8 = 8;
+
+/// Deeper than any document serde_json parses (it stops at 128), so unpacking what
+/// [`pack`] wrote never hits it; it only bounds the recursion.
+const MAX_DEPTH: usize = 256;
+
+/// One document in its packed form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Packed(Box<[u8]>);
+
+/// Packs an object.
+pub(crate) fn pack(object: &Map<String, Value>) -> Packed {
+    let mut out = Vec::with_capacity(256);
+    pack_object(object, &mut out);
+    Packed(out.into_boxed_slice())
+}
+
+/// Unpacks what [`pack`] wrote; `None` if the bytes are not such a form.
+pub(crate) fn unpack(packed: &Packed) -> Option<Map<String, Value>> {
+    let mut reader = Reader {
+        bytes: &packed.0,
+        at: 0,
+    };
+    match reader.value(0)? {
+        Value::Object(object) if reader.at == reader.bytes.len() => Some(object),
+        _ => None,
+    }
+}
+
+fn pack_object(object: &Map<String, Value>, out: &mut Vec<u8>) {
+    out.push(OBJECT);
+    put_len(object.len(), out);
+    for (key, value) in object {
+        put_str(key, out);
+        pack_value(value, out);
+    }
+}
+
+fn pack_value(value: &Value, out: &mut Vec<u8>) {
+    match value {
+        Value::Null => out.push(NULL),
+        Value::Bool(false) => out.push(FALSE),
+        Value::Bool(true) => out.push(TRUE),
+        Value::Number(number) => {
+            if let Some(n) = number.as_u64() {
+                out.push(UNSIGNED);
+                out.extend_from_slice(&n.to_le_bytes());
+            } else if let Some(n) = number.as_i64() {
+                out.push(SIGNED);
+                out.extend_from_slice(&n.to_le_bytes());
+            } else {
+                out.push(FLOAT);
+                out.extend_from_slice(&number.as_f64().unwrap_or(0.0).to_le_bytes());
+            }
+        }
+        Value::String(s) => {
+            out.push(STRING);
+            put_str(s, out);
+        }
+        Value::Array(items) => {
+            out.push(ARRAY);
+            put_len(items.len(), out);
+            for item in items {
+                pack_value(item, out);
+            }
+        }
+        Value::Object(object) => pack_object(object, out),
+    }
+}
+
+fn put_str(s: &str, out: &mut Vec<u8>) {
+    put_len(s.len(), out);
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn put_len(mut len: usize, out: &mut Vec<u8>) {
+    while len >= 0x80 {
+        out.push((len as u8) | 0x80);
+        len >>= 7;
+    }
+    out.push(len as u8);
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl Reader<'_> {
+    fn byte(&mut self) -> Option<u8> {
+        let byte = *self.bytes.get(self.at)?;
+        self.at += 1;
+        Some(byte)
+    }
+
+    fn take(&mut self, n: usize) -> Option<&[u8]> {
+        let end = self.at.checked_add(n)?;
+        let bytes = self.bytes.get(self.at..end)?;
+        self.at = end;
+        Some(bytes)
+    }
+
+    fn eight(&mut self) -> Option<[u8; 8]> {
+        self.take(8)?.try_into().ok()
+    }
+
+    fn len(&mut self) -> Option<usize> {
+        let mut len = 0usize;
+        for shift in (0..usize::BITS).step_by(7) {
+            let byte = self.byte()?;
+            len |= usize::from(byte & 0x7f).checked_shl(shift)?;
+            if byte & 0x80 == 0 {
+                // Every length counts bytes or values still to read, so it can never
+                // exceed what is left; checking here keeps a bad one from reserving memory.
+                return (len <= self.bytes.len() - self.at).then_some(len);
+            }
+        }
+        None
+    }
+
+    fn string(&mut self) -> Option<String> {
+        let len = self.len()?;
+        std::str::from_utf8(self.take(len)?).ok().map(str::to_owned)
+    }
+
+    fn value(&mut self, depth: usize) -> Option<Value> {
+        if depth > MAX_DEPTH {
+            return None;
+        }
+        Some(match self.byte()? {
+            NULL => Value::Null,
+            FALSE => Value::Bool(false),
+            TRUE => Value::Bool(true),
+            UNSIGNED => Value::Number(u64::from_le_bytes(self.eight()?).into()),
+            SIGNED => Value::Number(i64::from_le_bytes(self.eight()?).into()),
+            FLOAT => Value::Number(Number::from_f64(f64::from_le_bytes(self.eight()?))?),
+            STRING => Value::String(self.string()?),
+            ARRAY => {
+                let len = self.len()?;
+                let mut items = Vec::with_capacity(len);
+                for _ in 0..len {
+                    items.push(self.value(depth + 1)?);
+                }
+                Value::Array(items)
+            }
+            OBJECT => {
+                let len = self.len()?;
+                let mut object = Map::new();
+                for _ in 0..len {
+                    let key = self.string()?;
+                    object.insert(key, self.value(depth + 1)?);
+                }
+                Value::Object(object)
+            }
+            _ => return None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn object(value: Value) -> Map<String, Value> {
+        match value {
+            Value::Object(object) => object,
+            other => panic!("not an object: {other}"),
+        }
+    }
+
+    #[test]
+    fn every_kind_of_value_comes_back_as_it_went_in() {
+        let long = "é".repeat(300);
+        let document = object(json!({
+            "_id": "e-1",
+            "timestamp": "2026-11-24T10:00:00Z",
+            "n": null, "t": true, "f": false,
+            "u": u64::MAX, "i": -42, "x": 19.99, "zero": 0.0, "neg": -1.5e300,
+            "long": long,
+            "": "empty key",
+            "commerce": {"order": {"priceTotal": 120.5, "items": [1, "two", [3], {"four": 4}, []]}},
+            "empty": {}
+        }));
+        let packed = pack(&document);
+        assert_eq!(unpack(&packed), Some(document));
+    }
+
+    #[test]
+    fn bytes_that_are_not_a_packed_object_unpack_to_nothing() {
+        let packed = pack(&object(json!({"a": "bc", "n": 1})));
+        for cut in 0..packed.0.len() {
+            let truncated = Packed(packed.0[..cut].into());
+            assert_eq!(unpack(&truncated), None, "cut at {cut}");
+        }
+        let mut trailing = packed.0.to_vec();
+        trailing.push(NULL);
+        assert_eq!(unpack(&Packed(trailing.into())), None);
+        assert_eq!(
+            unpack(&Packed(Box::new([STRING, 0]))),
+            None,
+            "not an object"
+        );
+        assert_eq!(unpack(&Packed(Box::new([OBJECT, 1, 1, b'a', 99]))), None);
+        // A length claiming more than is left, and one longer than a usize.
+        assert_eq!(unpack(&Packed(Box::new([OBJECT, 0xff, 0xff, 0x7f]))), None);
+        let endless: Vec<u8> = std::iter::once(OBJECT).chain([0xff; 12]).collect();
+        assert_eq!(unpack(&Packed(endless.into())), None);
+        // Invalid UTF-8 in a key.
+        assert_eq!(unpack(&Packed(Box::new([OBJECT, 1, 1, 0xff, NULL]))), None);
+        // Nesting past the bound.
+        let deep: Vec<u8> = std::iter::once(OBJECT)
+            .chain([1, 0])
+            .chain((0..MAX_DEPTH + 2).flat_map(|_| [ARRAY, 1]))
+            .chain([NULL])
+            .collect();
+        assert_eq!(unpack(&Packed(deep.into())), None);
+    }
+}
