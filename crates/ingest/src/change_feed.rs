@@ -17,6 +17,10 @@ use tessera_store::{Direction, Key, KeyReader, ScanRange, Scope, Store, Table, W
 
 use crate::error::{Error, Result};
 
+mod view;
+
+pub use view::EntryView;
+
 fn feed_prefix() -> Key {
     Key::builder(&Scope::System).str("feed").finish()
 }
@@ -441,6 +445,14 @@ impl Page {
             .map(|row| sequence_of(&row.key, self.prefix_len))
             .transpose()
     }
+
+    /// The entries in order, each decoded in place when reached (see [`EntryView`]).
+    pub fn views(&self) -> impl Iterator<Item = Result<(u64, EntryView<'_>)>> + '_ {
+        self.rows.iter().map(|row| {
+            let seq = sequence_of(&row.key, self.prefix_len)?;
+            Ok((seq, view::decode_view(&row.value)?))
+        })
+    }
 }
 
 impl IntoIterator for Page {
@@ -577,12 +589,32 @@ mod tests {
         let bytes = encode(&full)?;
         assert_eq!(bytes.first(), Some(&FEED_FORMAT_BINARY_GROWTH));
         assert_eq!(decode(&bytes)?, full);
+        let view = view::decode_view(&bytes)?;
+        assert_eq!(view, full.view());
+        let borrowed =
+            |text: &std::borrow::Cow<'_, str>| matches!(text, std::borrow::Cow::Borrowed(_));
+        assert!(
+            [
+                &view.org,
+                &view.sandbox,
+                &view.dataset_id,
+                &view.namespace,
+                &view.id,
+                &view.xaction_id
+            ]
+            .into_iter()
+            .chain(view.event_id.as_ref())
+            .chain(view.identities.iter().flat_map(|(ns, id)| [ns, id]))
+            .all(borrowed),
+            "a binary entry's view allocates no string"
+        );
         for growth in (0..8).map(GraphGrowth::from_byte) {
             let entry = ChangeEntry {
                 growth,
                 ..full.clone()
             };
             assert_eq!(decode(&encode(&entry)?)?, entry);
+            assert_eq!(view::decode_view(&encode(&entry)?)?, entry.view());
         }
         // The first binary form: the same body without the flags.
         let mut first = bytes.clone();
@@ -593,6 +625,7 @@ mod tests {
             ..full.clone()
         };
         assert_eq!(decode(&first)?, without);
+        assert_eq!(view::decode_view(&first)?, without.view());
         let sparse = ChangeEntry {
             kind: ChangeKind::Event,
             identities: Vec::new(),
@@ -605,6 +638,7 @@ mod tests {
             ..full
         };
         assert_eq!(decode(&encode(&sparse)?)?, sparse);
+        assert_eq!(view::decode_view(&encode(&sparse)?)?, sparse.view());
         Ok(())
     }
 
@@ -613,6 +647,7 @@ mod tests {
         let full = full_entry();
         let json = serde_json::to_vec(&full).map_err(corrupt)?;
         assert_eq!(decode(&json)?, full);
+        assert_eq!(view::decode_view(&json)?, full.view());
         Ok(())
     }
 
@@ -623,6 +658,9 @@ mod tests {
         assert!(decode(&bytes).is_err());
         assert!(decode(&[9, 1, 2]).is_err());
         assert!(decode(&[]).is_err());
+        assert!(view::decode_view(&bytes).is_err());
+        assert!(view::decode_view(&[9, 1, 2]).is_err());
+        assert!(view::decode_view(&[]).is_err());
         Ok(())
     }
 }

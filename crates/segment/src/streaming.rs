@@ -280,23 +280,37 @@ fn evaluate_graphs(
 /// One pass over the change feed after the consumer's checkpoint.
 pub fn pass(store: &dyn Store, now_ms: i64, max_identities: usize) -> Result<PassOutcome> {
     let after = change_feed::checkpoint(store, CONSUMER)?;
-    let entries = change_feed::read(store, after, PASS)?;
-    let Some(last) = entries.last().map(|(seq, _)| *seq) else {
+    let entries = change_feed::page(store, after, PASS)?;
+    let Some(last) = entries.last_seq()? else {
         return Ok(PassOutcome::default());
     };
     // Per tenant: identities touched, and graphs they were in when written.
     let mut touched: BTreeMap<(String, String), (BTreeSet<IdentityKey>, BTreeSet<u64>)> =
         BTreeMap::new();
-    for (_, entry) in &entries {
+    let mut current: Option<(String, String)> = None;
+    for decoded in entries.views() {
+        let (_, entry) = decoded?;
         if entry.kind == ChangeKind::Membership && entry.xaction_id.starts_with(RECEIPT) {
             continue;
         }
-        let slot = touched
-            .entry((entry.org.clone(), entry.sandbox.clone()))
-            .or_default();
+        // A page is mostly one sandbox's entries: its key is built once per change of
+        // sandbox, not per entry.
+        let key = match current.take() {
+            Some(key) if key.0 == entry.org && key.1 == entry.sandbox => key,
+            _ => (entry.org.to_string(), entry.sandbox.to_string()),
+        };
+        let key = current.insert(key);
+        if !touched.contains_key(key) {
+            touched.insert(key.clone(), Default::default());
+        }
+        let Some(slot) = touched.get_mut(key) else {
+            continue;
+        };
         if entry.kind != ChangeKind::Erased {
-            slot.0
-                .insert(IdentityKey::new(entry.namespace.clone(), entry.id.clone()));
+            slot.0.insert(IdentityKey::new(
+                entry.namespace.as_ref(),
+                entry.id.as_ref(),
+            ));
         }
         slot.1.extend(entry.graph);
         // Graphs this record's links merged away: their memberships go with them.

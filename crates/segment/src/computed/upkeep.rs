@@ -34,7 +34,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 use tessera_identity::{Graph, IdentityKey};
-use tessera_ingest::change_feed::{self, ChangeEntry, ChangeKind};
+use tessera_ingest::change_feed::{self, ChangeKind, EntryView};
 use tessera_ingest::recent::RecentEvents;
 use tessera_model::Tenant;
 use tessera_profile::event::StoredEvent;
@@ -83,7 +83,7 @@ fn corrupt_event(e: impl std::fmt::Display) -> Error {
 /// `_id`), or for entries without `_id` (written before the feed carried it) the events of
 /// its identity at its time in its dataset (normally one), the one stored by the entry's
 /// receipt.
-fn event_of(store: &dyn Store, tenant: &Tenant, entry: &ChangeEntry) -> Result<Option<Value>> {
+fn event_of(store: &dyn Store, tenant: &Tenant, entry: &EntryView<'_>) -> Result<Option<Value>> {
     let Some(ts) = entry.event_ms else {
         return Ok(None);
     };
@@ -250,33 +250,37 @@ fn finish_rebuilds(
     let h2 = change_feed::head(store)?;
     let mut after = h1;
     while after < h2 {
-        let entries = change_feed::read(store, after, PASS)?;
-        let Some(last) = entries.last().map(|(seq, _)| *seq) else {
+        let entries = change_feed::page(store, after, PASS)?;
+        let Some(last) = entries.last_seq()? else {
             break;
         };
         after = last;
-        for (seq, entry) in entries.iter().filter(|(seq, _)| *seq <= h2) {
+        for decoded in entries.views() {
+            let (seq, entry) = decoded?;
+            if seq > h2 {
+                break;
+            }
             if entry.kind != ChangeKind::Event {
                 continue;
             }
-            let identity = IdentityKey::new(entry.namespace.clone(), entry.id.clone());
+            let identity = IdentityKey::new(entry.namespace.as_ref(), entry.id.as_ref());
             let target = rebuilt.iter_mut().find(|((_, org, sandbox), r)| {
                 *org == entry.org && *sandbox == entry.sandbox && r.members.contains(&identity)
             });
             let Some(((_, org, sandbox), target)) = target else {
                 continue;
             };
-            if target.seen.contains(&entry.xaction_id) {
+            if target.seen.contains(entry.xaction_id.as_ref()) {
                 continue;
             }
             let Some(attrs) = live.get(&(org.clone(), sandbox.clone())) else {
                 continue;
             };
-            let Some(tenant) = tenant_of(entry) else {
+            let Some(tenant) = tenant_of(&entry) else {
                 continue;
             };
-            if let (Some(ts), Some(doc)) = (entry.event_ms, event_of(store, &tenant, entry)?) {
-                fold_event(attrs, &mut target.state.attrs, Some(*seq), ts, doc, now);
+            if let (Some(ts), Some(doc)) = (entry.event_ms, event_of(store, &tenant, &entry)?) {
+                fold_event(attrs, &mut target.state.attrs, Some(seq), ts, doc, now);
             }
         }
     }
@@ -377,27 +381,27 @@ impl StateCache {
     }
 }
 
-fn tenant_of(entry: &ChangeEntry) -> Option<Tenant> {
+fn tenant_of(entry: &EntryView<'_>) -> Option<Tenant> {
     Tenant::parse(&entry.org, &entry.sandbox).ok()
 }
 
 /// Whether an event entry can be folded into `state` without reading the graph: the state
 /// has every live attribute and already knows every identity the event carried.
-fn known(state: Option<&GraphState>, entry: &ChangeEntry, live: &Live) -> bool {
+fn known(state: Option<&GraphState>, entry: &EntryView<'_>, live: &Live) -> bool {
     let Some(state) = state else {
         return false;
     };
     let identities: Box<dyn Iterator<Item = (&str, &str)>> = if entry.identities.is_empty() {
         Box::new(std::iter::once((
-            entry.namespace.as_str(),
-            entry.id.as_str(),
+            entry.namespace.as_ref(),
+            entry.id.as_ref(),
         )))
     } else {
         Box::new(
             entry
                 .identities
                 .iter()
-                .map(|(ns, id)| (ns.as_str(), id.as_str())),
+                .map(|(ns, id)| (ns.as_ref(), id.as_ref())),
         )
     };
     entry.kind == ChangeKind::Event
@@ -406,7 +410,7 @@ fn known(state: Option<&GraphState>, entry: &ChangeEntry, live: &Live) -> bool {
 }
 
 /// The identities the record of `entry` carried, sorted.
-fn carried(entry: &ChangeEntry) -> Vec<IdentityKey> {
+fn carried(entry: &EntryView<'_>) -> Vec<IdentityKey> {
     let mut carried: Vec<IdentityKey> = entry
         .identities
         .iter()
@@ -465,7 +469,7 @@ fn profile_key(tenant: &Tenant, graph: u64) -> ProfileKey {
 
 /// Graphs an entry says are gone for good: the ones a record merged away, and the graph an
 /// unlink or erasure came from (checked: it may well survive).
-fn gone_candidates(entry: &ChangeEntry) -> impl Iterator<Item = u64> + '_ {
+fn gone_candidates<'e>(entry: &'e EntryView<'_>) -> impl Iterator<Item = u64> + 'e {
     let origin = match entry.kind {
         ChangeKind::Erased | ChangeKind::GraphChanged => entry.graph,
         ChangeKind::Record | ChangeKind::Event | ChangeKind::Membership => None,
@@ -630,7 +634,7 @@ impl<'s> PassWork<'s> {
         tenant: &Tenant,
         key: &ProfileKey,
         seq: u64,
-        entry: &ChangeEntry,
+        entry: &EntryView<'_>,
         live: &Live,
     ) -> Result<bool> {
         let growth = entry.growth;
@@ -684,7 +688,7 @@ impl<'s> PassWork<'s> {
         tenant: &Tenant,
         survivor: &ProfileKey,
         seq: u64,
-        entry: &ChangeEntry,
+        entry: &EntryView<'_>,
         live: &Live,
     ) -> Result<bool> {
         if entry.absorbed.is_empty() {
@@ -752,7 +756,7 @@ impl<'s> PassWork<'s> {
     fn follow_graph_change(
         &mut self,
         tenant: &Tenant,
-        entry: &ChangeEntry,
+        entry: &EntryView<'_>,
         attrs: &Arc<Live>,
     ) -> Result<()> {
         let mut targets: Vec<Graph> = Vec::new();
@@ -787,7 +791,7 @@ impl<'s> PassWork<'s> {
         &mut self,
         tenant: &Tenant,
         seq: u64,
-        entry: &ChangeEntry,
+        entry: &EntryView<'_>,
         attrs: &Arc<Live>,
     ) -> Result<()> {
         let store = self.store;
@@ -927,7 +931,7 @@ impl Consumer {
         // The sandbox of the previous entry: a pass is mostly one sandbox's entries, so its
         // tenant is parsed and its attributes looked up once, not per entry.
         let mut current: Option<(Tenant, Arc<Live>)> = None;
-        for decoded in entries {
+        for decoded in entries.views() {
             let (seq, entry) = decoded?;
             if entry.kind == ChangeKind::Membership {
                 continue;
@@ -939,7 +943,7 @@ impl Consumer {
                 let Some(tenant) = tenant_of(&entry) else {
                     continue;
                 };
-                let tkey = (entry.org.clone(), entry.sandbox.clone());
+                let tkey = (entry.org.to_string(), entry.sandbox.to_string());
                 let attrs = match live.get(&tkey) {
                     Some(attrs) => Arc::clone(attrs),
                     None => {
@@ -1276,6 +1280,7 @@ mod tests {
         use super::*;
         use crate::computed::definition;
         use crate::computed::window::{Acc, Duration, Function, Window};
+        use tessera_ingest::change_feed::ChangeEntry;
         use tessera_store::{EmbeddedStore, StoreOptions};
 
         const NOW: i64 = 1_750_000_000_000;
@@ -1383,7 +1388,13 @@ mod tests {
                 );
             }
             let advanced = work
-                .advance(&tenant(), &profile_key(&tenant(), 1), 10, entry, live())
+                .advance(
+                    &tenant(),
+                    &profile_key(&tenant(), 1),
+                    10,
+                    &entry.view(),
+                    live(),
+                )
                 .expect("advance");
             let absorbed_taken = work
                 .slots
