@@ -15,6 +15,8 @@ use tessera_model::Tenant;
 use tessera_profile::erase::Erased;
 use tessera_store::{Direction, Key, KeyReader, ScanRange, Scope, Store, Table, WriteBatch};
 
+use std::sync::{Arc, Mutex, PoisonError};
+
 use crate::error::{Error, Result};
 
 mod view;
@@ -417,13 +419,67 @@ pub fn page(store: &dyn Store, after: u64, limit: usize) -> Result<Page> {
         range = range.resume_after(Key::extend(&prefix).u64(after).finish().into_bytes());
     }
     let rows = store.scan(Table::ChangeFeed, &range, Direction::Forward, limit)?;
-    Ok(Page { rows, prefix_len })
+    Ok(Page {
+        rows: rows.into(),
+        prefix_len,
+    })
 }
 
-/// Feed entries read by [`page`], not decoded yet.
+/// [`page`], or the page `shared` holds when it was read from the same place with the same
+/// limit.
+///
+/// For a thread that runs several consumers one after the other: when they are caught up
+/// together, each would otherwise scan the same new entries again. Entries never change
+/// once written, so a page read a moment ago is a valid page, only perhaps shorter than
+/// one read now. A consumer that takes a short page for "caught up" must therefore only
+/// see pages read since the last wake-up: the thread [`SharedPage::clear`]s it before each
+/// round, and anything applied after the page was read wakes it again.
+pub fn shared_page(
+    store: &dyn Store,
+    after: u64,
+    limit: usize,
+    shared: &SharedPage,
+) -> Result<Page> {
+    let mut last = shared.last.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(page) = last
+        .as_ref()
+        .filter(|p| p.after == after && p.limit == limit)
+    {
+        return Ok(page.page.clone());
+    }
+    let page = self::page(store, after, limit)?;
+    *last = Some(SharedRead {
+        after,
+        limit,
+        page: page.clone(),
+    });
+    Ok(page)
+}
+
+/// The last page read through [`shared_page`].
+#[derive(Debug, Default)]
+pub struct SharedPage {
+    last: Mutex<Option<SharedRead>>,
+}
+
 #[derive(Debug)]
+struct SharedRead {
+    after: u64,
+    limit: usize,
+    page: Page,
+}
+
+impl SharedPage {
+    /// Forgets the page: the next read scans the store.
+    pub fn clear(&self) {
+        *self.last.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    }
+}
+
+/// Feed entries read by [`page`], not decoded yet. Cloning shares the rows.
+#[derive(Debug, Clone)]
 pub struct Page {
-    rows: Vec<tessera_store::Entry>,
+    rows: Arc<[tessera_store::Entry]>,
     prefix_len: usize,
 }
 
@@ -460,10 +516,12 @@ impl IntoIterator for Page {
     type IntoIter = Box<dyn Iterator<Item = Result<(u64, ChangeEntry)>>>;
 
     fn into_iter(self) -> Self::IntoIter {
-        let prefix_len = self.prefix_len;
-        Box::new(self.rows.into_iter().map(move |row| {
-            let seq = sequence_of(&row.key, prefix_len)?;
-            Ok((seq, decode(&row.value)?))
+        Box::new((0..self.rows.len()).filter_map(move |at| {
+            let row = self.rows.get(at)?;
+            Some(
+                sequence_of(&row.key, self.prefix_len)
+                    .and_then(|seq| Ok((seq, decode(&row.value)?))),
+            )
         }))
     }
 }
@@ -648,6 +706,41 @@ mod tests {
         let json = serde_json::to_vec(&full).map_err(corrupt)?;
         assert_eq!(decode(&json)?, full);
         assert_eq!(view::decode_view(&json)?, full.view());
+        Ok(())
+    }
+
+    #[test]
+    fn a_shared_page_is_read_once_until_cleared() -> Result<()> {
+        let dir = tempfile::tempdir().map_err(|e| corrupt(e.to_string()))?;
+        let store = tessera_store::EmbeddedStore::open(dir.path(), Default::default())?;
+        let write = |n: usize| -> Result<()> {
+            let mut batch = WriteBatch::new();
+            for _ in 0..n {
+                append(&mut batch, &full_entry())?;
+            }
+            store.commit(batch)?;
+            Ok(())
+        };
+        write(3)?;
+        let shared = SharedPage::default();
+        assert_eq!(shared_page(&store, 0, 10, &shared)?.len(), 3);
+        write(2)?;
+        // The second consumer, starting where the first did, gets the page the first read.
+        assert_eq!(shared_page(&store, 0, 10, &shared)?.len(), 3);
+        assert_eq!(page(&store, 0, 10)?.len(), 5);
+        // Another place or another limit is another page.
+        assert_eq!(shared_page(&store, 0, 4, &shared)?.len(), 4);
+        assert_eq!(shared_page(&store, 0, 10, &shared)?.len(), 5);
+        write(1)?;
+        shared.clear();
+        assert_eq!(shared_page(&store, 0, 10, &shared)?.len(), 6);
+        let third = shared_page(&store, 2, 10, &shared)?;
+        let seqs = third
+            .views()
+            .map(|v| v.map(|(seq, _)| seq))
+            .collect::<Result<Vec<_>>>()?;
+        assert_eq!(seqs.len(), 4);
+        assert_eq!(third.last_seq()?, seqs.last().copied());
         Ok(())
     }
 

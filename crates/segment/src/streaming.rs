@@ -279,8 +279,24 @@ fn evaluate_graphs(
 
 /// One pass over the change feed after the consumer's checkpoint.
 pub fn pass(store: &dyn Store, now_ms: i64, max_identities: usize) -> Result<PassOutcome> {
+    pass_sharing(
+        store,
+        now_ms,
+        max_identities,
+        &change_feed::SharedPage::default(),
+    )
+}
+
+/// [`pass`], reading its page through `shared`, which the thread's other consumer reads
+/// through too (see [`change_feed::shared_page`]).
+pub fn pass_sharing(
+    store: &dyn Store,
+    now_ms: i64,
+    max_identities: usize,
+    shared: &change_feed::SharedPage,
+) -> Result<PassOutcome> {
     let after = change_feed::checkpoint(store, CONSUMER)?;
-    let entries = change_feed::page(store, after, PASS)?;
+    let entries = change_feed::shared_page(store, after, PASS, shared)?;
     let Some(last) = entries.last_seq()? else {
         return Ok(PassOutcome::default());
     };

@@ -13,6 +13,10 @@
 //! ingestion waits for, is kept close. The thread keeps one attribute consumer for its life
 //! (it holds the compiled attribute definitions and recent profile states between rounds,
 //! and takes the events ingestion just applied from memory).
+//!
+//! Both consumers read the feed through one `SharedPage`: caught up together, they start
+//! from the same entry, and the segment pass reuses the page the attribute pass just read
+//! instead of scanning the same entries again.
 
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::Arc;
@@ -50,10 +54,15 @@ pub fn spawn(
     max_identities: usize,
     recent: Arc<tessera_ingest::recent::RecentEvents>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
-    let mut computed = tessera_segment::computed::upkeep::Consumer::with_recent_events(recent);
+    let shared = Arc::new(tessera_ingest::change_feed::SharedPage::default());
+    let mut computed = tessera_segment::computed::upkeep::Consumer::with_recent_events(recent)
+        .sharing_pages(Arc::clone(&shared));
     std::thread::Builder::new()
         .name("tessera-segment-stream".into())
         .spawn(move || loop {
+            // Pages read in an earlier round are not reused: a consumer would take a short
+            // one for the feed's head (see `change_feed::shared_page`).
+            shared.clear();
             // The attributes are caught up before every page of segment evaluation, not only
             // before the first: see the module documentation. After a failure, not again
             // this round: the next wake-up retries, once.
@@ -65,7 +74,12 @@ pub fn spawn(
                         attributes_failed = true;
                     }
                 }
-                match tessera_segment::streaming::pass(store.as_ref(), now_ms(), max_identities) {
+                match tessera_segment::streaming::pass_sharing(
+                    store.as_ref(),
+                    now_ms(),
+                    max_identities,
+                    &shared,
+                ) {
                     Ok(outcome) if outcome.entries >= tessera_segment::streaming::PASS => {}
                     Ok(_) => break,
                     // The next wake-up (at most `IDLE` away) retries, rather than spinning on

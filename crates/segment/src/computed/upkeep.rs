@@ -883,6 +883,7 @@ pub struct Consumer {
     definitions: LiveCache,
     states: StateCache,
     recent: Option<Arc<RecentEvents>>,
+    shared: Option<Arc<change_feed::SharedPage>>,
 }
 
 /// One pass over the change feed after the consumer's checkpoint, by a fresh [`Consumer`].
@@ -904,6 +905,13 @@ impl Consumer {
         }
     }
 
+    /// Reads feed pages through `shared`, which the thread's other consumer reads through
+    /// too (see [`change_feed::shared_page`]).
+    pub fn sharing_pages(mut self, shared: Arc<change_feed::SharedPage>) -> Self {
+        self.shared = Some(shared);
+        self
+    }
+
     /// Runs passes until the consumer has caught up with the feed; a pass that lost a race
     /// with another thread's pass is simply repeated.
     pub fn catch_up(&mut self, store: &dyn Store, now: &dyn Fn() -> i64) -> Result<()> {
@@ -921,7 +929,10 @@ impl Consumer {
     /// One pass over the change feed after the consumer's checkpoint.
     pub fn pass(&mut self, store: &dyn Store, now: i64) -> Result<PassOutcome> {
         let after = change_feed::checkpoint(store, CONSUMER)?;
-        let entries = change_feed::page(store, after, PASS)?;
+        let entries = match &self.shared {
+            Some(shared) => change_feed::shared_page(store, after, PASS, shared)?,
+            None => change_feed::page(store, after, PASS)?,
+        };
         let Some(last) = entries.last_seq()? else {
             return Ok(PassOutcome::default());
         };
