@@ -12,8 +12,7 @@
 //! kept is packed into one buffer (`packed`) and the document freed, both in the ingesting
 //! thread that allocated it; the consumer unpacks into memory of its own. Handing the
 //! document itself over made the consumer's core free memory another core allocated and
-//! wrote (~20% of its time saturated), and the ingesting threads then stalled on every
-//! block they allocated again. Each event remembers the projection it was cut to, and
+//! wrote (~20% of its time saturated). Each event remembers the projection it was cut to, and
 //! [`RecentEvents::take`] hands it out only to a reader whose needs it covers (an attribute
 //! created since reads the store).
 //!
