@@ -433,7 +433,10 @@ pub fn page(store: &dyn Store, after: u64, limit: usize) -> Result<Page> {
 /// once written, so a page read a moment ago is a valid page, only perhaps shorter than
 /// one read now. A consumer that takes a short page for "caught up" must therefore only
 /// see pages read since the last wake-up: the thread [`SharedPage::clear`]s it before each
-/// round, and anything applied after the page was read wakes it again.
+/// round. A record ingestion applies after the page was read wakes the thread again, so it
+/// is read in the next round; entries from writers that wake nobody (the identity API's
+/// unlink, erasure, batch segment jobs) wait for the thread's next wake-up, as they did
+/// when they landed just after a consumer's own read.
 pub fn shared_page(
     store: &dyn Store,
     after: u64,
@@ -516,12 +519,13 @@ impl IntoIterator for Page {
     type IntoIter = Box<dyn Iterator<Item = Result<(u64, ChangeEntry)>>>;
 
     fn into_iter(self) -> Self::IntoIter {
+        // By index, so the iterator owns the shared rows (a borrowing iterator cannot be
+        // returned from here).
         Box::new((0..self.rows.len()).filter_map(move |at| {
-            let row = self.rows.get(at)?;
-            Some(
+            self.rows.get(at).map(|row| {
                 sequence_of(&row.key, self.prefix_len)
-                    .and_then(|seq| Ok((seq, decode(&row.value)?))),
-            )
+                    .and_then(|seq| Ok((seq, decode(&row.value)?)))
+            })
         }))
     }
 }

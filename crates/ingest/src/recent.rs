@@ -155,7 +155,9 @@ impl RecentEvents {
         if let Some(projection) = &projection {
             projection.apply(&mut event);
         }
-        // Packed here, and the document freed here, in the thread that allocated it.
+        // Packed here, and the document freed here, in the thread that allocated it. (Packed
+        // before the lock, so also when the consumer has passed the entry already: that is
+        // rare, and packing under the lock would hold the consumer up.)
         let event = packed::pack(&event);
         let evicted = {
             let mut kept = self.events.lock().unwrap_or_else(PoisonError::into_inner);
@@ -169,7 +171,7 @@ impl RecentEvents {
                 .filter_map(|_| kept.by_seq.pop_first())
                 .collect::<Vec<_>>()
         };
-        // Freed outside the lock.
+        // Freed outside the lock, which the consumer waits on.
         drop(evicted);
     }
 
@@ -219,7 +221,7 @@ impl RecentEvents {
             self.moved(&mut kept, through, before);
             gone
         };
-        // Freed outside the lock.
+        // Freed outside the lock, which ingestion waits on: a pass can let thousands go.
         drop(gone);
     }
 

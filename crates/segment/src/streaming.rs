@@ -31,8 +31,9 @@ use crate::error::{Error, Result};
 pub const CONSUMER: &str = "segment-streaming";
 /// Receipt prefix of the membership entries this consumer writes (it skips its own).
 pub const RECEIPT: &str = "segment-stream";
-/// Feed entries handled per pass: a pass that reads fewer reached the feed's head.
-pub const PASS: usize = 500;
+/// Feed entries handled per pass: a pass that reads fewer reached the feed's head. The
+/// attribute consumer's page size: the two share pages only when they ask for the same.
+pub const PASS: usize = crate::computed::upkeep::PASS;
 const DAY_MS: i64 = 86_400_000;
 
 /// How a segment's answer depends on the clock.
@@ -319,6 +320,7 @@ pub fn pass_sharing(
         if !touched.contains_key(key) {
             touched.insert(key.clone(), Default::default());
         }
+        // Not `entry()`, which takes an owned key for every entry; the `else` cannot happen.
         let Some(slot) = touched.get_mut(key) else {
             continue;
         };

@@ -23,8 +23,9 @@ const STRING: u8 = 6;
 const ARRAY: u8 = 7;
 const OBJECT: u8 = 8;
 
-/// Deeper than any document serde_json parses (it stops at 128), so unpacking what
-/// [`pack`] wrote never hits it; it only bounds the recursion.
+/// Deeper than any document serde_json parses with its default limit (128), so events
+/// ingestion parsed never reach it; it bounds the recursion, and a document deeper still
+/// unpacks to nothing (the consumer then reads the event from the store).
 const MAX_DEPTH: usize = 256;
 
 /// One document in its packed form.
@@ -131,6 +132,10 @@ impl Reader<'_> {
         let mut len = 0usize;
         for shift in (0..usize::BITS).step_by(7) {
             let byte = self.byte()?;
+            // The last group has room for the top bit only; more would be shifted out.
+            if shift + 7 > usize::BITS && byte > 1 {
+                return None;
+            }
             len |= usize::from(byte & 0x7f).checked_shl(shift)?;
             if byte & 0x80 == 0 {
                 // Every length counts bytes or values still to read, so it can never
@@ -225,8 +230,19 @@ mod tests {
             "not an object"
         );
         assert_eq!(unpack(&Packed(Box::new([OBJECT, 1, 1, b'a', 99]))), None);
-        // A length claiming more than is left, and one longer than a usize.
-        assert_eq!(unpack(&Packed(Box::new([OBJECT, 0xff, 0xff, 0x7f]))), None);
+        // A length claiming more than is left (near 2^62: reserving it would abort), one
+        // whose last group overflows a usize, and one longer than a usize.
+        let huge: Vec<u8> = [OBJECT, 1, 0, ARRAY]
+            .into_iter()
+            .chain([0xff; 8])
+            .chain([0x3f])
+            .collect();
+        assert_eq!(unpack(&Packed(huge.into())), None);
+        let overflowing: Vec<u8> = std::iter::once(OBJECT)
+            .chain([0x80; 9])
+            .chain([0x02])
+            .collect();
+        assert_eq!(unpack(&Packed(overflowing.into())), None);
         let endless: Vec<u8> = std::iter::once(OBJECT).chain([0xff; 12]).collect();
         assert_eq!(unpack(&Packed(endless.into())), None);
         // Invalid UTF-8 in a key.
