@@ -305,25 +305,6 @@ struct BinaryEntryRef<'a> {
     absorbed: &'a [u64],
 }
 
-/// The owned twin of [`BinaryEntryRef`], for decoding.
-#[derive(serde::Deserialize)]
-struct BinaryEntry {
-    org: String,
-    sandbox: String,
-    dataset_id: String,
-    kind: ChangeKind,
-    namespace: String,
-    id: String,
-    identities: Vec<(String, String)>,
-    xaction_id: String,
-    applied_ms: i64,
-    event_ms: Option<i64>,
-    event_id: Option<String>,
-    graph: Option<u64>,
-    segment: Option<SegmentChange>,
-    absorbed: Vec<u64>,
-}
-
 fn corrupt(reason: impl ToString) -> Error {
     Error::Corrupt {
         what: "change feed entry",
@@ -358,38 +339,35 @@ fn encode(entry: &ChangeEntry) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
-fn decode(bytes: &[u8]) -> Result<ChangeEntry> {
-    use bincode::Options as _;
-    let (body, growth) = match bytes.split_first() {
-        Some((&FEED_FORMAT_BINARY, body)) => (body, GraphGrowth::default()),
+/// A stored entry by its format.
+enum Stored<'a> {
+    /// The bincode body, and the growth flags stored after it (none in the first form).
+    Binary { body: &'a [u8], growth: GraphGrowth },
+    /// The JSON form written before the binary one.
+    Json,
+}
+
+fn stored(bytes: &[u8]) -> Result<Stored<'_>> {
+    match bytes.split_first() {
+        Some((&FEED_FORMAT_BINARY, body)) => Ok(Stored::Binary {
+            body,
+            growth: GraphGrowth::default(),
+        }),
         Some((&FEED_FORMAT_BINARY_GROWTH, rest)) => match rest.split_last() {
-            Some((flags, body)) => (body, GraphGrowth::from_byte(*flags)),
-            None => return Err(corrupt("empty feed entry")),
+            Some((flags, body)) => Ok(Stored::Binary {
+                body,
+                growth: GraphGrowth::from_byte(*flags),
+            }),
+            None => Err(corrupt("empty feed entry")),
         },
-        Some((b'{', _)) => return serde_json::from_slice(bytes).map_err(corrupt),
-        Some((format, _)) => return Err(corrupt(format!("unknown feed entry format {format}"))),
-        None => return Err(corrupt("empty feed entry")),
-    };
-    let e: BinaryEntry = bincode::DefaultOptions::new()
-        .deserialize(body)
-        .map_err(corrupt)?;
-    Ok(ChangeEntry {
-        org: e.org,
-        sandbox: e.sandbox,
-        dataset_id: e.dataset_id,
-        kind: e.kind,
-        namespace: e.namespace,
-        id: e.id,
-        identities: e.identities,
-        xaction_id: e.xaction_id,
-        applied_ms: e.applied_ms,
-        event_ms: e.event_ms,
-        event_id: e.event_id,
-        graph: e.graph,
-        segment: e.segment,
-        absorbed: e.absorbed,
-        growth,
-    })
+        Some((b'{', _)) => Ok(Stored::Json),
+        Some((format, _)) => Err(corrupt(format!("unknown feed entry format {format}"))),
+        None => Err(corrupt("empty feed entry")),
+    }
+}
+
+fn decode(bytes: &[u8]) -> Result<ChangeEntry> {
+    view::decode_view(bytes).map(EntryView::into_owned)
 }
 
 fn sequence_of(key: &[u8], prefix_len: usize) -> Result<u64> {

@@ -39,13 +39,20 @@ fn append(store: &dyn Store, numbers: std::ops::Range<u64>) {
     store.commit(batch).expect("commit");
 }
 
-#[test]
-fn the_segment_pass_reuses_the_attribute_pass_page_only_within_a_round() {
+/// A store holding three feed entries, and an attribute consumer reading through a shared
+/// page.
+fn three_entries() -> (tempfile::TempDir, EmbeddedStore, Arc<SharedPage>, Consumer) {
     let dir = tempfile::tempdir().expect("dir");
     let store = EmbeddedStore::open(dir.path(), StoreOptions::default()).expect("store");
     let shared = Arc::new(SharedPage::default());
-    let mut attributes = Consumer::default().sharing_pages(Arc::clone(&shared));
+    let attributes = Consumer::default().sharing_pages(Arc::clone(&shared));
     append(&store, 0..3);
+    (dir, store, shared, attributes)
+}
+
+#[test]
+fn the_segment_pass_reuses_the_attribute_pass_page_only_within_a_round() {
+    let (_dir, store, shared, mut attributes) = three_entries();
 
     // One round: the attribute pass reads three entries; two more land before the segment
     // pass, which handles the page the attribute pass read.
@@ -71,11 +78,7 @@ fn the_segment_pass_reuses_the_attribute_pass_page_only_within_a_round() {
 
 #[test]
 fn a_page_from_an_earlier_round_is_not_taken_for_the_head() {
-    let dir = tempfile::tempdir().expect("dir");
-    let store = EmbeddedStore::open(dir.path(), StoreOptions::default()).expect("store");
-    let shared = Arc::new(SharedPage::default());
-    let mut attributes = Consumer::default().sharing_pages(Arc::clone(&shared));
-    append(&store, 0..3);
+    let (_dir, store, shared, mut attributes) = three_entries();
     // A round whose segment pass did not get to run (it failed, say): the attribute pass's
     // page stays in the shared page, starting where the segment consumer still is.
     attributes.catch_up(&store, &|| NOW).expect("attributes");

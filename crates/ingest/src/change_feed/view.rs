@@ -7,10 +7,7 @@
 
 use std::borrow::Cow;
 
-use super::{
-    corrupt, ChangeEntry, ChangeKind, GraphGrowth, SegmentChange, FEED_FORMAT_BINARY,
-    FEED_FORMAT_BINARY_GROWTH,
-};
+use super::{corrupt, ChangeEntry, ChangeKind, GraphGrowth, SegmentChange, Stored};
 use crate::error::Result;
 
 /// A feed entry whose strings borrow the bytes it was decoded from (see [`ChangeEntry`]
@@ -100,6 +97,33 @@ impl ChangeEntry {
     }
 }
 
+impl EntryView<'_> {
+    /// The entry with its strings owned.
+    pub fn into_owned(self) -> ChangeEntry {
+        ChangeEntry {
+            org: self.org.into_owned(),
+            sandbox: self.sandbox.into_owned(),
+            dataset_id: self.dataset_id.into_owned(),
+            kind: self.kind,
+            namespace: self.namespace.into_owned(),
+            id: self.id.into_owned(),
+            identities: self
+                .identities
+                .into_iter()
+                .map(|(ns, id)| (ns.into_owned(), id.into_owned()))
+                .collect(),
+            xaction_id: self.xaction_id.into_owned(),
+            applied_ms: self.applied_ms,
+            event_ms: self.event_ms,
+            event_id: self.event_id.map(Cow::into_owned),
+            graph: self.graph,
+            segment: self.segment,
+            absorbed: self.absorbed,
+            growth: self.growth,
+        }
+    }
+}
+
 /// A string borrowed from the input when it can be (bincode always can): serde borrows a
 /// `Cow<str>` only for a field marked `borrow`, not inside a tuple or a vector.
 #[derive(serde::Deserialize)]
@@ -136,15 +160,13 @@ struct BinaryEntryView<'a> {
 /// are decoded owned).
 pub(super) fn decode_view(bytes: &[u8]) -> Result<EntryView<'_>> {
     use bincode::Options as _;
-    let (body, growth) = match bytes.split_first() {
-        Some((&FEED_FORMAT_BINARY, body)) => (body, GraphGrowth::default()),
-        Some((&FEED_FORMAT_BINARY_GROWTH, rest)) => match rest.split_last() {
-            Some((flags, body)) => (body, GraphGrowth::from_byte(*flags)),
-            None => return Err(corrupt("empty feed entry")),
-        },
-        Some((b'{', _)) => return super::decode(bytes).map(ChangeEntry::into_view),
-        Some((format, _)) => return Err(corrupt(format!("unknown feed entry format {format}"))),
-        None => return Err(corrupt("empty feed entry")),
+    let (body, growth) = match super::stored(bytes)? {
+        Stored::Binary { body, growth } => (body, growth),
+        Stored::Json => {
+            return serde_json::from_slice(bytes)
+                .map(ChangeEntry::into_view)
+                .map_err(corrupt)
+        }
     };
     let e: BinaryEntryView<'_> = bincode::DefaultOptions::new()
         .deserialize(body)
