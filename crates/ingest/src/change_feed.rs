@@ -10,12 +10,12 @@
 //! One feed serves every tenant (entries name their tenant), so a consumer needs one
 //! checkpoint, not one per sandbox.
 
+use std::sync::{Arc, Mutex, PoisonError};
+
 use tessera_identity::IdentityKey;
 use tessera_model::Tenant;
 use tessera_profile::erase::Erased;
 use tessera_store::{Direction, Key, KeyReader, ScanRange, Scope, Store, Table, WriteBatch};
-
-use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::error::{Error, Result};
 
