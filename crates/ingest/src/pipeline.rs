@@ -98,6 +98,19 @@ pub struct Prepared {
     write: Write,
 }
 
+/// An event a [`Prepared`] record wrote, as its change-feed entry names it.
+#[derive(Debug)]
+pub struct AppliedEvent {
+    /// Its sandbox.
+    pub tenant: Tenant,
+    /// Its `_id` (trimmed).
+    pub event_id: String,
+    /// Its time (the entry's `eventMs`).
+    pub timestamp_ms: i64,
+    /// The document.
+    pub event: Map<String, Value>,
+}
+
 impl Prepared {
     /// Marks the record as part of ingestion batch `batch_id`.
     pub fn in_batch(mut self, batch_id: &str) -> Self {
@@ -116,9 +129,18 @@ impl Prepared {
     }
 
     /// The event this record writes, if it is one (consumed: the caller hands it on).
-    pub fn into_event(self) -> Option<Map<String, Value>> {
+    pub fn into_event(self) -> Option<AppliedEvent> {
         match self.write {
-            Write::Event { event, .. } => Some(event),
+            Write::Event {
+                event_id,
+                timestamp_ms,
+                event,
+            } => Some(AppliedEvent {
+                tenant: self.tenant,
+                event_id,
+                timestamp_ms,
+                event,
+            }),
             Write::Record { .. } => None,
         }
     }

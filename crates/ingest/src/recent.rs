@@ -1,23 +1,26 @@
-//! Events just applied, held in memory by their change-feed sequence number for the
-//! computed-attribute consumer, which otherwise reads each event back from the store and
-//! decodes its JSON — most of its cost per event when it keeps up with ingestion.
+//! What the computed-attribute consumer needs of the events just applied, computed in the
+//! ingesting thread and held in memory by their change-feed sequence number. Otherwise the
+//! consumer reads each event back from the store and decodes its JSON, most of its cost per
+//! event when it keeps up with ingestion.
 //!
-//! Only a shortcut: bounded (the oldest go first), empty after a restart, and an event
-//! taken out is gone, so a consumer that lags, restarts or repeats a pass reads the store as
-//! before. The consumer takes an event out and checks it is the entry's event (`_id`)
-//! before using it.
+//! Only a shortcut: bounded (the oldest go first), empty after a restart, and a digest taken
+//! out is gone, so a consumer that lags, restarts or repeats a pass reads the store as
+//! before. The consumer takes a digest out only for the entry's event (`_id`).
 //!
-//! The consumer can say which fields it reads ([`RecentEvents::set_projection`]):
-//! ingestion then keeps only those. A web event is mostly fields no attribute reads. What is
-//! kept is packed into one buffer (`packed`) and the document freed, both in the ingesting
-//! thread that allocated it; the consumer unpacks into memory of its own. Handing the
-//! document itself over made the consumer's core free memory another core allocated and
-//! wrote (~20% of its time saturated). Each event remembers the projection it was cut to, and
-//! [`RecentEvents::take`] hands it out only to a reader whose needs it covers (an attribute
-//! created since reads the store).
+//! **Digests, not events.** The consumer says, per sandbox, what it computes of an event
+//! ([`Digester`], set with [`RecentEvents::set_digesters`]): for computed attributes, what
+//! the event adds to each live attribute once its filter is tested. Ingestion computes that
+//! on the document it just parsed, where the document is still in its core's cache, packs
+//! it into one buffer (`packed`) and frees the document, both in the thread that allocated
+//! it; the consumer unpacks into memory of its own and folds without evaluating anything.
+//! Handing documents over made the consumer's core free memory another core allocated and
+//! wrote (~20% of its time saturated); handing over cut and packed documents still left it
+//! the filters and the unpacking of every field they read. A digest is handed out only to
+//! the digester that made it (by [`Digester::serial`]): an attribute created or changed
+//! since makes a new one, and its consumer reads the store instead.
 //!
 //! **Keeping the consumer within the buffer.** An event the consumer reads back costs it
-//! about four times one it takes from here, so once it falls behind by more than the buffer
+//! several times one it takes from here, so once it falls behind by more than the buffer
 //! holds it stays behind as long as the load lasts: on two saturated cores it never gets
 //! the CPU to catch up. Ingestion therefore waits, before it acknowledges a request, while
 //! more than half the buffer is waiting for the consumer
@@ -26,17 +29,34 @@
 //! consumer's lag. The wait is bounded, and a consumer that made no progress during a whole
 //! wait is taken as stalled: nobody waits for it again until it moves.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Debug;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
-use tessera_profile::projection::Projection;
+use tessera_model::Tenant;
 
 mod packed;
 
 use packed::Packed;
+
+/// What a consumer computes of an event in the ingesting thread, in place of having the
+/// event kept for it (see the module documentation).
+pub trait Digester: Send + Sync + Debug {
+    /// Names this digester for the process's life: [`RecentEvents::take`] hands a digest
+    /// only to a reader naming the digester that made it. Never reused (an address would
+    /// be, once the digester is dropped).
+    fn serial(&self) -> u64;
+
+    /// The digest of `event`, whose time is `event_ms` (the change-feed entry's
+    /// `eventMs`).
+    fn digest(&self, event: &Value, event_ms: i64) -> Vec<Value>;
+}
+
+/// The digester of each sandbox whose events a consumer wants.
+pub type Digesters = HashMap<Tenant, Arc<dyn Digester>>;
 
 /// How many events [`RecentEvents`] holds by default: some seconds of streaming ingestion
 /// at the rates this machine sustains, several consumer passes' worth, a few tens of MB.
@@ -70,22 +90,17 @@ pub struct RecentEvents {
     /// Signalled when the consumer brings the events waiting for it under half the buffer
     /// while ingestion waits ([`RecentEvents::wait_for_consumer`]).
     consumer_moved: Condvar,
-    /// What is kept of each event (`None`: all of it).
-    projection: Mutex<Option<Arc<Projection>>>,
+    /// Who digests the events of each sandbox; events of others are not kept.
+    digesters: Mutex<Arc<Digesters>>,
     capacity: usize,
     /// Whether a consumer takes events (no computed attribute anywhere: nothing is kept).
     wanted: AtomicBool,
 }
 
-/// The held events, and the last answer to "does this cut cover that reader".
+/// The held digests, and where the consumer is.
 #[derive(Debug, Default)]
 struct Kept {
     by_seq: BTreeMap<u64, Held>,
-    /// The cut and the reader of the last coverage check, with its answer: a pass's events
-    /// share one cut and one reader, so the walk over both trees is done once per change of
-    /// either (it was 2% of the consumer's time per event). Both are held, so neither
-    /// address can be reused by another projection while remembered.
-    last_cover: Option<(Arc<Projection>, Arc<Projection>, bool)>,
     /// The feed entry the consumer last went past ([`RecentEvents::passed`]): events up to
     /// it will not be taken, so they are not kept.
     passed: u64,
@@ -104,13 +119,14 @@ struct Kept {
 /// often ingestion waited for it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RecentStats {
-    /// Events held now.
+    /// Digests held now.
     pub held: usize,
-    /// Takes that found their event (it may still have been refused as not covering).
+    /// Takes that found their entry's digest (it may still have been refused as made by
+    /// another digester).
     pub hits: u64,
     /// Takes that did not: the consumer reads the event from the store.
     pub misses: u64,
-    /// Events dropped to stay within capacity before the consumer took them.
+    /// Digests dropped to stay within capacity before the consumer took them.
     pub evicted: u64,
     /// Waits that ended with the consumer back within half the buffer.
     pub caught_up: u64,
@@ -122,49 +138,65 @@ pub struct RecentStats {
     pub waited_micros: u64,
 }
 
-/// An event as kept, with what it was cut to.
+/// A digest as kept, with the serial of its digester.
 #[derive(Debug)]
 struct Held {
-    event: Packed,
-    projection: Option<Arc<Projection>>,
+    digest: Packed,
+    by: u64,
 }
 
 impl RecentEvents {
-    /// Holds at most `capacity` events.
+    /// Holds at most `capacity` digests.
     pub fn new(capacity: usize) -> Self {
         Self {
             events: Mutex::new(Kept::default()),
             consumer_moved: Condvar::new(),
-            projection: Mutex::new(None),
+            digesters: Mutex::new(Arc::default()),
             capacity,
             wanted: AtomicBool::new(true),
         }
     }
 
-    /// Keeps the event whose feed entry is `seq`, dropping the oldest beyond capacity.
-    pub fn put(&self, seq: u64, event: Map<String, Value>) {
+    /// Keeps the digest of the event `event_id` of `tenant`, whose feed entry is `seq` and
+    /// time `event_ms`, dropping the oldest beyond capacity; nothing when no digester is
+    /// set for the sandbox.
+    pub fn put(
+        &self,
+        seq: u64,
+        tenant: &Tenant,
+        event_id: &str,
+        event_ms: i64,
+        event: Map<String, Value>,
+    ) {
         if self.capacity == 0 || !self.wanted.load(Ordering::Relaxed) {
             return;
         }
-        let projection = self
-            .projection
+        let digester = self
+            .digesters
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        let mut event = event;
-        if let Some(projection) = &projection {
-            projection.apply(&mut event);
-        }
-        // Packed here, and the document freed here, in the thread that allocated it. (Packed
-        // before the lock, so also when the consumer has passed the entry already: that is
-        // rare, and packing under the lock would hold the consumer up.)
-        let event = packed::pack(&event);
+            .get(tenant)
+            .cloned();
+        let Some(digester) = digester else {
+            return;
+        };
+        // Digested and packed here, and the document freed here, in the thread that
+        // allocated it. (Before the lock, so also when the consumer has passed the entry
+        // already: that is rare, and digesting under the lock would hold the consumer up.)
+        let event = Value::Object(event);
+        let items = digester.digest(&event, event_ms);
+        drop(event);
+        let held = Held {
+            digest: packed::pack_digest(event_id, &items),
+            by: digester.serial(),
+        };
+        drop(items);
         let evicted = {
             let mut kept = self.events.lock().unwrap_or_else(PoisonError::into_inner);
             if seq <= kept.passed {
                 return;
             }
-            kept.by_seq.insert(seq, Held { event, projection });
+            kept.by_seq.insert(seq, held);
             let over = kept.by_seq.len().saturating_sub(self.capacity);
             kept.stats.evicted += over as u64;
             (0..over)
@@ -190,19 +222,15 @@ impl RecentEvents {
         }
     }
 
-    /// Keeps only what `projection` keeps (and `_id`, which [`RecentEvents::take`] checks)
-    /// of events put from now on; `None` keeps whole events.
-    pub fn set_projection(&self, projection: Option<Projection>) {
-        let projection = projection.map(|mut kept| {
-            kept.add(&["_id".to_owned()]);
-            kept
-        });
+    /// Sets who digests the events of each sandbox from now on (a sandbox not in the map:
+    /// its events are not kept). Cheap when `digesters` is the map already set.
+    pub fn set_digesters(&self, digesters: Arc<Digesters>) {
         let mut current = self
-            .projection
+            .digesters
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if current.as_deref() != projection.as_ref() {
-            *current = projection.map(Arc::new);
+        if !Arc::ptr_eq(&current, &digesters) {
+            *current = digesters;
         }
     }
 
@@ -303,14 +331,9 @@ impl RecentEvents {
         }
     }
 
-    /// Takes out the event of feed entry `seq` if it is held, its `_id` is `event_id` and it
-    /// kept everything `reads` (`None`: the reader needs the whole event).
-    pub fn take(
-        &self,
-        seq: u64,
-        event_id: &str,
-        reads: Option<&Arc<Projection>>,
-    ) -> Option<Map<String, Value>> {
+    /// Takes out the digest of feed entry `seq` if it is held, was made for the event
+    /// `event_id`, and by the digester whose serial is `by`.
+    pub fn take(&self, seq: u64, event_id: &str, by: u64) -> Option<Vec<Value>> {
         let mut kept = self.events.lock().unwrap_or_else(PoisonError::into_inner);
         let before = kept.by_seq.len();
         let held = kept.by_seq.remove(&seq);
@@ -320,29 +343,12 @@ impl RecentEvents {
             Some(_) => kept.stats.hits += 1,
             None => kept.stats.misses += 1,
         }
-        let Held { event, projection } = held?;
-        let covered = match (&projection, reads) {
-            (None, _) => true,
-            (Some(cut), Some(reads)) => match &kept.last_cover {
-                Some((last_cut, last_reads, answer))
-                    if Arc::ptr_eq(last_cut, cut) && Arc::ptr_eq(last_reads, reads) =>
-                {
-                    *answer
-                }
-                _ => {
-                    let answer = cut.covers(reads);
-                    kept.last_cover = Some((Arc::clone(cut), Arc::clone(reads), answer));
-                    answer
-                }
-            },
-            (Some(_), None) => false,
-        };
         drop(kept);
-        if !covered {
+        let held = held?;
+        if held.by != by {
             return None;
         }
-        let event = packed::unpack(&event)?;
-        (event.get("_id").and_then(Value::as_str).map(str::trim) == Some(event_id)).then_some(event)
+        packed::unpack_digest(&held.digest, event_id)
     }
 }
 
@@ -350,6 +356,41 @@ impl RecentEvents {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// Digests an event to its `eventType` and time.
+    #[derive(Debug)]
+    struct EventType(u64);
+
+    impl Digester for EventType {
+        fn serial(&self) -> u64 {
+            self.0
+        }
+
+        fn digest(&self, event: &Value, event_ms: i64) -> Vec<Value> {
+            vec![event["eventType"].clone(), json!(event_ms)]
+        }
+    }
+
+    fn tenant(sandbox: &str) -> Tenant {
+        Tenant::parse("ORG@AdobeOrg", sandbox).expect("tenant")
+    }
+
+    fn digesters(serial: u64) -> Arc<Digesters> {
+        let digester: Arc<dyn Digester> = Arc::new(EventType(serial));
+        Arc::new(HashMap::from([(tenant("prod"), digester)]))
+    }
+
+    /// A buffer whose `prod` events are digested by serial 1.
+    fn buffer(capacity: usize) -> RecentEvents {
+        let recent = RecentEvents::new(capacity);
+        recent.set_digesters(digesters(1));
+        recent
+    }
+
+    /// What serial 1 makes of the event of entry `seq`.
+    fn digest(seq: u64) -> Vec<Value> {
+        vec![json!("x"), json!(1000 + seq)]
+    }
 
     impl RecentEvents {
         fn len(&self) -> usize {
@@ -363,46 +404,49 @@ mod tests {
         fn is_empty(&self) -> bool {
             self.len() == 0
         }
-    }
 
-    fn event(id: &str) -> Map<String, Value> {
-        match json!({"_id": id, "eventType": "x"}) {
-            Value::Object(map) => map,
-            _ => Map::new(),
+        /// Puts entry `seq`'s `prod` event `id` (at 1000 + `seq` ms).
+        fn put_event(&self, seq: u64, id: &str) {
+            let event = match json!({"_id": id, "eventType": "x"}) {
+                Value::Object(map) => map,
+                _ => Map::new(),
+            };
+            let ms = 1000 + i64::try_from(seq).expect("small");
+            self.put(seq, &tenant("prod"), id, ms, event);
         }
     }
 
     #[test]
     fn holds_the_newest_and_hands_each_out_once_to_the_right_entry() {
-        let recent = RecentEvents::new(2);
-        recent.put(1, event("a"));
-        recent.put(3, event("c"));
-        recent.put(2, event("b"));
+        let recent = buffer(2);
+        recent.put_event(1, "a");
+        recent.put_event(3, "c");
+        recent.put_event(2, "b");
         assert_eq!(recent.len(), 2, "the oldest sequence number went first");
-        assert!(recent.take(1, "a", None).is_none());
+        assert!(recent.take(1, "a", 1).is_none());
         assert!(
-            recent.take(2, "other", None).is_none(),
+            recent.take(2, "other", 1).is_none(),
             "not the entry's event"
         );
         assert!(
-            recent.take(2, "b", None).is_none(),
+            recent.take(2, "b", 1).is_none(),
             "a mismatched take still drops it"
         );
-        assert_eq!(recent.take(3, "c", None), Some(event("c")));
-        assert!(recent.take(3, "c", None).is_none(), "taken out, not copied");
+        assert_eq!(recent.take(3, "c", 1), Some(digest(3)));
+        assert!(recent.take(3, "c", 1).is_none(), "taken out, not copied");
         assert!(recent.is_empty());
-        let none = RecentEvents::new(0);
-        none.put(1, event("a"));
+        let none = buffer(0);
+        none.put_event(1, "a");
         assert!(none.is_empty());
         // No consumer wants them: what is held goes and nothing more is kept.
-        let unwanted = RecentEvents::new(4);
-        unwanted.put(1, event("a"));
+        let unwanted = buffer(4);
+        unwanted.put_event(1, "a");
         unwanted.set_wanted(false);
         assert!(unwanted.is_empty());
-        unwanted.put(2, event("b"));
+        unwanted.put_event(2, "b");
         assert!(unwanted.is_empty());
         unwanted.set_wanted(true);
-        unwanted.put(3, event("c"));
+        unwanted.put_event(3, "c");
         assert_eq!(unwanted.len(), 1);
     }
 
@@ -424,42 +468,42 @@ mod tests {
 
     #[test]
     fn what_the_consumer_went_past_is_let_go_and_not_kept_again() {
-        let recent = RecentEvents::new(8);
+        let recent = buffer(8);
         for seq in 1..=4 {
-            recent.put(seq, event(&format!("e{seq}")));
+            recent.put_event(seq, &format!("e{seq}"));
         }
         recent.passed(2);
         assert_eq!(recent.len(), 2);
-        recent.put(2, event("late"));
+        recent.put_event(2, "late");
         assert_eq!(recent.len(), 2, "put after the consumer went past it");
         recent.passed(1);
         assert_eq!(recent.len(), 2, "the consumer does not go back");
-        assert_eq!(recent.take(3, "e3", None), Some(event("e3")));
+        assert_eq!(recent.take(3, "e3", 1), Some(digest(3)));
         let stats = recent.stats();
         assert_eq!((stats.held, stats.hits, stats.misses), (1, 1, 0));
-        assert!(recent.take(1, "e1", None).is_none());
+        assert!(recent.take(1, "e1", 1).is_none());
         assert_eq!(recent.stats().misses, 1);
     }
 
     #[test]
     fn ingestion_waits_while_more_than_half_the_buffer_waits_for_the_consumer() {
-        let recent = RecentEvents::new(4);
-        recent.put(1, event("e1"));
-        recent.put(2, event("e2"));
+        let recent = buffer(4);
+        recent.put_event(1, "e1");
+        recent.put_event(2, "e2");
         assert_eq!(
             recent.wait_for_consumer(Duration::from_secs(60)),
             ConsumerWait::None,
             "half the buffer is not behind yet"
         );
-        recent.put(3, event("e3"));
+        recent.put_event(3, "e3");
         std::thread::scope(|scope| {
             let waiter = scope.spawn(|| recent.wait_for_consumer(Duration::from_secs(60)));
             until_waiting(&recent, 1);
-            assert!(recent.take(1, "e1", None).is_some());
+            assert!(recent.take(1, "e1", 1).is_some());
             assert_eq!(waiter.join().ok(), Some(ConsumerWait::CaughtUp));
         });
-        recent.put(4, event("e4"));
-        recent.put(5, event("e5"));
+        recent.put_event(4, "e4");
+        recent.put_event(5, "e5");
         std::thread::scope(|scope| {
             let waiter = scope.spawn(|| recent.wait_for_consumer(Duration::from_secs(60)));
             until_waiting(&recent, 1);
@@ -476,9 +520,9 @@ mod tests {
 
     #[test]
     fn a_wait_ends_at_its_bound_and_a_stalled_consumer_is_not_waited_for_until_it_moves() {
-        let recent = RecentEvents::new(4);
+        let recent = buffer(4);
         for seq in 1..=4 {
-            recent.put(seq, event(&format!("e{seq}")));
+            recent.put_event(seq, &format!("e{seq}"));
         }
         let bound = Duration::from_millis(30);
         assert_eq!(recent.wait_for_consumer(bound), ConsumerWait::Stalled);
@@ -489,12 +533,12 @@ mod tests {
         );
         // Moving, but still more than half the buffer behind: waited for again, up to the
         // bound.
-        assert!(recent.take(1, "e1", None).is_some());
+        assert!(recent.take(1, "e1", 1).is_some());
         std::thread::scope(|scope| {
             let waiter = scope.spawn(|| recent.wait_for_consumer(Duration::from_millis(300)));
             until_waiting(&recent, 1);
             // An event read from the store: progress, with as many held as before.
-            assert!(recent.take(9, "e9", None).is_none());
+            assert!(recent.take(9, "e9", 1).is_none());
             assert_eq!(waiter.join().ok(), Some(ConsumerWait::Bounded));
         });
         let stats = recent.stats();
@@ -505,14 +549,14 @@ mod tests {
         std::thread::scope(|scope| {
             let waiter = scope.spawn(|| recent.wait_for_consumer(Duration::from_millis(100)));
             until_waiting(&recent, 1);
-            assert!(recent.take(9, "e9", None).is_none());
+            assert!(recent.take(9, "e9", 1).is_none());
             assert_eq!(waiter.join().ok(), Some(ConsumerWait::Stalled));
         });
         // One stall is reported once, whoever else waited for it.
         recent.passed(10);
         assert_eq!(recent.stats().held, 0);
         for seq in 11..=13 {
-            recent.put(seq, event(&format!("e{seq}")));
+            recent.put_event(seq, &format!("e{seq}"));
         }
         std::thread::scope(|scope| {
             let waiters = [
@@ -529,8 +573,8 @@ mod tests {
         });
         assert_eq!(recent.stats().stalled, 3);
         // It moves (one taken, three still held: more than half).
-        recent.put(14, event("e14"));
-        assert!(recent.take(11, "e11", None).is_some());
+        recent.put_event(14, "e14");
+        assert!(recent.take(11, "e11", 1).is_some());
         // Nothing to wait for once no consumer wants events, and waiters are let go.
         std::thread::scope(|scope| {
             let waiter = scope.spawn(|| recent.wait_for_consumer(Duration::from_secs(3600)));
@@ -544,91 +588,33 @@ mod tests {
         );
     }
 
-    fn projection(paths: &[&str]) -> Arc<Projection> {
-        let paths: Vec<Vec<String>> = paths
-            .iter()
-            .map(|p| p.split('.').map(str::to_owned).collect())
-            .collect();
-        Arc::new(Projection::of_paths(paths.iter().map(Vec::as_slice)))
-    }
-
     #[test]
-    fn keeps_what_is_asked_for_and_hands_events_only_to_readers_they_cover() {
-        let recent = RecentEvents::new(8);
-        let web_event = |id: &str| match json!({
-            "_id": id, "eventType": "web", "timestamp": "2026-01-01T00:00:00Z",
-            "web": {"webPageDetails": {"name": "home", "URL": "u"}}, "environment": {"browser": "x"}
-        }) {
+    fn a_digest_goes_only_to_its_digester_and_only_sandboxes_with_one_are_kept() {
+        let recent = buffer(8);
+        recent.put_event(1, "e1");
+        recent.put_event(2, "e2");
+        assert_eq!(recent.take(1, "e1", 1), Some(digest(1)));
+        assert!(
+            recent.take(2, "e2", 2).is_none(),
+            "made by another digester"
+        );
+        // A new digester from now on (an attribute created since): what is put after it is
+        // its own.
+        recent.set_digesters(digesters(2));
+        recent.put_event(3, "e3");
+        recent.put_event(4, "e4");
+        assert!(
+            recent.take(3, "e3", 1).is_none(),
+            "the old digester's reader"
+        );
+        assert_eq!(recent.take(4, "e4", 2), Some(digest(4)));
+        // A sandbox without a digester: nothing is kept of its events.
+        let event = match json!({"_id": "d", "eventType": "x"}) {
             Value::Object(map) => map,
             _ => Map::new(),
         };
-        recent.set_projection(Some(Projection::clone(&projection(&[
-            "eventType",
-            "timestamp",
-            "web.webPageDetails.name",
-        ]))));
-        recent.put(1, web_event("a"));
-        recent.put(2, web_event("b"));
-        recent.put(3, web_event("c"));
-        let cut = recent.take(
-            1,
-            "a",
-            Some(&projection(&["eventType", "web.webPageDetails.name"])),
-        );
-        assert_eq!(
-            cut.map(Value::Object),
-            Some(
-                json!({"_id": "a", "eventType": "web", "timestamp": "2026-01-01T00:00:00Z",
-                "web": {"webPageDetails": {"name": "home"}}})
-            ),
-            "what was asked for, and `_id`"
-        );
-        assert!(
-            recent
-                .take(2, "b", Some(&projection(&["web.webPageDetails"])))
-                .is_none(),
-            "cut before the reader needed all of `web.webPageDetails`"
-        );
-        assert!(
-            recent.take(3, "c", None).is_none(),
-            "a reader of whole events"
-        );
-        recent.set_projection(None);
-        recent.put(4, web_event("d"));
-        assert_eq!(recent.take(4, "d", None), Some(web_event("d")));
-    }
-
-    #[test]
-    fn the_remembered_coverage_follows_the_cut_and_the_reader() {
-        let recent = RecentEvents::new(8);
-        let page_view = |id: &str| match json!({
-            "_id": id, "eventType": "web", "web": {"webPageDetails": {"name": "home"}}
-        }) {
-            Value::Object(map) => map,
-            _ => Map::new(),
-        };
-        recent.set_projection(Some(Projection::clone(&projection(&["eventType"]))));
-        for seq in 1..=3 {
-            recent.put(seq, page_view(&format!("e{seq}")));
-        }
-        let types = projection(&["eventType"]);
-        let pages = projection(&["web"]);
-        assert!(recent.take(1, "e1", Some(&types)).is_some());
-        assert!(
-            recent.take(2, "e2", Some(&pages)).is_none(),
-            "another reader"
-        );
-        assert!(
-            recent.take(3, "e3", Some(&types)).is_some(),
-            "the first again"
-        );
-        recent.set_projection(Some(Projection::clone(&projection(&["web"]))));
-        recent.put(4, page_view("e4"));
-        recent.put(5, page_view("e5"));
-        assert!(
-            recent.take(4, "e4", Some(&types)).is_none(),
-            "the same reader, another cut"
-        );
-        assert!(recent.take(5, "e5", Some(&pages)).is_some());
+        recent.put(5, &tenant("dev"), "d", 1005, event);
+        assert!(recent.is_empty());
+        assert_eq!(recent.stats().hits, 4);
     }
 }

@@ -309,8 +309,14 @@ impl Ingestor {
                 }
                 // Before the wake-up, so the consumer it wakes finds them.
                 if let Applied::Written { feed_seq, .. } = result {
-                    if let Some(event) = item.into_event() {
-                        self.recent.put(feed_seq, event);
+                    if let Some(applied) = item.into_event() {
+                        self.recent.put(
+                            feed_seq,
+                            &applied.tenant,
+                            &applied.event_id,
+                            applied.timestamp_ms,
+                            applied.event,
+                        );
                         kept_events = true;
                     }
                 }

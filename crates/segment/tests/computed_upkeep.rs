@@ -212,7 +212,8 @@ fn apply(
                 } else {
                     body.clone()
                 };
-                applied = held.as_object().cloned();
+                let held_id = held["_id"].as_str().unwrap().to_owned();
+                applied = held.as_object().cloned().map(|held| (held_id, at, held));
             }
             let mut event = entry(
                 ChangeKind::Event,
@@ -248,8 +249,8 @@ fn apply(
         }
     }
     let committed = tessera_store::Store::commit(store, batch).unwrap();
-    if let (Some(event), Some(seq)) = (applied, committed.appended.last()) {
-        recent.put(*seq, event);
+    if let (Some((id, at, event)), Some(seq)) = (applied, committed.appended.last()) {
+        recent.put(*seq, &tenant(), &id, at, event);
     }
 }
 
@@ -540,38 +541,51 @@ fn a_merge_that_brings_back_an_identity_with_a_past_recomputes() {
 #[test]
 fn events_the_consumer_goes_past_without_taking_are_let_go() {
     let mut fixture = Fixture::new();
-    // A purchase where the attribute lives, so events are wanted ...
-    let purchase = Op::Event {
+    // A purchase where the attribute lives: once a pass has seen the sandbox, ingestion
+    // digests its events ...
+    let purchase = |hours_ago| Op::Event {
         person: 1,
         slot: 0,
-        hours_ago: 1,
+        hours_ago,
         amount: 5,
     };
-    fixture.apply(&[purchase], 0);
+    fixture.apply(&[purchase(2)], 0);
+    assert_eq!(
+        fixture.recent.stats().held,
+        0,
+        "no pass has seen the sandbox yet"
+    );
+    fixture.consumer.catch_up(&fixture.store, &|| NOW).unwrap();
+    fixture.apply(&[purchase(1)], 2);
     let mut consumer = fixture.consumer;
-    // ... and an event of a sandbox without attributes: nothing takes it.
-    let who = identity(1, 0);
+    // ... and an event of an identity in no graph: the consumer has nothing to fold it into
+    // and does not take it.
+    let who = identity(9, 0);
     let mut batch = WriteBatch::new();
-    let mut elsewhere = entry(
+    let mut outside = entry(
         ChangeKind::Event,
         &who,
-        1,
+        0,
         "x-other",
         Some(NOW - HOUR),
         Some("o1"),
     );
-    elsewhere.sandbox = "dev".into();
-    change_feed::append(&mut batch, &elsewhere).unwrap();
+    outside.graph = None;
+    change_feed::append(&mut batch, &outside).unwrap();
     let committed = tessera_store::Store::commit(&fixture.store, batch).unwrap();
     let seq = *committed.appended.last().unwrap();
     let held = json!({"_id": "o1", "timestamp": iso(NOW - HOUR), "eventType": "x"});
-    fixture.recent.put(seq, held.as_object().cloned().unwrap());
+    let put = || {
+        let event = held.as_object().cloned().unwrap();
+        fixture.recent.put(seq, &tenant(), "o1", NOW - HOUR, event);
+    };
+    put();
     assert_eq!(fixture.recent.stats().held, 2);
     consumer.catch_up(&fixture.store, &|| NOW).unwrap();
     let stats = fixture.recent.stats();
     assert_eq!((stats.held, stats.hits), (0, 1), "{stats:?}");
     // Put after the consumer went past it (ingestion can hand an event over after a pass
     // already read its entry): not kept.
-    fixture.recent.put(seq, held.as_object().cloned().unwrap());
+    put();
     assert_eq!(fixture.recent.stats().held, 0);
 }

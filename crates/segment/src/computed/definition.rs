@@ -19,17 +19,18 @@
 //! always true: the lookback is the `duration`, applied by the buckets (see `window`).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use tessera_ingest::recent::{Digester, Digesters};
 use tessera_model::Tenant;
 use tessera_pql::ast::Literal;
 use tessera_pql::{EvalContext, EventSet, Expr, Program};
-use tessera_profile::projection::Projection;
 use tessera_store::{Direction, Entry, Key, ScanRange, Scope, Store, Table, WriteBatch};
 
-use super::window::{Duration, Function, Unit};
+use super::window::{Acc, Duration, Function, Unit};
 use crate::error::{Error, Result};
 
 /// Most attributes a sandbox may have that are not `DISABLED` (AEP's largest add-on tier).
@@ -327,23 +328,6 @@ impl Compiled {
         })
     }
 
-    /// What this attribute reads of an event (its filter's paths and the aggregated field),
-    /// or `None` when its filter may read what it does not name (see
-    /// [`Expr::input_paths`]). `timestamp` is always read: events are ordered by it.
-    pub fn event_reads(&self) -> Option<Projection> {
-        let mut reads = match &self.filter {
-            Some((Expr::Filter { cond, .. }, _)) => {
-                let paths = cond.input_paths()?;
-                Projection::of_paths(paths.iter().map(Vec::as_slice))
-            }
-            Some(_) => return None,
-            None => Projection::default(),
-        };
-        reads.add(&self.path);
-        reads.add(&["timestamp".to_owned()]);
-        Some(reads)
-    }
-
     /// Whether the event (alone in `single`, at time `ts`) passes the filter.
     pub fn accepts(&self, single: &EventSet, ts: i64) -> bool {
         let empty = Value::Object(Map::new());
@@ -375,15 +359,24 @@ impl Compiled {
 /// A sandbox's live attributes, compiled, with their filters grouped: attributes with the
 /// same filter (a common shape: sum, count and most-recent of the same events) test it once
 /// per event.
-#[derive(Debug, Default)]
+///
+/// It is also ingestion's [`Digester`] for the sandbox: an event's digest is what it adds to
+/// each attribute ([`Live::contributions`]), computed in the ingesting thread, so the
+/// consumer folds without testing filters or reading fields.
+#[derive(Debug)]
 pub struct Live {
     /// The attributes, in id order.
     pub attrs: Vec<Compiled>,
     /// For each attribute, the index of the first attribute with the same filter.
     same_filter_as: Vec<usize>,
-    /// What any of them reads of an event (`None`: possibly anything).
-    event_reads: Option<Arc<Projection>>,
+    /// Names this set for [`RecentEvents::take`](tessera_ingest::recent::RecentEvents::take):
+    /// a digest made by another set (before an attribute was created or changed) is not
+    /// this set's.
+    serial: u64,
 }
+
+/// Serials of [`Live`] sets, unique for the process's life.
+static NEXT_SERIAL: AtomicU64 = AtomicU64::new(1);
 
 impl Live {
     /// Groups compiled attributes by filter.
@@ -399,24 +392,43 @@ impl Live {
                     .unwrap_or(i)
             })
             .collect();
-        let event_reads = attrs
-            .iter()
-            .try_fold(Projection::default(), |mut all, attr| {
-                all.merge(&attr.event_reads()?);
-                Some(all)
-            })
-            .map(Arc::new);
         Live {
             attrs,
             same_filter_as,
-            event_reads,
+            serial: NEXT_SERIAL.fetch_add(1, Ordering::Relaxed),
         }
     }
 
-    /// What any of the attributes reads of an event (`None`: possibly anything); shared,
-    /// so `RecentEvents::take` can tell one reader from another by address.
-    pub fn event_reads(&self) -> Option<&Arc<Projection>> {
-        self.event_reads.as_ref()
+    /// What `event` (at `ts`) adds to each attribute, in `attrs` order (`None`: nothing,
+    /// its filter refused the event or the field is missing).
+    pub fn contributions(&self, event: &Value, ts: i64) -> Vec<Option<Acc>> {
+        let mut accepted = Vec::with_capacity(self.attrs.len());
+        self.accepting(event, ts, &mut accepted);
+        self.attrs
+            .iter()
+            .zip(accepted)
+            .map(|(attr, accepts)| {
+                accepts
+                    .then(|| {
+                        Acc::of_event(attr.definition.merge_function, ts, attr.value_of(event))
+                    })
+                    .flatten()
+            })
+            .collect()
+    }
+
+    /// The contributions a digest of this set holds, for an event at `ts`; `None` when the
+    /// digest is not one this set made (the reader then reads the event itself).
+    pub fn read_digest(&self, digest: Vec<Value>, ts: i64) -> Option<Vec<Option<Acc>>> {
+        if digest.len() != self.attrs.len() {
+            return None;
+        }
+        // Sized up front: collecting into an `Option<Vec>` grows the vector by doubling.
+        let mut contributions = Vec::with_capacity(digest.len());
+        for (attr, item) in self.attrs.iter().zip(digest) {
+            contributions.push(Acc::from_digest(attr.definition.merge_function, ts, item)?);
+        }
+        Some(contributions)
     }
 
     /// Whether there is no live attribute.
@@ -446,6 +458,19 @@ impl Live {
     }
 }
 
+impl Digester for Live {
+    fn serial(&self) -> u64 {
+        self.serial
+    }
+
+    fn digest(&self, event: &Value, event_ms: i64) -> Vec<Value> {
+        self.contributions(event, event_ms)
+            .iter()
+            .map(|acc| Acc::to_digest(acc.as_ref()))
+            .collect()
+    }
+}
+
 /// Compiled live attributes per sandbox, kept by the change-feed consumer between passes:
 /// each pass reads the sandbox's definitions version (one point read, so a status change is
 /// seen by the next pass) and re-reads, parses and compiles the definitions only when it
@@ -453,11 +478,14 @@ impl Live {
 #[derive(Debug, Default)]
 pub struct LiveCache {
     sandboxes: HashMap<(String, String), SandboxLive>,
+    /// The digesters of the sandboxes with live attributes, made once per change of any.
+    digesters: Option<Arc<Digesters>>,
 }
 
 /// A sandbox's compiled attributes and the definitions version they were read at.
 #[derive(Debug)]
 struct SandboxLive {
+    tenant: Tenant,
     version: Option<Vec<u8>>,
     live: Arc<Live>,
 }
@@ -468,15 +496,23 @@ impl LiveCache {
         self.sandboxes.values().any(|s| !s.live.is_empty())
     }
 
-    /// What the live attributes of every sandbox seen so far read of an event (`None`:
-    /// possibly anything).
-    pub fn event_reads(&self) -> Option<Projection> {
-        self.sandboxes
-            .values()
-            .try_fold(Projection::default(), |mut all, sandbox| {
-                all.merge(sandbox.live.event_reads()?);
-                Some(all)
-            })
+    /// Ingestion's digester of each sandbox seen so far with live attributes (the same
+    /// map until one of them changes).
+    pub fn digesters(&mut self) -> Arc<Digesters> {
+        let sandboxes = &self.sandboxes;
+        let made = self.digesters.get_or_insert_with(|| {
+            Arc::new(
+                sandboxes
+                    .values()
+                    .filter(|sandbox| !sandbox.live.is_empty())
+                    .map(|sandbox| {
+                        let digester: Arc<dyn Digester> = Arc::clone(&sandbox.live) as _;
+                        (sandbox.tenant.clone(), digester)
+                    })
+                    .collect(),
+            )
+        });
+        Arc::clone(made)
     }
 
     /// The live attributes of `tenant`'s sandbox as stored now.
@@ -501,10 +537,12 @@ impl LiveCache {
         self.sandboxes.insert(
             key,
             SandboxLive {
+                tenant: tenant.clone(),
                 version,
                 live: Arc::clone(&live),
             },
         );
+        self.digesters = None;
         Ok(live)
     }
 }
@@ -1078,52 +1116,64 @@ mod tests {
         }
     }
 
-    /// What ingestion may cut handed-over events to: the paths filters and aggregated
-    /// fields read, `timestamp` always; any attribute that may read more keeps whole events.
+    /// What ingestion digests of an event reads back as what the consumer would compute
+    /// from the event itself, for every function and kind of value; a digest of another
+    /// shape is refused rather than misread.
     #[test]
-    fn live_set_names_what_it_reads_of_events() {
-        let live = |texts: &[&str]| {
-            Live::new(
-                texts
-                    .iter()
-                    .enumerate()
-                    .map(|(i, t)| Compiled::new(attribute(&i.to_string(), t)).unwrap())
-                    .collect(),
-            )
-        };
-        let paths = |list: &[&str]| {
-            let paths: Vec<Vec<String>> = list
+    fn a_digest_reads_back_as_the_events_contributions() {
+        let texts = [
+            r#"xEvent[eventType = "buy"].sum(v)"#,
+            r#"xEvent[eventType = "buy"].count()"#,
+            "xEvent.min(v)",
+            "xEvent.max(shipped)",
+            "xEvent.min(shipped)",
+            "xEvent.topN(timestamp, 1).head().page",
+            r#"xEvent[eventType = "view"].topN(timestamp, 1).head().v"#,
+            r#"xEvent[items[sku = ^.eventType].count() > 0].count()"#,
+        ];
+        let live = Live::new(
+            texts
                 .iter()
-                .map(|p| p.split('.').map(str::to_owned).collect())
-                .collect();
-            Arc::new(Projection::of_paths(paths.iter().map(Vec::as_slice)))
-        };
-        assert_eq!(
-            live(&[
-                r#"xEvent[eventType = "buy"].sum(commerce.order.priceTotal)"#,
-                "xEvent.count()",
-                "xEvent.topN(timestamp, 1).head().web.webPageDetails.name",
-            ])
-            .event_reads(),
-            Some(&paths(&[
-                "commerce.order.priceTotal",
-                "eventType",
-                "timestamp",
-                "web.webPageDetails.name"
-            ]))
+                .enumerate()
+                .map(|(i, t)| Compiled::new(attribute(&i.to_string(), t)).unwrap())
+                .collect(),
         );
-        assert_eq!(
-            live(&["xEvent.count()"]).event_reads(),
-            Some(&paths(&["timestamp"]))
-        );
-        assert_eq!(
-            live(&[
-                "xEvent.count()",
-                r#"xEvent[^.xEvent[eventType = "buy"].count() > 0].count()"#,
-            ])
-            .event_reads(),
-            None
-        );
+        let ts = tessera_pql::time::parse_timestamp("2020-01-01T00:00:00Z").unwrap();
+        let events = [
+            serde_json::json!({"eventType": "buy", "v": 3.25, "shipped": "2020-01-02T00:00:00Z",
+                "page": {"name": "home", "tags": ["a", 1]}}),
+            serde_json::json!({"eventType": "view", "v": -7, "page": "cart",
+                "items": [{"sku": "view"}]}),
+            serde_json::json!({"eventType": "buy", "v": "not a number", "shipped": 12,
+                "page": null}),
+            serde_json::json!({"v": u64::MAX, "shipped": "not a date", "page": true}),
+        ];
+        for event in &events {
+            let expected = live.contributions(event, ts);
+            assert!(expected.iter().any(Option::is_some), "{event}");
+            let digest = Digester::digest(&live, event, ts);
+            assert_eq!(live.read_digest(digest, ts), Some(expected), "{event}");
+        }
+        let first = Digester::digest(&live, &events[0], ts);
+        let mut short = first.clone();
+        short.pop();
+        assert_eq!(live.read_digest(short, ts), None, "too few values");
+        let mut longer = first.clone();
+        longer.push(Value::Null);
+        assert_eq!(live.read_digest(longer, ts), None, "too many values");
+        for (at, wrong) in [
+            (0, serde_json::json!("3.25")),
+            (1, serde_json::json!(-1)),
+            (2, serde_json::json!([1, 2])),
+            (3, serde_json::json!({"n": 1})),
+            (5, serde_json::json!(1)),
+        ] {
+            let mut other = first.clone();
+            other[at] = wrong.clone();
+            assert_eq!(live.read_digest(other, ts), None, "{wrong} at {at}");
+        }
+        let again = Live::new(Vec::new());
+        assert_ne!(Digester::serial(&live), Digester::serial(&again));
     }
 
     #[test]

@@ -35,13 +35,14 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 use tessera_identity::{Graph, IdentityKey};
 use tessera_ingest::change_feed::{self, ChangeKind, EntryView};
-use tessera_ingest::recent::RecentEvents;
+use tessera_ingest::recent::{Digester, RecentEvents};
 use tessera_model::Tenant;
 use tessera_profile::event::StoredEvent;
 use tessera_store::{Direction, Key, KeyReader, ScanRange, Store, Table, WriteBatch};
 
 use super::definition::{self, Compiled, Live, LiveCache, Status};
 use super::store::{self as state_store, AttrState, GraphState};
+use super::window::Acc;
 use crate::error::{Error, Result};
 
 /// The consumer's name on the change feed.
@@ -116,49 +117,42 @@ fn event_of(store: &dyn Store, tenant: &Tenant, entry: &EntryView<'_>) -> Result
     Ok(None)
 }
 
-/// Folds one event into every live attribute whose watermark is below `seq` (`None`: a
-/// recompute's scan, which folds unconditionally).
+/// Folds one event's contributions ([`Live::contributions`]) into every live attribute
+/// whose watermark is below `seq` (`None`: a recompute's scan, which folds unconditionally).
 fn fold_event(
     live: &Live,
     attrs: &mut BTreeMap<String, AttrState>,
     seq: Option<u64>,
     ts: i64,
-    doc: Value,
+    contributions: &[Option<Acc>],
     now: i64,
 ) -> usize {
-    let mut accepted = Vec::with_capacity(live.attrs.len());
-    live.accepting(&doc, ts, &mut accepted);
-    let fold = |attr: &Compiled, state: &mut AttrState, accepts: bool| -> usize {
+    let fold = |attr: &Compiled, state: &mut AttrState, acc: Option<&Acc>| -> usize {
         if let Some(seq) = seq {
             if seq <= state.seq {
                 return 0;
             }
             state.seq = seq;
         }
-        if accepts {
-            let def = &attr.definition;
-            state.window.add(
-                def.merge_function,
-                &def.duration,
-                ts,
-                attr.value_of(&doc),
-                now,
-            );
+        if let Some(acc) = acc {
+            state
+                .window
+                .add_acc(&attr.definition.duration, ts, acc, now);
         }
         1
     };
     // Live ones without a state (a new attribute or profile) get one afterwards.
     let mut folded = 0;
     let mut missing = Vec::new();
-    for ((attr, state), accepts) in by_live_attribute(live, attrs.iter_mut()).zip(accepted) {
+    for ((attr, state), acc) in by_live_attribute(live, attrs.iter_mut()).zip(contributions) {
         match state {
-            Some(state) => folded += fold(attr, state, accepts),
-            None => missing.push((attr, accepts)),
+            Some(state) => folded += fold(attr, state, acc.as_ref()),
+            None => missing.push((attr, acc.as_ref())),
         }
     }
-    for (attr, accepts) in missing {
+    for (attr, acc) in missing {
         let state = attrs.entry(attr.definition.id.clone()).or_default();
-        folded += fold(attr, state, accepts);
+        folded += fold(attr, state, acc);
     }
     folded
 }
@@ -210,14 +204,9 @@ fn scan_graph(
                 let stored: StoredEvent =
                     serde_json::from_slice(&row.value).map_err(corrupt_event)?;
                 seen.insert(stored.xaction_id.clone());
-                fold_event(
-                    live,
-                    &mut attrs,
-                    None,
-                    key.timestamp_ms,
-                    Value::Object(stored.event),
-                    now,
-                );
+                let ts = key.timestamp_ms;
+                let contributions = live.contributions(&Value::Object(stored.event), ts);
+                fold_event(live, &mut attrs, None, ts, &contributions, now);
             }
         }
     }
@@ -280,7 +269,15 @@ fn finish_rebuilds(
                 continue;
             };
             if let (Some(ts), Some(doc)) = (entry.event_ms, event_of(store, &tenant, &entry)?) {
-                fold_event(attrs, &mut target.state.attrs, Some(seq), ts, doc, now);
+                let contributions = attrs.contributions(&doc, ts);
+                fold_event(
+                    attrs,
+                    &mut target.state.attrs,
+                    Some(seq),
+                    ts,
+                    &contributions,
+                    now,
+                );
             }
         }
     }
@@ -846,19 +843,26 @@ impl<'s> PassWork<'s> {
         if live_states(attrs, state).all(|s| s.is_some_and(|s| seq <= s.seq)) {
             return Ok(());
         }
-        let applied = match (self.recent, &entry.event_id) {
+        // What ingestion digested of the event, else the event itself.
+        let digested = match (self.recent, &entry.event_id) {
             (Some(recent), Some(event_id)) => recent
-                .take(seq, event_id, attrs.event_reads())
-                .map(Value::Object),
+                .take(seq, event_id, attrs.serial())
+                .and_then(|digest| attrs.read_digest(digest, ts)),
             _ => None,
         };
-        let doc = match applied {
-            Some(doc) => Some(doc),
-            None => event_of(store, tenant, entry)?,
+        let contributions = match digested {
+            Some(contributions) => Some(contributions),
+            None => event_of(store, tenant, entry)?.map(|doc| attrs.contributions(&doc, ts)),
         };
-        if let Some(doc) = doc {
-            self.outcome.folded +=
-                fold_event(attrs, &mut state.attrs, Some(seq), ts, doc, self.now);
+        if let Some(contributions) = contributions {
+            self.outcome.folded += fold_event(
+                attrs,
+                &mut state.attrs,
+                Some(seq),
+                ts,
+                &contributions,
+                self.now,
+            );
             if let Some(slot) = self.slots.get_mut(&key) {
                 slot.dirty = true;
             }
@@ -990,7 +994,7 @@ impl Consumer {
         // and of each only what the attributes read.
         if let Some(recent) = &self.recent {
             recent.set_wanted(self.definitions.any_live());
-            recent.set_projection(self.definitions.event_reads());
+            recent.set_digesters(self.definitions.digesters());
         }
         let PassWork {
             h1,

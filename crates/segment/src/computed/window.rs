@@ -12,7 +12,7 @@
 //! AEP's limits) and expiry drops whole buckets.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::{json, Number, Value};
 use tessera_pql::ast::Unit as PqlUnit;
 
 const HOUR_MS: i64 = 3_600_000;
@@ -206,6 +206,55 @@ impl Acc {
         }
     }
 
+    /// An event's aggregate ([`Acc::of_event`]) as a value of a digest
+    /// (`tessera_ingest::recent::Digester`); [`Acc::from_digest`] reads it back.
+    pub fn to_digest(acc: Option<&Acc>) -> Value {
+        match acc {
+            None => Value::Null,
+            Some(Acc::Count(n)) => Value::from(*n),
+            // Of one event's number, so finite: `from_f64` refuses only NaN and infinities.
+            Some(Acc::Sum(n)) => Number::from_f64(*n).map_or(Value::Null, Value::Number),
+            Some(Acc::Min(s) | Acc::Max(s)) => {
+                let n = Number::from_f64(s.n).map_or(Value::Null, Value::Number);
+                // A timestamp is wrapped, so it reads back as one.
+                if s.time {
+                    Value::Array(vec![n])
+                } else {
+                    n
+                }
+            }
+            // Its time is the event's, which the reader knows.
+            Some(Acc::Recent(_, text)) => Value::String(text.clone()),
+        }
+    }
+
+    /// What [`Acc::to_digest`] wrote for an event of `function` at `ts`; `None` when `item`
+    /// is not such a value (the reader then reads the event itself).
+    pub fn from_digest(function: Function, ts: i64, item: Value) -> Option<Option<Acc>> {
+        if item.is_null() {
+            return Some(None);
+        }
+        let scalar = |item: Value| match item {
+            Value::Number(n) => n.as_f64().map(|n| Scalar { n, time: false }),
+            Value::Array(wrapped) => match wrapped.as_slice() {
+                [Value::Number(n)] => n.as_f64().map(|n| Scalar { n, time: true }),
+                _ => None,
+            },
+            _ => None,
+        };
+        let acc = match function {
+            Function::Count => Acc::Count(item.as_u64()?),
+            Function::Sum => Acc::Sum(item.as_f64()?),
+            Function::Min => Acc::Min(scalar(item)?),
+            Function::Max => Acc::Max(scalar(item)?),
+            Function::MostRecent => match item {
+                Value::String(text) => Acc::Recent(ts, text),
+                _ => return None,
+            },
+        };
+        Some(Some(acc))
+    }
+
     /// Combines two aggregates of the same function; `self` wins on a mismatch (which a
     /// state built for one function never holds).
     pub fn merge(&mut self, other: &Acc) {
@@ -270,13 +319,19 @@ impl Window {
         value: Option<&Value>,
         now: i64,
     ) {
+        match Acc::of_event(function, ts, value) {
+            Some(acc) => self.add_acc(duration, ts, &acc, now),
+            None => self.expire_before(duration.first_bucket(now)),
+        }
+    }
+
+    /// [`Window::add`] of what [`Acc::of_event`] made of an event at `ts`.
+    pub fn add_acc(&mut self, duration: &Duration, ts: i64, acc: &Acc, now: i64) {
         let bucket = duration.bucket_of(ts);
         // Once per event, for the fold and the expiry: for MONTHS it is calendar arithmetic.
         let first = duration.first_bucket(now);
         if bucket >= first {
-            if let Some(acc) = Acc::of_event(function, ts, value) {
-                self.insert(bucket, &acc);
-            }
+            self.insert(bucket, acc);
         }
         self.expire_before(first);
     }
