@@ -38,8 +38,9 @@ pub struct Limits {
     pub max_problems: usize,
     /// Most identities in one identity graph (AEP: 50); the oldest go first beyond it.
     pub max_graph_identities: usize,
-    /// Applied events held in memory for the computed-attribute consumer (0: none; it then
-    /// reads every event back, and ingestion never waits for it). See [`crate::recent`].
+    /// Digests of applied events held in memory for the computed-attribute consumer (0:
+    /// none; it then reads every event back, and ingestion never waits for it). See
+    /// [`crate::recent`].
     pub recent_events: usize,
 }
 
