@@ -8,7 +8,7 @@ use proptest::prelude::*;
 use serde_json::{json, Value};
 use tessera_identity::{GraphConfig, GraphTxn, IdentityKey, LinkOutcome};
 use tessera_ingest::change_feed::{self, ChangeEntry, ChangeKind, GraphGrowth};
-use tessera_ingest::recent::RecentEvents;
+use tessera_ingest::recent::{Digester, RecentEvents};
 use tessera_ingest::unlink::{self, Unlink};
 use tessera_model::Tenant;
 use tessera_profile::event::{self, NewEvent};
@@ -536,6 +536,48 @@ fn a_merge_that_brings_back_an_identity_with_a_past_recomputes() {
     let pass = fixture.consumer.pass(&fixture.store, NOW).unwrap();
     assert_eq!((pass.combined, pass.recomputed), (0, 1));
     assert_eq!(spend_of(&fixture.store, &identity(0, 0)), Some(json!(45)));
+}
+
+/// Digests as another set of definitions would make them: one plausible but wrong value.
+#[derive(Debug)]
+struct Stranger;
+
+impl Digester for Stranger {
+    fn serial(&self) -> u64 {
+        // `Live` serials start at 1.
+        0
+    }
+
+    fn digest(&self, _: &Value, _: i64) -> Vec<Value> {
+        vec![json!(999)]
+    }
+}
+
+/// A digest made by other definitions than the consumer's (before an attribute changed) is
+/// not folded: the consumer reads the event from the store.
+#[test]
+fn a_digest_made_by_other_definitions_is_not_folded() {
+    let mut fixture = Fixture::new();
+    let purchase = |hours_ago| Op::Event {
+        person: 1,
+        slot: 0,
+        hours_ago,
+        amount: 5,
+    };
+    fixture.apply(&[purchase(2)], 0);
+    fixture.consumer.catch_up(&fixture.store, &|| NOW).unwrap();
+    let stranger: std::sync::Arc<dyn Digester> = std::sync::Arc::new(Stranger);
+    fixture
+        .recent
+        .set_digesters(std::sync::Arc::new(std::collections::HashMap::from([(
+            tenant(),
+            stranger,
+        )])));
+    fixture.apply(&[purchase(1)], 2);
+    assert_eq!(fixture.recent.stats().held, 1);
+    fixture.consumer.catch_up(&fixture.store, &|| NOW).unwrap();
+    assert_eq!(fixture.recent.stats().hits, 1, "found, then refused");
+    assert_eq!(spend_of(&fixture.store, &identity(1, 0)), Some(json!(10)));
 }
 
 #[test]
