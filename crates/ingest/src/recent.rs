@@ -58,8 +58,9 @@ pub trait Digester: Send + Sync + Debug {
 /// The digester of each sandbox whose events a consumer wants.
 pub type Digesters = HashMap<Tenant, Arc<dyn Digester>>;
 
-/// How many events [`RecentEvents`] holds by default: some seconds of streaming ingestion
-/// at the rates this machine sustains, several consumer passes' worth, a few tens of MB.
+/// How many digests [`RecentEvents`] holds by default: some seconds of streaming ingestion
+/// at the rates this machine sustains, several consumer passes' worth (a digest of ten
+/// attributes is well under a kilobyte).
 pub const DEFAULT_CAPACITY: usize = 8_192;
 
 /// The longest [`RecentEvents::wait_for_consumer`] holds one request back.

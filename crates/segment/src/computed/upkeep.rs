@@ -2,11 +2,12 @@
 //! profile, the backfill of new attributes, and reading values at `now`.
 //!
 //! - **Consumer** ([`Consumer`], `computed-attributes` checkpoint): a pass reads up to
-//!   [`PASS`] entries after its checkpoint; for each event entry it takes the event ingestion
-//!   just applied from memory ([`RecentEvents`]) or else reads it (one point lookup: the
+//!   [`PASS`] entries after its checkpoint; for each event entry it takes the digest
+//!   ingestion made of the event ([`RecentEvents`]: what the event adds to each live
+//!   attribute, its filter tested there) or else reads the event (one point lookup: the
 //!   entry names identity, time, dataset and `_id`; older entries without `_id` are matched
-//!   by receipt, unique per record), tests each distinct filter of the live attributes on it
-//!   once and folds it into the profile's buckets. The states it changed and the new
+//!   by receipt, unique per record) and tests each distinct filter of the live attributes on
+//!   it once; either way it folds the result into the profile's buckets. The states it changed and the new
 //!   checkpoint are committed in one derived batch (no wait for the disk: a crash loses both
 //!   and the pass is done again), under compare-and-set on both, so a concurrent pass (the
 //!   backfill catching up) loses cleanly. Per event and attribute that is at most a filter
@@ -119,6 +120,8 @@ fn event_of(store: &dyn Store, tenant: &Tenant, entry: &EntryView<'_>) -> Result
 
 /// Folds one event's contributions ([`Live::contributions`]) into every live attribute
 /// whose watermark is below `seq` (`None`: a recompute's scan, which folds unconditionally).
+/// An attribute the event adds nothing to keeps its window as it is: expired buckets go
+/// with the next event that adds something, and values are read at `now` regardless.
 fn fold_event(
     live: &Live,
     attrs: &mut BTreeMap<String, AttrState>,
@@ -990,8 +993,8 @@ impl Consumer {
                 work.forget_if_gone(tenant, gone)?;
             }
         }
-        // Ingestion keeps events in memory only while some sandbox has an attribute to fold,
-        // and of each only what the attributes read.
+        // Ingestion keeps digests only while some sandbox has an attribute to fold, and only
+        // of the sandboxes this consumer has compiled attributes for.
         if let Some(recent) = &self.recent {
             recent.set_wanted(self.definitions.any_live());
             recent.set_digesters(self.definitions.digesters());
