@@ -298,6 +298,16 @@ fn run(ops: &[Op]) -> (tempfile::TempDir, EmbeddedStore, usize) {
     (fixture.dir, fixture.store, fixture.defined)
 }
 
+/// A purchase of 5 by person 1, `hours_ago` before `NOW`.
+fn purchase(hours_ago: u8) -> Op {
+    Op::Event {
+        person: 1,
+        slot: 0,
+        hours_ago,
+        amount: 5,
+    }
+}
+
 /// A fresh store with the first attribute defined, and one long-lived consumer.
 struct Fixture {
     dir: tempfile::TempDir,
@@ -322,6 +332,20 @@ impl Fixture {
             consumer,
             defined,
         }
+    }
+
+    /// A fresh fixture after one purchase (`purchase(2)`) and a pass: ingestion digests the
+    /// sandbox's events from then on.
+    fn past_a_first_pass() -> Self {
+        let mut fixture = Fixture::new();
+        fixture.apply(&[purchase(2)], 0);
+        assert_eq!(
+            fixture.recent.stats().held,
+            0,
+            "no pass has seen the sandbox yet"
+        );
+        fixture.consumer.catch_up(&fixture.store, &|| NOW).unwrap();
+        fixture
     }
 
     /// Applies `ops`, numbering them from `first`.
@@ -557,15 +581,7 @@ impl Digester for Stranger {
 /// not folded: the consumer reads the event from the store.
 #[test]
 fn a_digest_made_by_other_definitions_is_not_folded() {
-    let mut fixture = Fixture::new();
-    let purchase = |hours_ago| Op::Event {
-        person: 1,
-        slot: 0,
-        hours_ago,
-        amount: 5,
-    };
-    fixture.apply(&[purchase(2)], 0);
-    fixture.consumer.catch_up(&fixture.store, &|| NOW).unwrap();
+    let mut fixture = Fixture::past_a_first_pass();
     let stranger: std::sync::Arc<dyn Digester> = std::sync::Arc::new(Stranger);
     fixture
         .recent
@@ -582,22 +598,8 @@ fn a_digest_made_by_other_definitions_is_not_folded() {
 
 #[test]
 fn events_the_consumer_goes_past_without_taking_are_let_go() {
-    let mut fixture = Fixture::new();
-    // A purchase where the attribute lives: once a pass has seen the sandbox, ingestion
-    // digests its events ...
-    let purchase = |hours_ago| Op::Event {
-        person: 1,
-        slot: 0,
-        hours_ago,
-        amount: 5,
-    };
-    fixture.apply(&[purchase(2)], 0);
-    assert_eq!(
-        fixture.recent.stats().held,
-        0,
-        "no pass has seen the sandbox yet"
-    );
-    fixture.consumer.catch_up(&fixture.store, &|| NOW).unwrap();
+    // A purchase where the attribute lives, digested by ingestion ...
+    let mut fixture = Fixture::past_a_first_pass();
     fixture.apply(&[purchase(1)], 2);
     let mut consumer = fixture.consumer;
     // ... and an event of an identity in no graph: the consumer has nothing to fold it into
