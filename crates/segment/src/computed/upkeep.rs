@@ -7,13 +7,14 @@
 //!   attribute, its filter tested there) or else reads the event (one point lookup: the
 //!   entry names identity, time, dataset and `_id`; older entries without `_id` are matched
 //!   by receipt, unique per record) and tests each distinct filter of the live attributes on
-//!   it once; either way it folds the result into the profile's buckets. The states it changed and the new
-//!   checkpoint are committed in one derived batch (no wait for the disk: a crash loses both
-//!   and the pass is done again), under compare-and-set on both, so a concurrent pass (the
-//!   backfill catching up) loses cleanly. Per event and attribute that is at most a filter
-//!   evaluation and an O(log b) bucket update, never a scan of the profile's history. The
-//!   consumer keeps the compiled definitions between passes (re-read every pass, recompiled
-//!   only when changed) and the profile states it last read or wrote (`StateCache`).
+//!   it once; either way it folds the result into the profile's buckets. The states it
+//!   changed and the new checkpoint are committed in one derived batch (no wait for the
+//!   disk: a crash loses both and the pass is done again), under compare-and-set on both, so
+//!   a concurrent pass (the backfill catching up) loses cleanly. Per event and attribute
+//!   that is at most a filter evaluation and an O(log b) bucket update, never a scan of the
+//!   profile's history. The consumer keeps the compiled definitions between passes (re-read
+//!   every pass, recompiled only when changed) and the profile states it last read or wrote
+//!   (`StateCache`).
 //! - **Recompute**: when a profile has no state yet, misses a live attribute, or its
 //!   identities changed (merge, split, eviction, erasure: the member list differs), its
 //!   state is rebuilt from its events inside the widest window. Exactly once with a
