@@ -39,15 +39,22 @@ pub fn channel() -> (ComputedKick, Receiver<()>) {
 pub fn spawn(
     store: Arc<dyn Store>,
     wake: Receiver<()>,
+    stream: crate::segment_stream::StreamKick,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name("tessera-computed".into())
         .spawn(move || loop {
             let span = tracing::info_span!("computed_backfill");
             let _entered = span.enter();
-            if let Err(error) = tessera_segment::computed::upkeep::backfill(store.as_ref(), &now_ms)
-            {
-                tracing::warn!(%error, "computed attribute backfill failed; will retry");
+            match tessera_segment::computed::upkeep::backfill(store.as_ref(), &now_ms) {
+                // The streaming worker's consumer learns of the new definitions on its next
+                // pass, and hands ingestion their digester: without the kick, events
+                // arriving before its next wake-up would be read back from the store.
+                Ok(done) if done > 0 => stream.kick(),
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::warn!(%error, "computed attribute backfill failed; will retry");
+                }
             }
             match wake.recv_timeout(IDLE) {
                 Ok(()) | Err(RecvTimeoutError::Timeout) => {}

@@ -138,7 +138,11 @@ impl Server {
             config.limits.max_graph_identities,
             state.ingest.recent_events(),
         )?;
-        computed_worker::spawn(Arc::clone(&store) as Arc<dyn Store>, wakes.computed)?;
+        computed_worker::spawn(
+            Arc::clone(&store) as Arc<dyn Store>,
+            wakes.computed,
+            wakes.segment_stream_kick,
+        )?;
         export_jobs::spawn(state.export_jobs.clone(), wakes.export_jobs)?;
         retention::spawn(
             state.retention.clone(),

@@ -78,6 +78,9 @@ pub struct Wakes {
     pub segment_jobs: Receiver<()>,
     /// Streaming-segmentation worker (see [`crate::segment_stream::spawn`]).
     pub segment_stream: Receiver<()>,
+    /// Kicks that worker: the backfill worker does once attributes became live, so the
+    /// computed-attribute consumer hands ingestion their digester before the next events.
+    pub segment_stream_kick: crate::segment_stream::StreamKick,
     /// Scheduler (see [`crate::schedules::spawn`]).
     pub schedules: Receiver<()>,
     /// Preview runner (see [`crate::previews::spawn`]).
@@ -109,6 +112,7 @@ impl AppState {
         // Applied records wake the streaming-segmentation worker at once; it also keeps
         // computed attributes current, before evaluating segments that may read them.
         let (stream_kick, segment_stream_wake) = crate::segment_stream::channel();
+        let segment_stream_kick = stream_kick.clone();
         ingest.set_on_applied(Box::new(move || stream_kick.kick()));
         let (batch_kick, batches_wake) = batch_worker::channel();
         let (system_jobs, system_jobs_wake) = SystemJobs::new(Arc::clone(&store));
@@ -146,6 +150,7 @@ impl AppState {
             retention: retention_wake,
             segment_jobs: segment_jobs_wake,
             segment_stream: segment_stream_wake,
+            segment_stream_kick,
             schedules: schedules_wake,
             previews: previews_wake,
             computed: computed_wake,

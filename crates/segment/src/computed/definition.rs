@@ -515,6 +515,20 @@ impl LiveCache {
         Arc::clone(made)
     }
 
+    /// Re-reads the definitions version of every sandbox seen so far, recompiling those
+    /// that changed (one point read each).
+    pub fn refresh(&mut self, store: &dyn Store) -> Result<()> {
+        let tenants: Vec<Tenant> = self
+            .sandboxes
+            .values()
+            .map(|sandbox| sandbox.tenant.clone())
+            .collect();
+        for tenant in &tenants {
+            self.get(store, tenant)?;
+        }
+        Ok(())
+    }
+
     /// The live attributes of `tenant`'s sandbox as stored now.
     pub fn get(&mut self, store: &dyn Store, tenant: &Tenant) -> Result<Arc<Live>> {
         // Read before the definitions: a change landing in between leaves a version older

@@ -942,6 +942,14 @@ impl Consumer {
             None => change_feed::page(store, after, PASS)?,
         };
         let Some(last) = entries.last_seq()? else {
+            // Nothing new, but definitions may have changed (a backfill that made an
+            // attribute live kicks the worker): ingestion then digests the next events with
+            // them instead of leaving them to be read back.
+            if let Some(recent) = &self.recent {
+                self.definitions.refresh(store)?;
+                recent.set_wanted(self.definitions.any_live());
+                recent.set_digesters(self.definitions.digesters());
+            }
             return Ok(PassOutcome::default());
         };
         let mut live: HashMap<(String, String), Arc<Live>> = HashMap::new();
