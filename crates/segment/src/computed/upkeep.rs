@@ -934,6 +934,15 @@ impl Consumer {
         }
     }
 
+    /// Tells ingestion what to keep: digests only while some sandbox has an attribute to
+    /// fold, and only of the sandboxes this consumer has compiled attributes for.
+    fn hand_over_digesters(&mut self) {
+        if let Some(recent) = &self.recent {
+            recent.set_wanted(self.definitions.any_live());
+            recent.set_digesters(self.definitions.digesters());
+        }
+    }
+
     /// One pass over the change feed after the consumer's checkpoint.
     pub fn pass(&mut self, store: &dyn Store, now: i64) -> Result<PassOutcome> {
         let after = change_feed::checkpoint(store, CONSUMER)?;
@@ -945,10 +954,9 @@ impl Consumer {
             // Nothing new, but definitions may have changed (a backfill that made an
             // attribute live kicks the worker): ingestion then digests the next events with
             // them instead of leaving them to be read back.
-            if let Some(recent) = &self.recent {
+            if self.recent.is_some() {
                 self.definitions.refresh(store)?;
-                recent.set_wanted(self.definitions.any_live());
-                recent.set_digesters(self.definitions.digesters());
+                self.hand_over_digesters();
             }
             return Ok(PassOutcome::default());
         };
@@ -1002,12 +1010,6 @@ impl Consumer {
                 work.forget_if_gone(tenant, gone)?;
             }
         }
-        // Ingestion keeps digests only while some sandbox has an attribute to fold, and only
-        // of the sandboxes this consumer has compiled attributes for.
-        if let Some(recent) = &self.recent {
-            recent.set_wanted(self.definitions.any_live());
-            recent.set_digesters(self.definitions.digesters());
-        }
         let PassWork {
             h1,
             mut slots,
@@ -1015,6 +1017,7 @@ impl Consumer {
             outcome,
             ..
         } = work;
+        self.hand_over_digesters();
         if let Some(h1) = h1 {
             finish_rebuilds(store, &live, &mut rebuilt, h1, now)?;
         }
