@@ -580,7 +580,9 @@ pub struct GraphTxn<'a> {
 pub struct HistoryEntry {
     /// When (ms).
     pub at: i64,
-    /// What happened: `created`, `merged`, `evicted`, `split`, `unlinked-identity`, `unlinked-link`.
+    /// What happened: `created`, `merged`, `evicted`, `split`, `unlinked-identity`,
+    /// `unlinked-link`, `links-removed-by-rules`, `rejected-by-rules` (a record naming two
+    /// values of a unique namespace, not linked).
     pub event: String,
     /// Graphs involved besides this one (absorbed, split off).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -889,8 +891,8 @@ impl<'a> GraphTxn<'a> {
         }
     }
 
-    /// Applies one record's identities: `identities[0]` is the record's primary identity and
-    /// is linked to each of the others.
+    /// Applies one record's identities, linking every pair of them: `identities[0]` is the
+    /// record's primary identity (its part keeps the record's graph when a split follows).
     pub fn link(
         &mut self,
         identities: &[IdentityKey],
@@ -905,6 +907,33 @@ impl<'a> GraphTxn<'a> {
         // A record naming two values of one unique namespace is refused by the graph (AEP:
         // "rejected from Identity Service"); the record itself is still stored.
         if self.rules.is_active() && unique_overflow(identities.iter(), &self.rules).is_some() {
+            // The decision is kept in the history of every graph the record would have
+            // touched, so "why did this record not link?" has an answer.
+            let mut graphs = Vec::new();
+            for identity in identities {
+                if let Some((_, id)) = self.live_graph(identity)? {
+                    if !graphs.contains(&id) {
+                        graphs.push(id);
+                    }
+                }
+            }
+            tracing::info!(
+                graphs = ?graphs,
+                xaction_id,
+                "record names two values of a unique namespace; its identities were not linked"
+            );
+            for id in graphs {
+                self.history.push((
+                    id,
+                    HistoryEntry {
+                        at,
+                        event: "rejected-by-rules".into(),
+                        graphs: Vec::new(),
+                        identities: identities.to_vec(),
+                        xaction_id: Some(xaction_id.to_owned()),
+                    },
+                ));
+            }
             return Ok(None);
         }
         // (created, id) of each graph the record touches; the documents stay in the overlay
@@ -982,6 +1011,9 @@ impl<'a> GraphTxn<'a> {
             absorbed.push(other_id);
         }
         let (mut added, mut added_only_new) = (false, true);
+        // Identities that joined with this record (neither the survivor's nor an absorbed
+        // graph's before): they have no say in which part keeps which id.
+        let mut joined: Vec<&IdentityKey> = Vec::new();
         for identity in identities {
             match graph.members.iter_mut().find(|m| &m.identity == identity) {
                 Some(member) => {
@@ -999,6 +1031,7 @@ impl<'a> GraphTxn<'a> {
                     // Seen for the first time: no pointer was stored and no earlier record
                     // of the transaction linked it.
                     added = true;
+                    joined.push(identity);
                     added_only_new &= self
                         .identities
                         .get(identity)
@@ -1036,26 +1069,55 @@ impl<'a> GraphTxn<'a> {
         let evicted = self.enforce_limit(&mut graph, identities);
         let mut split_off = Vec::new();
         // Links only disappear through eviction or the rules, so only they can disconnect.
+        // Whether the record's part changed ids (it always keeps the survivor's otherwise).
+        let mut renamed = false;
         if !evicted.is_empty() || !removed_by_rules.is_empty() {
             let parts = components(&graph);
-            let (kept, others): (Vec<_>, Vec<_>) =
-                parts.into_iter().partition(|part| part.contains(&primary));
-            let survivor_members: BTreeSet<IdentityKey> = kept.into_iter().flatten().collect();
-            for part in others {
-                // A part made of a graph this record absorbed keeps that graph's id, so a
-                // person pushed out by the rules keeps the id readers know them by.
-                let mut votes: BTreeMap<u64, usize> = BTreeMap::new();
-                for identity in &part {
-                    if let Some(id) = origin.get(identity) {
-                        *votes.entry(*id).or_default() += 1;
+            // Each id the record met goes to the part holding most of the members that
+            // graph had before (the survivor's first, being the oldest), so people pushed
+            // apart keep the ids readers know them by: a person whose shared device moved
+            // to someone else stays under their own id rather than handing it over with
+            // the device. Members that outlast others in a full graph (people's ids over
+            // devices and cookies) count first; then all of them; then the record's part.
+            // Parts no id goes to get fresh ones.
+            let former = |identity: &IdentityKey| match origin.get(identity) {
+                Some(id) => Some(*id),
+                None if joined.contains(&identity) => None,
+                None => Some(graph.id),
+            };
+            let mut ids: Vec<Option<u64>> = vec![None; parts.len()];
+            for candidate in std::iter::once(graph.id).chain(absorbed.iter().copied()) {
+                let heir = parts
+                    .iter()
+                    .enumerate()
+                    .filter(|(index, _)| ids.get(*index).is_some_and(Option::is_none))
+                    .map(|(index, part)| {
+                        // Former members by eviction rank, the most lasting first.
+                        let mut lasting = [0_usize; 3];
+                        let mut votes = 0_usize;
+                        for member in part.iter().filter(|m| former(m) == Some(candidate)) {
+                            votes += 1;
+                            let rank = (self.eviction_rank)(&member.namespace).min(2);
+                            if let Some(count) = lasting.get_mut(usize::from(2 - rank)) {
+                                *count += 1;
+                            }
+                        }
+                        let record = part.contains(&primary);
+                        (lasting, votes, record, std::cmp::Reverse(index))
+                    })
+                    .filter(|(_, votes, _, _)| *votes > 0)
+                    .max();
+                if let Some((_, _, _, std::cmp::Reverse(index))) = heir {
+                    if let Some(slot) = ids.get_mut(index) {
+                        *slot = Some(candidate);
                     }
                 }
-                let reusable = votes
-                    .into_iter()
-                    .filter(|(id, _)| absorbed.contains(id) && !split_off.contains(id))
-                    .max_by_key(|(id, count)| (*count, std::cmp::Reverse(*id)))
-                    .map(|(id, _)| id);
-                let id = match reusable {
+            }
+            let survivor_id = graph.id;
+            let mut record_part = None;
+            for (part, id) in parts.into_iter().zip(ids) {
+                let id = match id {
+                    Some(id) if id == survivor_id => id,
                     Some(id) => {
                         absorbed.retain(|a| *a != id);
                         // Its old rows are the survivor's to replace; the piece is stored
@@ -1065,6 +1127,10 @@ impl<'a> GraphTxn<'a> {
                     }
                     None => self.fresh_id()?,
                 };
+                if part.contains(&primary) {
+                    record_part = Some((part, id));
+                    continue;
+                }
                 let piece = carve(&graph, &part, id, at);
                 for identity in piece.identities() {
                     self.set_pointer(identity, Some(id))?;
@@ -1072,14 +1138,26 @@ impl<'a> GraphTxn<'a> {
                 self.set_doc(id, GraphDoc::Live(piece))?;
                 split_off.push(id);
             }
-            graph = carve(&graph, &survivor_members, graph.id, at);
+            let (members, id) = record_part.ok_or_else(|| Error::Corrupt {
+                what: "graph",
+                reason: "the record's primary identity is in no part".into(),
+            })?;
+            graph = carve(&graph, &members, id, at);
+            if id != survivor_id {
+                renamed = true;
+                // Nothing of the old survivor stays live under its id unless a part took
+                // it: then that part's document replaces it; otherwise it redirects.
+                if !split_off.contains(&survivor_id) {
+                    absorbed.push(survivor_id);
+                }
+            }
         }
         for identity in &evicted {
             self.set_pointer(identity, None)?;
         }
         for identity in graph
             .identities()
-            .filter(|i| moved.contains(*i))
+            .filter(|i| renamed || moved.contains(*i))
             .cloned()
             .collect::<Vec<_>>()
         {

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeSet;
 
-use tessera_identity::{resolve, GraphConfig, GraphTxn, IdentityKey, LinkingRules};
+use tessera_identity::{history, resolve, GraphConfig, GraphTxn, IdentityKey, LinkingRules};
 use tessera_model::Tenant;
 use tessera_store::{EmbeddedStore, Store, StoreOptions, WriteBatch};
 
@@ -19,6 +19,16 @@ fn parse(record: &str) -> Vec<IdentityKey> {
             IdentityKey::new(ns.trim(), id.trim())
         })
         .collect()
+}
+
+/// The standard namespaces' types, as ingestion ranks them: cookies, then devices, then
+/// people's identifiers.
+fn eviction_rank(namespace: &str) -> u8 {
+    match namespace {
+        "ECID" | "AAID" => 0,
+        "IDFA" | "GAID" => 1,
+        _ => 2,
+    }
 }
 
 struct Scenario {
@@ -54,7 +64,7 @@ impl Scenario {
                 &self.store,
                 self.tenant.clone(),
                 GraphConfig::default(),
-                |_| 2,
+                eviction_rank,
             )
             .with_rules(self.rules.clone());
             txn.link(
@@ -82,6 +92,14 @@ impl Scenario {
             .unwrap_or_default()
     }
 
+    fn graph_id(&self, identity: &str) -> u64 {
+        let key = parse(identity).remove(0);
+        resolve(&self.store, &self.tenant, &key)
+            .unwrap()
+            .unwrap()
+            .id
+    }
+
     fn expect(&self, members: &[&str]) {
         let want: BTreeSet<String> = members.iter().map(|m| m.replace(' ', "")).collect();
         for member in members {
@@ -94,20 +112,30 @@ impl Scenario {
 fn shared_device_example_one_last_authenticated_user_keeps_the_device() {
     let mut s = Scenario::new(&["CRMID", "Email"], &[]);
     s.ingest(&["CRMID:Jane, Email:jane", "CRMID:John, Email:john"]);
+    let (jane, john) = (s.graph_id("CRMID:Jane"), s.graph_id("CRMID:John"));
     s.ingest(&[
         "CRMID:Jane, Email:jane, ECID:L",
         "CRMID:John, Email:john, ECID:L",
     ]);
     s.expect(&["CRMID:Jane", "Email:jane"]);
     s.expect(&["CRMID:John", "Email:john", "ECID:L"]);
+    // The device moved; the people kept their graphs' ids (Jane's graph was the older one
+    // when John's record met it).
+    assert_eq!(s.graph_id("CRMID:Jane"), jane);
+    assert_eq!(s.graph_id("CRMID:John"), john);
 }
 
 #[test]
 fn shared_device_example_two_older_link_removed() {
     let mut s = Scenario::new(&["CRMID"], &[]);
-    s.ingest(&["CRMID:Jane, ECID:L", "CRMID:John, ECID:L"]);
+    s.ingest(&["CRMID:Jane, ECID:L"]);
+    let jane = s.graph_id("CRMID:Jane");
+    s.ingest(&["CRMID:John, ECID:L"]);
     s.expect(&["CRMID:John", "ECID:L"]);
     s.expect(&["CRMID:Jane"]);
+    // Jane's graph was hers and the device's: she keeps its id, John's part is new.
+    assert_eq!(s.graph_id("CRMID:Jane"), jane);
+    assert_ne!(s.graph_id("CRMID:John"), jane);
 }
 
 #[test]
@@ -184,7 +212,12 @@ fn example_c1_two_people_stay_apart() {
 fn example_c2_shared_computer_moves_the_cookie_to_the_last_user() {
     let mut s = Scenario::new(&["CRMID"], &C_PRIORITY);
     s.ingest(&C_BASE);
+    let (tom, summer) = (s.graph_id("CRMID:Tom"), s.graph_id("CRMID:Summer"));
     s.ingest(&["CRMID:Summer, ECID:111"]);
+    // Tom's graph (the older) met Summer's; the cookie moved, the ids stayed.
+    assert_eq!(s.graph_id("CRMID:Tom"), tom);
+    assert_eq!(s.graph_id("CRMID:Summer"), summer);
+    assert_eq!(s.graph_id("ECID:111"), summer);
     s.expect(&[
         "CRMID:Summer",
         "Email_LC_SHA256:ddeeff",
@@ -255,6 +288,18 @@ fn a_record_with_two_values_of_a_unique_namespace_does_not_link() {
     s.ingest(&["CRMID:Alice, CRMID:Bob, ECID:111"]);
     assert!(s.graph_of("CRMID:Alice").is_empty());
     assert!(s.graph_of("ECID:111").is_empty());
+    // Refused again once Alice has a graph: the refusal is in that graph's history.
+    s.ingest(&["CRMID:Alice, Email:alice"]);
+    s.ingest(&["CRMID:Alice, CRMID:Bob, ECID:111"]);
+    s.expect(&["CRMID:Alice", "Email:alice"]);
+    let entries = history(&s.store, &s.tenant, s.graph_id("CRMID:Alice")).unwrap();
+    let refusal = entries.last().unwrap();
+    assert_eq!(refusal.event, "rejected-by-rules");
+    assert_eq!(
+        refusal.identities,
+        parse("CRMID:Alice, CRMID:Bob, ECID:111")
+    );
+    assert_eq!(refusal.xaction_id.as_deref(), Some("t3"));
 }
 
 #[test]
