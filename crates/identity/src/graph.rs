@@ -892,7 +892,7 @@ impl<'a> GraphTxn<'a> {
     }
 
     /// Applies one record's identities, linking every pair of them: `identities[0]` is the
-    /// record's primary identity (its part keeps the record's graph when a split follows).
+    /// record's primary identity (its part is the record's graph when a split follows).
     pub fn link(
         &mut self,
         identities: &[IdentityKey],

@@ -381,6 +381,14 @@ impl Namespaces {
         self.all.iter().find(|n| n.id == id)
     }
 
+    /// Whether identities of `code` may join identity graphs: AEP generates no graphs for
+    /// non-people identifiers (a store, a product), so one shared by many people links
+    /// nobody. Unknown codes count as people, as they do for eviction.
+    pub fn links_people(&self, code: &str) -> bool {
+        self.by_code(code)
+            .is_none_or(|n| n.id_type != IdType::NonPeople)
+    }
+
     /// Eviction rank of a code (unknown codes rank with person identities).
     pub fn eviction_rank(&self, code: &str) -> u8 {
         self.by_code(code).map_or(2, |n| n.id_type.eviction_rank())
@@ -461,8 +469,10 @@ pub struct NamespaceRequest {
 pub enum NamespaceProblem {
     /// A field is missing or invalid.
     Invalid(String),
-    /// The code or name is taken.
-    Conflict(String),
+    /// The code is taken (case-insensitively).
+    CodeTaken,
+    /// The name is taken.
+    NameTaken,
     /// No namespace with that id.
     NotFound(i64),
     /// Standard namespaces cannot change.
@@ -500,18 +510,14 @@ pub fn create(
     };
     let existing = Namespaces::load(store, tenant)?;
     if existing.by_code(code).is_some() {
-        return Ok(Err(NamespaceProblem::Conflict(
-            "Namespace code already exists. Please use a different code".into(),
-        )));
+        return Ok(Err(NamespaceProblem::CodeTaken));
     }
     if existing
         .all()
         .iter()
         .any(|n| n.name.eq_ignore_ascii_case(name))
     {
-        return Ok(Err(NamespaceProblem::Conflict(
-            "Namespace name already exists. Please use a different name".into(),
-        )));
+        return Ok(Err(NamespaceProblem::NameTaken));
     }
     let id = loop {
         let candidate = rand::thread_rng().gen_range(10_000_000..100_000_000);
@@ -542,9 +548,7 @@ pub fn create(
     bump_revision(&mut batch, tenant);
     match store.commit(batch) {
         Ok(_) => Ok(Ok(namespace)),
-        Err(tessera_store::Error::Conflict { .. }) => Ok(Err(NamespaceProblem::Conflict(
-            "Namespace code already exists. Please use a different code".into(),
-        ))),
+        Err(tessera_store::Error::Conflict { .. }) => Ok(Err(NamespaceProblem::CodeTaken)),
         Err(other) => Err(other.into()),
     }
 }
@@ -570,7 +574,8 @@ pub fn update(
             "name, code and idType are required".into(),
         )));
     };
-    if code != &current.code || IdType::parse(id_type) != Some(current.id_type) {
+    if !code.eq_ignore_ascii_case(&current.code) || IdType::parse(id_type) != Some(current.id_type)
+    {
         return Ok(Err(NamespaceProblem::Invalid(
             "code and idType are non editable fields".into(),
         )));
@@ -585,9 +590,7 @@ pub fn update(
         .iter()
         .any(|n| n.id != id && n.name.eq_ignore_ascii_case(name.trim()))
     {
-        return Ok(Err(NamespaceProblem::Conflict(
-            "Namespace name already exists. Please use a different name".into(),
-        )));
+        return Ok(Err(NamespaceProblem::NameTaken));
     }
     let key = custom_key(tenant, &current.code);
     let original = store.get(Table::Namespaces, &key)?;

@@ -376,7 +376,8 @@ impl<'a> Linker<'a> {
         let Some(links) = self.txns.get_mut(&item.tenant) else {
             return Ok(None);
         };
-        // Blocked identities never link; the record's other identities still do.
+        // Blocked and non-people identities never link; the record's other identities
+        // still do.
         let mut identities = Vec::with_capacity(item.identities.len());
         identities.push(item.primary.clone());
         identities.extend(
@@ -386,13 +387,14 @@ impl<'a> Linker<'a> {
                 .cloned(),
         );
         let carried = identities.len();
-        identities.retain(|i| !links.blocked.contains(i));
+        identities
+            .retain(|i| !links.blocked.contains(i) && item.namespaces.links_people(&i.namespace));
         let mut outcome = links
             .txn
             .link(&identities, at, &item.dataset_id, &item.xaction_id)?;
         if identities.len() < carried {
             // The feed entry lists every identity the record carried; consumers read its
-            // growth flags as "the graph gained those", which a blocked one contradicts.
+            // growth flags as "the graph gained those", which one left out contradicts.
             if let Some(outcome) = &mut outcome {
                 outcome.grew_by_new_identities = false;
                 outcome.clean_merge = false;

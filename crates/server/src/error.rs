@@ -164,8 +164,10 @@ pub enum ApiError {
     Namespace {
         /// HTTP status.
         status: StatusCode,
-        /// AEP's error name, e.g. `NAMESPACE_NOT_FOUND`.
+        /// AEP's error name, e.g. `NAMESPACE_NOT_FOUND` (also the problem's title).
         error: &'static str,
+        /// `report.code`, e.g. `INTEGRATION_CODE_EXISTS`.
+        report: &'static str,
         /// Explanation.
         description: String,
     },
@@ -276,16 +278,36 @@ impl From<axum::extract::rejection::JsonRejection> for ApiError {
 impl From<tessera_identity::namespace::NamespaceProblem> for ApiError {
     fn from(problem: tessera_identity::namespace::NamespaceProblem) -> Self {
         use tessera_identity::namespace::NamespaceProblem as P;
-        let (status, error, description) = match problem {
-            P::Invalid(detail) => (StatusCode::BAD_REQUEST, "INVALID_REQUEST_PARAMS", detail),
-            P::Conflict(detail) => (StatusCode::CONFLICT, "NAMESPACE_CODE_CONFLICT", detail),
+        let (status, error, report, description) = match problem {
+            P::Invalid(detail) => (
+                StatusCode::BAD_REQUEST,
+                "INVALID_REQUEST_PARAMS",
+                "INVALID_REQUEST_PARAMS",
+                detail,
+            ),
+            // AEP's documented 409 for a taken code.
+            P::CodeTaken => (
+                StatusCode::CONFLICT,
+                "NAMESPACE_CODE_CONFLICT",
+                "INTEGRATION_CODE_EXISTS",
+                "Namespace code already exists. Please use a different code".to_owned(),
+            ),
+            // Undocumented; named after the code conflict.
+            P::NameTaken => (
+                StatusCode::CONFLICT,
+                "NAMESPACE_NAME_CONFLICT",
+                "INTEGRATION_NAME_EXISTS",
+                "Namespace name already exists. Please use a different name".to_owned(),
+            ),
             P::NotFound(id) => (
                 StatusCode::NOT_FOUND,
+                "NAMESPACE_NOT_FOUND",
                 "NAMESPACE_NOT_FOUND",
                 format!("Namespace id {id} not found for this sandbox"),
             ),
             P::Standard(id) => (
                 StatusCode::BAD_REQUEST,
+                "INVALID_REQUEST_PARAMS",
                 "INVALID_REQUEST_PARAMS",
                 format!("namespace {id} is a standard namespace and cannot be changed"),
             ),
@@ -293,6 +315,7 @@ impl From<tessera_identity::namespace::NamespaceProblem> for ApiError {
         ApiError::Namespace {
             status,
             error,
+            report,
             description,
         }
     }
@@ -549,6 +572,7 @@ impl IntoResponse for ApiError {
             ApiError::Namespace {
                 status,
                 error,
+                report,
                 description,
             } => {
                 let body = json!({
@@ -558,9 +582,9 @@ impl IntoResponse for ApiError {
                     "type": "http://ns.adobe.com/adobecloud/problem/namespacevalidation",
                     "status": status.as_u16(),
                     "error": error,
-                    "title": "Namespace validation",
+                    "title": error,
                     "description": description,
-                    "report": { "code": error },
+                    "report": { "code": report },
                 });
                 (status, Json(body)).into_response()
             }

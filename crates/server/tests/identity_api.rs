@@ -59,6 +59,21 @@ async fn namespaces_standard_and_custom() {
         "http://ns.adobe.com/adobecloud/problem/namespacevalidation"
     );
     assert_eq!(duplicate.json()["error"], "NAMESPACE_CODE_CONFLICT");
+    // AEP's documented 409 body.
+    assert_eq!(
+        (
+            &duplicate.json()["status"],
+            &duplicate.json()["title"],
+            &duplicate.json()["description"],
+            &duplicate.json()["report"]["code"]
+        ),
+        (
+            &json!(409),
+            &json!("NAMESPACE_CODE_CONFLICT"),
+            &json!("Namespace code already exists. Please use a different code"),
+            &json!("INTEGRATION_CODE_EXISTS")
+        )
+    );
     let bad_type = post(
         &base,
         "/data/core/idnamespace/identities",
@@ -81,6 +96,17 @@ async fn namespaces_standard_and_custom() {
         Some(json!({"name": "Loyalty Members", "code": "Loyalty", "idType": "CROSS_DEVICE", "description": "d"}))).await;
     assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.text);
     assert_eq!(renamed.json()["name"], "Loyalty Members");
+    // Codes match case-insensitively everywhere, so restating one in another case is not
+    // an edit of it.
+    let restated = send(
+        Method::PUT,
+        &format!("{base}{path}"),
+        &TENANT,
+        Some(json!({"name": "Loyalty Members", "code": "LOYALTY", "idType": "CROSS_DEVICE"})),
+    )
+    .await;
+    assert_eq!(restated.status, StatusCode::OK, "{}", restated.text);
+    assert_eq!(restated.json()["code"], "Loyalty");
     let recoded = send(
         Method::PUT,
         &format!("{base}{path}"),
@@ -294,10 +320,11 @@ async fn unlink_blocklist_and_history_over_http() {
         3
     );
 
-    let unlinked = post(
-        &base,
-        "/data/core/identity/unlink",
-        json!({"identity": {"namespace": "ECID", "id": device}}),
+    let unlinked = send(
+        Method::DELETE,
+        &format!("{base}/data/core/identity/identity?namespace=ECID&id={device}"),
+        &TENANT,
+        None,
     )
     .await;
     assert_eq!(unlinked.status, StatusCode::OK, "{}", unlinked.text);
@@ -419,8 +446,16 @@ async fn unlink_blocklist_and_history_over_http() {
     );
 
     // Removing one link.
-    let link = post(&base, "/data/core/identity/unlink", json!({"link": [{"namespace": "ECID", "id": device}, {"namespace": "CRMID", "id": "dave"}]})).await;
+    let link = send(
+        Method::DELETE,
+        &format!("{base}/data/core/identity/link?namespace=ECID&id={device}&linkedNamespace=CRMID&linkedId=dave"),
+        &TENANT,
+        None,
+    )
+    .await;
     assert_eq!(link.status, StatusCode::OK, "{}", link.text);
+    let gone = post(&base, "/data/core/identity/unlink", json!({"link": [{"namespace": "ECID", "id": device}, {"namespace": "CRMID", "id": "dave"}]})).await;
+    assert_eq!(gone.status, StatusCode::NOT_FOUND, "{}", gone.text);
     assert_eq!(
         members(
             get(
@@ -439,6 +474,58 @@ async fn unlink_blocklist_and_history_over_http() {
     )
     .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn non_people_identities_link_nobody() {
+    let server = TestServer::start(None).await;
+    let setup = setup(&server.url("")).await;
+    let base = setup.base.clone();
+    let created = post(
+        &base,
+        "/data/core/idnamespace/identities",
+        json!({"name": "Store", "code": "StoreId", "idType": "NON_PEOPLE"}),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.text);
+    // Two shoppers of one store: the store's id is on both records.
+    for (event, crm) in [("s1", "alice"), ("s2", "bob")] {
+        let visit = json!({"_id": event, "timestamp": "2025-01-01T00:00:00Z",
+            "identityMap": {"CRMID": [{"id": crm, "primary": true}],
+                "Email": [{"id": format!("{crm}@example.com")}],
+                "StoreId": [{"id": "store-7"}]}});
+        let sent = setup.stream(setup.event_message(visit)).await;
+        assert_eq!(sent.status, StatusCode::OK, "{}", sent.text);
+    }
+    let members = |reply: Value| -> Vec<String> {
+        let mut ids: Vec<String> = reply["clusters"][0]["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        ids.sort();
+        ids
+    };
+    for crm in ["alice", "bob"] {
+        let reply = get(
+            &base,
+            &format!("/data/core/identity/cluster/members?namespace=CRMID&id={crm}"),
+        )
+        .await;
+        assert_eq!(
+            members(reply.json()),
+            vec![crm.to_owned(), format!("{crm}@example.com")],
+            "the store id joins no graph, so it joins no two people"
+        );
+    }
+    let store = get(
+        &base,
+        "/data/core/identity/cluster/members?namespace=StoreId&id=store-7",
+    )
+    .await;
+    assert!(members(store.json()).is_empty(), "{}", store.text);
     server.stop().await;
 }
 
@@ -610,20 +697,27 @@ async fn v2_graph_api_set_and_graph_projections() {
         .as_str()
         .unwrap()
         .to_owned();
+    // AEP's example XID is not one of Tessera's: that identity is unprocessed, and the
+    // rest of the list is still answered.
     let by_xid = post(
         &base,
         "/data/core/identity/v2/graph",
-        json!({"xids": [xid], "projection_type": "graph"}),
+        json!({"xids": [xid, "HHDAHDKYYD"], "projection_type": "graph"}),
     )
-    .await
-    .json();
+    .await;
+    assert_eq!(by_xid.status, StatusCode::OK, "{}", by_xid.text);
+    assert_eq!(
+        by_xid.headers[hyper::header::CONTENT_TYPE],
+        "application/json;version=2.2.1;charset=utf-8"
+    );
+    let by_xid = by_xid.json();
+    assert_eq!(by_xid["unprocessed_xids"], json!(["HHDAHDKYYD"]));
     assert_eq!(by_xid["graphs"][0]["xid"], xid.as_str());
     assert!(by_xid["graphs"][0]["edges"][0]["xid_pair"].is_array());
     assert!(
         by_xid["graphs"][0]["edges"][0].get("dataset_ids").is_none(),
         "metadata only when asked"
     );
-    assert_eq!(by_xid["unprocessed_xids"], json!([]));
 
     let bad = post(
         &base,
@@ -705,6 +799,16 @@ async fn cluster_history_lists_the_graphs_an_identity_moved_through() {
 
     let batch = post(&base, "/data/core/identity/clusters/history",
         json!({"compositeXidsWithNamespace": [{"namespace": "CRMID", "id": "zoe"}, {"namespace": "CRMID", "id": "nobody"}]})).await.json();
+    let by_xids = post(
+        &base,
+        "/data/core/identity/clusters/history",
+        json!({"xids": ["HHDAHDKYYD"]}),
+    )
+    .await;
+    assert_eq!(by_xids.status, StatusCode::OK, "{}", by_xids.text);
+    assert_eq!(by_xids.json()["unprocessedXids"], json!(["HHDAHDKYYD"]));
+    let single = get(&base, "/data/core/identity/cluster/history?xid=HHDAHDKYYD").await;
+    assert_eq!(single.status, StatusCode::BAD_REQUEST, "{}", single.text);
     assert_eq!(batch["xidsClusterHistory"].as_array().unwrap().len(), 1);
     assert_eq!(
         batch["xidsClusterHistory"][0]["clusterHistory"]

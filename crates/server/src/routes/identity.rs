@@ -8,6 +8,7 @@
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use axum::Json;
 use serde_json::{json, Value};
 use tessera_identity::namespace::{self, NamespaceRequest};
@@ -127,27 +128,28 @@ enum Named {
 }
 
 impl Named {
-    fn key(&self, namespaces: &Namespaces) -> ApiResult<Option<IdentityKey>> {
-        Ok(match self {
-            Named::Xid(xid) => Some(Xid::parse(xid)?),
+    fn key(&self, namespaces: &Namespaces) -> Option<IdentityKey> {
+        match self {
+            // In a list, a malformed XID is one identity that cannot be processed rather
+            // than a bad request: the others are still answered (single forms refuse it
+            // when the query is read).
+            Named::Xid(xid) => Xid::parse(xid).ok(),
             Named::Nsid(nsid, id) => namespaces
                 .by_id(*nsid)
                 .map(|n| IdentityKey::new(n.code.clone(), id.clone())),
             Named::Namespace(code, id) => namespaces
                 .by_code(code)
                 .map(|n| IdentityKey::new(n.code.clone(), id.clone())),
-        })
+        }
     }
 
     /// Normalises the value as ingestion did, so a lookup finds what a record filed.
-    fn resolve(&self, namespaces: &Namespaces) -> ApiResult<Option<IdentityKey>> {
-        let Some(key) = self.key(namespaces)? else {
-            return Ok(None);
-        };
-        Ok(namespaces
+    fn resolve(&self, namespaces: &Namespaces) -> Option<IdentityKey> {
+        let key = self.key(namespaces)?;
+        namespaces
             .normalize(&key.namespace, &key.id)
             .ok()
-            .map(|(code, id)| IdentityKey::new(code, id)))
+            .map(|(code, id)| IdentityKey::new(code, id))
     }
 
     fn render(&self, key: &IdentityKey, namespaces: &Namespaces) -> Value {
@@ -189,6 +191,8 @@ impl IdentityQuery {
     fn named(&self, allow_xid: bool) -> ApiResult<Named> {
         if allow_xid {
             if let Some(xid) = &self.xid {
+                // One malformed XID is the whole request here: refused, not "not found".
+                Xid::parse(xid)?;
                 return Ok(Named::Xid(xid.clone()));
             }
         }
@@ -223,7 +227,7 @@ async fn lookup_xid(
     let tenant = context.tenant.clone();
     let found = blocking(&state, move |store| {
         let namespaces = Namespaces::load(store, &tenant)?;
-        let Some(key) = named.resolve(&namespaces)? else {
+        let Some(key) = named.resolve(&namespaces) else {
             return Ok(None);
         };
         Ok(tessera_identity::resolve(store, &tenant, &key)?.map(|_| key))
@@ -246,7 +250,7 @@ fn cluster_of(
     named: &Named,
 ) -> ApiResult<Value> {
     let (field, own) = named.render_self();
-    let members: Vec<Value> = match named.resolve(namespaces)? {
+    let members: Vec<Value> = match named.resolve(namespaces) {
         Some(key) => match tessera_identity::resolve(store, tenant, &key)? {
             Some(graph) => graph
                 .identities()
@@ -371,6 +375,8 @@ async fn clusters_members(
 pub(crate) fn graph_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(unlink))
+        .routes(routes!(delete_identity))
+        .routes(routes!(delete_link))
         .routes(routes!(list_blocked, block_identity, unblock_identity))
         .routes(routes!(graph_history))
         .routes(routes!(get_settings, put_settings))
@@ -385,7 +391,7 @@ fn history_entry(
     namespaces: &Namespaces,
     named: &Named,
 ) -> ApiResult<Option<Value>> {
-    let Some(key) = named.resolve(namespaces)? else {
+    let Some(key) = named.resolve(namespaces) else {
         return Ok(None);
     };
     let moves = tessera_identity::cluster_history(store, tenant, &key)?;
@@ -503,7 +509,7 @@ async fn graph_v2(
     State(state): State<AppState>,
     context: SandboxContext,
     body: Result<Json<GraphRequest>, JsonRejection>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<axum::response::Response> {
     let Json(request) = body?;
     let graph_projection = match request.projection_type.as_deref() {
         Some("graph") => true,
@@ -559,7 +565,7 @@ async fn graph_v2(
         let mut graphs = Vec::new();
         let mut unprocessed = Vec::new();
         for (named, echo) in &asked {
-            let graph = match named.resolve(&namespaces)? {
+            let graph = match named.resolve(&namespaces) {
                 Some(key) => tessera_identity::resolve_with_links(store, &tenant, &key)?,
                 None => None,
             };
@@ -615,8 +621,18 @@ async fn graph_v2(
     reply.insert("graphs".into(), Value::Array(graphs));
     reply.insert(unprocessed_field.into(), Value::Array(unprocessed));
     reply.insert("algo_type".into(), json!("STITCH_ALL"));
-    Ok(Json(Value::Object(reply)))
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static(V2_GRAPH_CONTENT_TYPE),
+        )],
+        Json(Value::Object(reply)),
+    )
+        .into_response())
 }
+
+/// What AEP's v2 graph API answers with; clients may check the version in it.
+const V2_GRAPH_CONTENT_TYPE: &str = "application/json;version=2.2.1;charset=utf-8";
 
 /// The sandbox's identity settings: unique namespaces and namespace priority (AEP sets
 /// them in its UI only; Tessera offers this route).
@@ -695,7 +711,8 @@ fn not_found(detail: String) -> ApiError {
 
 /// Unlink an identity or a link (Tessera extension): the graph splits into the parts that
 /// stay connected; history records it. Re-ingesting a record re-creates its links unless an
-/// identity is on the blocklist.
+/// identity is on the blocklist. The same as the two `DELETE` forms, for clients that send
+/// a body.
 #[utoipa::path(post, path = "/data/core/identity/unlink", tag = "identity", request_body = UnlinkRequest,
     responses((status = 200, description = "`{graphs: [ids that exist afterwards]}`"), (status = 404, description = "no such identity or link")))]
 async fn unlink(
@@ -704,24 +721,88 @@ async fn unlink(
     body: Result<Json<UnlinkRequest>, JsonRejection>,
 ) -> ApiResult<Json<Value>> {
     let Json(request) = body?;
-    let tenant = context.tenant.clone();
-    let graphs = blocking(&state, move |store| {
-        let namespaces = Namespaces::load(store, &tenant)?;
-        let what = match (&request.identity, &request.link) {
-            (Some(identity), None) => {
-                Unlink::Identity(normalized(&namespaces, &identity.namespace, &identity.id)?)
-            }
+    run_unlink(&state, &context, move |namespaces| {
+        match (&request.identity, &request.link) {
+            (Some(identity), None) => Ok(Unlink::Identity(normalized(
+                namespaces,
+                &identity.namespace,
+                &identity.id,
+            )?)),
             (None, Some(pair)) => {
                 let [a, b] = pair.as_slice() else {
                     return Err(invalid_input("link must name exactly two identities"));
                 };
-                Unlink::Link(
-                    normalized(&namespaces, &a.namespace, &a.id)?,
-                    normalized(&namespaces, &b.namespace, &b.id)?,
-                )
+                Ok(Unlink::Link(
+                    normalized(namespaces, &a.namespace, &a.id)?,
+                    normalized(namespaces, &b.namespace, &b.id)?,
+                ))
             }
-            _ => return Err(invalid_input("give either identity or link")),
-        };
+            _ => Err(invalid_input("give either identity or link")),
+        }
+    })
+    .await
+}
+
+/// Remove an identity from its graph, with its links (Tessera extension): the rest splits
+/// into the parts that stay connected.
+#[utoipa::path(delete, path = "/data/core/identity/identity", tag = "identity", params(CodeQuery),
+    responses((status = 200, description = "`{graphs: [ids that exist afterwards]}`"), (status = 404, description = "identity in no graph")))]
+async fn delete_identity(
+    State(state): State<AppState>,
+    context: SandboxContext,
+    Query(query): Query<CodeQuery>,
+) -> ApiResult<Json<Value>> {
+    run_unlink(&state, &context, move |namespaces| {
+        Ok(Unlink::Identity(normalized(
+            namespaces,
+            &query.namespace,
+            &query.id,
+        )?))
+    })
+    .await
+}
+
+/// The two ends of a link, in query parameters.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase")]
+pub struct LinkQuery {
+    /// Namespace code of one end.
+    namespace: String,
+    /// Value of one end.
+    id: String,
+    /// Namespace code of the other end.
+    linked_namespace: String,
+    /// Value of the other end.
+    linked_id: String,
+}
+
+/// Remove the link between two identities (Tessera extension); the graph splits if nothing
+/// else connects them.
+#[utoipa::path(delete, path = "/data/core/identity/link", tag = "identity", params(LinkQuery),
+    responses((status = 200, description = "`{graphs: [ids that exist afterwards]}`"), (status = 404, description = "no such link")))]
+async fn delete_link(
+    State(state): State<AppState>,
+    context: SandboxContext,
+    Query(query): Query<LinkQuery>,
+) -> ApiResult<Json<Value>> {
+    run_unlink(&state, &context, move |namespaces| {
+        Ok(Unlink::Link(
+            normalized(namespaces, &query.namespace, &query.id)?,
+            normalized(namespaces, &query.linked_namespace, &query.linked_id)?,
+        ))
+    })
+    .await
+}
+
+async fn run_unlink(
+    state: &AppState,
+    context: &SandboxContext,
+    what: impl FnOnce(&Namespaces) -> ApiResult<Unlink> + Send + 'static,
+) -> ApiResult<Json<Value>> {
+    let tenant = context.tenant.clone();
+    let graphs = blocking(state, move |store| {
+        let namespaces = Namespaces::load(store, &tenant)?;
+        let what = what(&namespaces)?;
         // The graph change, view invalidations and change-feed entries (segment
         // memberships and computed attributes follow the split) commit together.
         tessera_ingest::unlink::unlink(store, &tenant, &what, now_ms())?.ok_or_else(|| {
