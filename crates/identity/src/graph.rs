@@ -1103,11 +1103,19 @@ impl<'a> GraphTxn<'a> {
                             }
                         }
                         let record = part.contains(&primary);
-                        (lasting, votes, record, std::cmp::Reverse(index))
+                        // Last, the part with the least identity: parts come in an order
+                        // that depends on how the links were read.
+                        (
+                            lasting,
+                            votes,
+                            record,
+                            std::cmp::Reverse(part.first()),
+                            index,
+                        )
                     })
-                    .filter(|(_, votes, _, _)| *votes > 0)
+                    .filter(|(_, votes, _, _, _)| *votes > 0)
                     .max();
-                if let Some((_, _, _, std::cmp::Reverse(index))) = heir {
+                if let Some((_, _, _, _, index)) = heir {
                     if let Some(slot) = ids.get_mut(index) {
                         *slot = Some(candidate);
                     }
