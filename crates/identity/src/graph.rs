@@ -1085,8 +1085,19 @@ impl<'a> GraphTxn<'a> {
                 None if joined.contains(&identity) => None,
                 None => Some(graph.id),
             };
-            let mut ids: Vec<Option<u64>> = vec![None; parts.len()];
-            for candidate in std::iter::once(graph.id).chain(absorbed.iter().copied()) {
+            // Oldest first; graphs of one age by their least member, not by id: ids are
+            // random, and the outcome must not depend on them.
+            let mut candidates: Vec<(i64, Option<&IdentityKey>, u64)> = involved
+                .iter()
+                .map(|&(created, id)| {
+                    let least = graph.identities().filter(|m| former(m) == Some(id)).min();
+                    (created, least, id)
+                })
+                .collect();
+            candidates.sort_unstable();
+            // Per part: the id it takes and that graph's creation time.
+            let mut ids: Vec<Option<(u64, i64)>> = vec![None; parts.len()];
+            for (created, _, candidate) in candidates {
                 let heir = parts
                     .iter()
                     .enumerate()
@@ -1117,40 +1128,40 @@ impl<'a> GraphTxn<'a> {
                     .max();
                 if let Some((_, _, _, _, index)) = heir {
                     if let Some(slot) = ids.get_mut(index) {
-                        *slot = Some(candidate);
+                        *slot = Some((candidate, created));
                     }
                 }
             }
             let survivor_id = graph.id;
             let mut record_part = None;
-            for (part, id) in parts.into_iter().zip(ids) {
-                let id = match id {
-                    Some(id) if id == survivor_id => id,
-                    Some(id) => {
+            for (part, taken) in parts.into_iter().zip(ids) {
+                let (id, created) = match taken {
+                    Some((id, created)) if id == survivor_id => (id, created),
+                    Some((id, created)) => {
                         absorbed.retain(|a| *a != id);
                         // Its old rows are the survivor's to replace; the piece is stored
                         // whole under its id again.
                         self.whole.insert(id, Vec::new());
-                        id
+                        (id, created)
                     }
-                    None => self.fresh_id()?,
+                    None => (self.fresh_id()?, at),
                 };
                 if part.contains(&primary) {
-                    record_part = Some((part, id));
+                    record_part = Some((part, id, created));
                     continue;
                 }
-                let piece = carve(&graph, &part, id, at);
+                let piece = carve(&graph, &part, id, created, at);
                 for identity in piece.identities() {
                     self.set_pointer(identity, Some(id))?;
                 }
                 self.set_doc(id, GraphDoc::Live(piece))?;
                 split_off.push(id);
             }
-            let (members, id) = record_part.ok_or_else(|| Error::Corrupt {
+            let (members, id, created) = record_part.ok_or_else(|| Error::Corrupt {
                 what: "graph",
                 reason: "the record's primary identity is in no part".into(),
             })?;
-            graph = carve(&graph, &members, id, at);
+            graph = carve(&graph, &members, id, created, at);
             if id != survivor_id {
                 renamed = true;
                 // Nothing of the old survivor stays live under its id unless a part took
@@ -1371,7 +1382,7 @@ impl<'a> GraphTxn<'a> {
                 continue;
             }
             let id = self.fresh_id()?;
-            let piece = carve(&graph, part, id, at);
+            let piece = carve(&graph, part, id, at, at);
             for identity in piece.identities() {
                 self.set_pointer(identity, Some(id))?;
             }
@@ -1393,7 +1404,7 @@ impl<'a> GraphTxn<'a> {
             .into_iter()
             .find(|part| oldest.as_ref().is_some_and(|o| part.contains(o)))
             .unwrap_or_default();
-        let remaining = carve(&graph, &kept, graph.id, at);
+        let remaining = carve(&graph, &kept, graph.id, graph.created, at);
         if !split_off.is_empty() {
             self.history.push((
                 graph.id,
@@ -1690,11 +1701,11 @@ pub fn components(graph: &Graph) -> Vec<BTreeSet<IdentityKey>> {
     groups.into_values().collect()
 }
 
-/// The part of `graph` made of `members`, as a graph with id `id`.
-fn carve(graph: &Graph, members: &BTreeSet<IdentityKey>, id: u64, at: i64) -> Graph {
+/// The part of `graph` made of `members`, as graph `id` created at `created`.
+fn carve(graph: &Graph, members: &BTreeSet<IdentityKey>, id: u64, created: i64, at: i64) -> Graph {
     Graph {
         id,
-        created: if id == graph.id { graph.created } else { at },
+        created,
         updated: at,
         members: graph
             .members
