@@ -30,6 +30,8 @@ use crate::rules::LinkingRules;
 const MAX_REDIRECTS: usize = 16;
 /// Datasets remembered per member.
 const MAX_MEMBER_DATASETS: usize = 10;
+/// Batches remembered per member and per link (the most recent).
+pub(crate) const MAX_BATCHES: usize = 10;
 
 /// Graph limits.
 #[derive(Debug, Clone)]
@@ -56,6 +58,10 @@ pub struct Member {
     pub last_seen: i64,
     /// Datasets it came from (most recent last, capped).
     pub datasets: Vec<String>,
+    /// Batches it came from (most recent last, capped); records streamed one by one belong
+    /// to none.
+    #[serde(default)]
+    pub batches: Vec<String>,
 }
 
 /// A link two identities share because a record carried both.
@@ -78,6 +84,10 @@ pub struct Link {
     /// metadata and for deleting a dataset's links.
     #[serde(default)]
     pub datasets: Vec<String>,
+    /// Batches whose records asserted the link (the most recent, capped), for the graph
+    /// API's `batch_ids`.
+    #[serde(default)]
+    pub batches: Vec<String>,
 }
 
 impl Link {
@@ -239,24 +249,33 @@ impl<'a> StoredHeadRef<'a> {
 /// Leading byte of a stored graph document: its format. Graph documents are read on every
 /// profile lookup and rewritten on every linking record, so they use a compact binary
 /// encoding (bincode) rather than JSON. Version 1 wrote fixed-width integers and lengths;
-/// version 2 (written now) writes them as varints, about a third fewer bytes per linking
-/// record for the journal and memtable to absorb. Both are read.
+/// version 2 writes them as varints, about a third fewer bytes per linking record for the
+/// journal and memtable to absorb. Version 3 (written now) is version 2 with the batches of
+/// members and links. All are read: the older ones into [`legacy`] shapes, which gain empty
+/// batches.
 const GRAPH_FORMAT_FIXINT: u8 = 1;
 const GRAPH_FORMAT_VARINT: u8 = 2;
+const GRAPH_FORMAT_BATCHES: u8 = 3;
 
-fn varint() -> impl bincode::Options {
+fn varint_options() -> impl bincode::Options {
     bincode::DefaultOptions::new()
 }
 
-pub(crate) fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+pub(crate) fn decode<T: Stored>(bytes: &[u8]) -> Result<T> {
     use bincode::Options as _;
     let corrupt = |e: bincode::Error| Error::Corrupt {
         what: "graph",
         reason: e.to_string(),
     };
     match bytes.split_first() {
-        Some((&GRAPH_FORMAT_VARINT, body)) => varint().deserialize(body).map_err(corrupt),
-        Some((&GRAPH_FORMAT_FIXINT, body)) => bincode::deserialize(body).map_err(corrupt),
+        Some((&GRAPH_FORMAT_BATCHES, body)) => varint_options().deserialize(body).map_err(corrupt),
+        Some((&GRAPH_FORMAT_VARINT, body)) => varint_options()
+            .deserialize::<T::Legacy>(body)
+            .map(T::from_legacy)
+            .map_err(corrupt),
+        Some((&GRAPH_FORMAT_FIXINT, body)) => bincode::deserialize::<T::Legacy>(body)
+            .map(T::from_legacy)
+            .map_err(corrupt),
         Some((format, _)) => Err(Error::Corrupt {
             what: "graph",
             reason: format!("unknown graph format {format}"),
@@ -268,10 +287,131 @@ pub(crate) fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T> 
     }
 }
 
+/// A stored graph document, and its shape before batches were kept.
+pub(crate) trait Stored: serde::de::DeserializeOwned {
+    type Legacy: serde::de::DeserializeOwned;
+    fn from_legacy(legacy: Self::Legacy) -> Self;
+}
+
+impl Stored for StoredHead {
+    type Legacy = legacy::StoredHead;
+    fn from_legacy(legacy: legacy::StoredHead) -> Self {
+        let members =
+            |members: Vec<legacy::Member>| members.into_iter().map(Member::from).collect();
+        match legacy {
+            legacy::StoredHead::Live {
+                id,
+                created,
+                updated,
+                members: old,
+            } => StoredHead::Live {
+                id,
+                created,
+                updated,
+                members: members(old),
+            },
+            legacy::StoredHead::Redirect { to, at } => StoredHead::Redirect { to, at },
+            legacy::StoredHead::Logged {
+                id,
+                created,
+                updated,
+                members: old,
+                log,
+            } => StoredHead::Logged {
+                id,
+                created,
+                updated,
+                members: members(old),
+                log,
+            },
+        }
+    }
+}
+
+impl Stored for Vec<Link> {
+    type Legacy = Vec<legacy::Link>;
+    fn from_legacy(legacy: Vec<legacy::Link>) -> Self {
+        legacy.into_iter().map(Link::from).collect()
+    }
+}
+
+impl From<legacy::Member> for Member {
+    fn from(old: legacy::Member) -> Self {
+        Member {
+            identity: old.identity,
+            first_seen: old.first_seen,
+            last_seen: old.last_seen,
+            datasets: old.datasets,
+            batches: Vec::new(),
+        }
+    }
+}
+
+impl From<legacy::Link> for Link {
+    fn from(old: legacy::Link) -> Self {
+        Link {
+            a: old.a,
+            b: old.b,
+            first_seen: old.first_seen,
+            last_seen: old.last_seen,
+            xaction_id: old.xaction_id,
+            dataset: old.dataset,
+            datasets: old.datasets,
+            batches: Vec::new(),
+        }
+    }
+}
+
+/// Graph documents as formats 1 and 2 wrote them (bincode is positional: a field added to
+/// [`Member`] or [`Link`] needs the old shape to read old bytes).
+pub(crate) mod legacy {
+    use super::{IdentityKey, LinkLog};
+
+    #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+    pub struct Member {
+        pub identity: IdentityKey,
+        pub first_seen: i64,
+        pub last_seen: i64,
+        pub datasets: Vec<String>,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+    pub struct Link {
+        pub a: IdentityKey,
+        pub b: IdentityKey,
+        pub first_seen: i64,
+        pub last_seen: i64,
+        pub xaction_id: String,
+        pub dataset: String,
+        pub datasets: Vec<String>,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+    pub enum StoredHead {
+        Live {
+            id: u64,
+            created: i64,
+            updated: i64,
+            members: Vec<Member>,
+        },
+        Redirect {
+            to: u64,
+            at: i64,
+        },
+        Logged {
+            id: u64,
+            created: i64,
+            updated: i64,
+            members: Vec<Member>,
+            log: LinkLog,
+        },
+    }
+}
+
 fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>> {
     use bincode::Options as _;
-    let mut bytes = vec![GRAPH_FORMAT_VARINT];
-    varint()
+    let mut bytes = vec![GRAPH_FORMAT_BATCHES];
+    varint_options()
         .serialize_into(&mut bytes, value)
         .map_err(|e| Error::Corrupt {
             what: "graph",
@@ -519,6 +659,29 @@ pub struct LinkOutcome {
     /// off. Per-graph state derived from the members' events can then be combined from the
     /// merged graphs' states instead of recomputed.
     pub clean_merge: bool,
+}
+
+/// Where a linking record came from, as its graph remembers it.
+#[derive(Debug, Clone, Copy)]
+pub struct Source<'s> {
+    /// Its dataset.
+    pub dataset: &'s str,
+    /// Its batch, when it came in one.
+    pub batch: Option<&'s str>,
+    /// Its receipt.
+    pub xaction_id: &'s str,
+}
+
+/// Keeps `value` as the most recent of at most `cap` distinct values.
+fn remember_recent(list: &mut Vec<String>, value: &str, cap: usize) {
+    if list.last().map(String::as_str) == Some(value) {
+        return;
+    }
+    list.retain(|v| v != value);
+    list.push(value.to_owned());
+    if list.len() > cap {
+        list.remove(0);
+    }
 }
 
 /// A value read from the store, and its current value in the transaction.
@@ -891,8 +1054,7 @@ impl<'a> GraphTxn<'a> {
         }
     }
 
-    /// Applies one record's identities, linking every pair of them: `identities[0]` is the
-    /// record's primary identity (its part is the record's graph when a split follows).
+    /// [`GraphTxn::link_from`] for a record of no batch.
     pub fn link(
         &mut self,
         identities: &[IdentityKey],
@@ -900,6 +1062,30 @@ impl<'a> GraphTxn<'a> {
         dataset: &str,
         xaction_id: &str,
     ) -> Result<Option<LinkOutcome>> {
+        self.link_from(
+            identities,
+            at,
+            &Source {
+                dataset,
+                batch: None,
+                xaction_id,
+            },
+        )
+    }
+
+    /// Applies one record's identities, linking every pair of them: `identities[0]` is the
+    /// record's primary identity (its part is the record's graph when a split follows).
+    pub fn link_from(
+        &mut self,
+        identities: &[IdentityKey],
+        at: i64,
+        source: &Source<'_>,
+    ) -> Result<Option<LinkOutcome>> {
+        let Source {
+            dataset,
+            xaction_id,
+            ..
+        } = *source;
         let Some(primary) = identities.first().cloned() else {
             return Ok(None);
         };
@@ -1019,12 +1205,9 @@ impl<'a> GraphTxn<'a> {
                 Some(member) => {
                     member.last_seen = member.last_seen.max(at);
                     member.first_seen = member.first_seen.min(at);
-                    if member.datasets.last().map(String::as_str) != Some(dataset) {
-                        member.datasets.retain(|d| d != dataset);
-                        member.datasets.push(dataset.to_owned());
-                        if member.datasets.len() > MAX_MEMBER_DATASETS {
-                            member.datasets.remove(0);
-                        }
+                    remember_recent(&mut member.datasets, dataset, MAX_MEMBER_DATASETS);
+                    if let Some(batch) = source.batch {
+                        remember_recent(&mut member.batches, batch, MAX_BATCHES);
                     }
                 }
                 None => {
@@ -1041,6 +1224,7 @@ impl<'a> GraphTxn<'a> {
                         first_seen: at,
                         last_seen: at,
                         datasets: vec![dataset.to_owned()],
+                        batches: source.batch.map(str::to_owned).into_iter().collect(),
                     });
                 }
             }
@@ -1056,7 +1240,7 @@ impl<'a> GraphTxn<'a> {
                 if x == y {
                     continue;
                 }
-                links::absorb(&mut graph.links, links::made(x, y, at, dataset, xaction_id));
+                links::absorb(&mut graph.links, links::made(x, y, at, source));
             }
         }
         graph.updated = at;
@@ -1818,7 +2002,7 @@ fn replay(graph: &Graph, record: &[IdentityKey], rules: &LinkingRules) -> (Vec<L
 mod tests {
     use super::*;
 
-    fn head() -> StoredHead {
+    fn head(batches: Vec<String>) -> StoredHead {
         StoredHead::Live {
             id: 7,
             created: 1_700_000_000_000,
@@ -1828,21 +2012,71 @@ mod tests {
                 first_seen: 1_700_000_000_000,
                 last_seen: 1_700_000_100_000,
                 datasets: vec!["crm".into()],
+                batches,
+            }],
+        }
+    }
+
+    fn legacy_head() -> legacy::StoredHead {
+        legacy::StoredHead::Live {
+            id: 7,
+            created: 1_700_000_000_000,
+            updated: 1_700_000_100_000,
+            members: vec![legacy::Member {
+                identity: IdentityKey::new("Email", "a@example.com"),
+                first_seen: 1_700_000_000_000,
+                last_seen: 1_700_000_100_000,
+                datasets: vec!["crm".into()],
             }],
         }
     }
 
     #[test]
-    fn documents_written_before_varints_still_read() {
+    fn documents_written_before_batches_and_varints_still_read() {
+        use bincode::Options as _;
         let mut fixint = vec![GRAPH_FORMAT_FIXINT];
-        fixint.extend(bincode::serialize(&head()).expect("serialize"));
-        assert_eq!(decode::<StoredHead>(&fixint).expect("decode v1"), head());
-        let varint = encode(&head()).expect("encode");
-        assert_eq!(varint.first(), Some(&GRAPH_FORMAT_VARINT));
+        fixint.extend(bincode::serialize(&legacy_head()).expect("serialize"));
+        assert_eq!(
+            decode::<StoredHead>(&fixint).expect("decode v1"),
+            head(Vec::new())
+        );
+        let mut varint = vec![GRAPH_FORMAT_VARINT];
+        varint.extend(
+            varint_options()
+                .serialize(&legacy_head())
+                .expect("serialize"),
+        );
         assert!(varint.len() < fixint.len());
-        assert_eq!(decode::<StoredHead>(&varint).expect("decode v2"), head());
+        assert_eq!(
+            decode::<StoredHead>(&varint).expect("decode v2"),
+            head(Vec::new())
+        );
+        let old_link = legacy::Link {
+            a: IdentityKey::new("Email", "a@example.com"),
+            b: IdentityKey::new("ECID", "1"),
+            first_seen: 1,
+            last_seen: 2,
+            xaction_id: "x".into(),
+            dataset: "web".into(),
+            datasets: vec!["web".into()],
+        };
+        let mut links = vec![GRAPH_FORMAT_VARINT];
+        links.extend(
+            varint_options()
+                .serialize(&vec![old_link.clone()])
+                .expect("serialize"),
+        );
+        assert_eq!(
+            decode::<Vec<Link>>(&links).expect("decode v2 links"),
+            vec![Link::from(old_link)]
+        );
+
+        let current = head(vec!["batch-1".into()]);
+        let bytes = encode(&current).expect("encode");
+        assert_eq!(bytes.first(), Some(&GRAPH_FORMAT_BATCHES));
+        assert_eq!(decode::<StoredHead>(&bytes).expect("decode v3"), current);
         assert!(decode::<StoredHead>(&[9, 0]).is_err());
-        let members = match head() {
+        let members = match current {
             StoredHead::Live { members, .. } | StoredHead::Logged { members, .. } => members,
             StoredHead::Redirect { .. } => Vec::new(),
         };
@@ -1852,7 +2086,7 @@ mod tests {
             updated: 1_700_000_100_000,
             members: &members,
         };
-        assert_eq!(encode(&borrowed).expect("encode borrowed"), varint);
+        assert_eq!(encode(&borrowed).expect("encode borrowed"), bytes);
     }
 
     /// A fresh store and the tenant the tests write to.
@@ -2184,6 +2418,37 @@ mod tests {
     }
 
     #[test]
+    fn members_and_links_remember_their_batches() {
+        let (_dir, store, tenant) = open_store();
+        let (crm, mail) = (
+            IdentityKey::new("CRMID", "ann"),
+            IdentityKey::new("Email", "ann@example.com"),
+        );
+        let ids = [crm.clone(), mail.clone()];
+        let mut txn = GraphTxn::new(&store, tenant.clone(), GraphConfig::default(), |_| 0);
+        for (at, batch) in [(1, Some("b1")), (2, None), (3, Some("b2")), (4, Some("b1"))] {
+            let source = Source {
+                dataset: "crm",
+                batch,
+                xaction_id: "x",
+            };
+            txn.link_from(&ids, at, &source).expect("link");
+        }
+        commit(&store, txn);
+        let graph = resolve_with_links(&store, &tenant, &crm)
+            .expect("resolve")
+            .expect("graph");
+        for member in &graph.members {
+            assert_eq!(member.batches, ["b2", "b1"], "{}", member.identity);
+        }
+        assert_eq!(graph.links.len(), 1);
+        assert_eq!(
+            graph.links.first().map(|l| l.batches.clone()),
+            Some(vec!["b2".to_owned(), "b1".to_owned()])
+        );
+    }
+
+    #[test]
     fn logged_heads_encode_alike_owned_and_borrowed() {
         let log = LinkLog {
             inherited: vec![3, 9],
@@ -2194,7 +2459,7 @@ mod tests {
             created,
             updated,
             members,
-        } = head()
+        } = head(vec!["b1".into()])
         else {
             panic!("a live head");
         };
@@ -2217,7 +2482,7 @@ mod tests {
         assert_eq!(decode::<StoredHead>(&bytes).expect("decode"), owned);
         assert_eq!(
             encode(&StoredHeadRef::live(&graph, &LinkLog::default())).expect("encode"),
-            encode(&head()).expect("encode plain"),
+            encode(&head(vec!["b1".into()])).expect("encode plain"),
             "a graph without pieces keeps the plain head"
         );
         let redirect = StoredHeadRef::Redirect { to: 5, at: 6 };

@@ -19,7 +19,7 @@ use tessera_model::Tenant;
 use tessera_store::{Direction, Key, ScanRange, Store, Table};
 
 use crate::error::Result;
-use crate::graph::{decode, graph_key, Link};
+use crate::graph::{decode, graph_key, Link, Source, MAX_BATCHES};
 use crate::key::IdentityKey;
 
 /// Pieces (log rows and absorbed graphs' rows) a graph may gather before the next linking
@@ -143,24 +143,27 @@ pub(crate) fn absorb(links: &mut Vec<Link>, link: Link) {
             known.datasets.push(dataset);
         }
     }
+    // Batches keep coming for as long as the link is confirmed: the most recent are kept.
+    for batch in link.batches {
+        known.batches.retain(|b| *b != batch);
+        known.batches.push(batch);
+    }
+    if let Some(excess) = known.batches.len().checked_sub(MAX_BATCHES) {
+        known.batches.drain(..excess);
+    }
 }
 
 /// One record's assertion that `a` and `b` belong together.
-pub(crate) fn made(
-    a: &IdentityKey,
-    b: &IdentityKey,
-    at: i64,
-    dataset: &str,
-    xaction_id: &str,
-) -> Link {
+pub(crate) fn made(a: &IdentityKey, b: &IdentityKey, at: i64, source: &Source<'_>) -> Link {
     Link {
         a: a.clone(),
         b: b.clone(),
         first_seen: at,
         last_seen: at,
-        xaction_id: xaction_id.to_owned(),
-        dataset: dataset.to_owned(),
-        datasets: vec![dataset.to_owned()],
+        xaction_id: source.xaction_id.to_owned(),
+        dataset: source.dataset.to_owned(),
+        datasets: vec![source.dataset.to_owned()],
+        batches: source.batch.map(str::to_owned).into_iter().collect(),
     }
 }
 
@@ -172,12 +175,20 @@ mod tests {
         IdentityKey::new("Email", id)
     }
 
+    fn by<'s>(dataset: &'s str, xaction_id: &'s str) -> Source<'s> {
+        Source {
+            dataset,
+            batch: None,
+            xaction_id,
+        }
+    }
+
     #[test]
     fn folding_keeps_the_first_making_and_the_last_confirmation_in_any_order() {
         let (a, b, c) = (key("a@x.com"), key("b@x.com"), key("c@x.com"));
-        let early = made(&a, &b, 10, "crm", "x10");
-        let late = made(&b, &a, 30, "web", "x30");
-        let other = made(&b, &c, 20, "web", "x20");
+        let early = made(&a, &b, 10, &by("crm", "x10"));
+        let late = made(&b, &a, 30, &by("web", "x30"));
+        let other = made(&b, &c, 20, &by("web", "x20"));
         let mut forward = Vec::new();
         fold(
             &mut forward,
@@ -203,11 +214,38 @@ mod tests {
         let (a, b) = (key("a@x.com"), key("b@x.com"));
         let mut links = Vec::new();
         for n in 0..15 {
-            absorb(&mut links, made(&a, &b, n, &format!("d{n}"), "x"));
+            absorb(&mut links, made(&a, &b, n, &by(&format!("d{n}"), "x")));
         }
         assert_eq!(links.len(), 1);
         assert_eq!(links.first().map(|l| l.datasets.len()), Some(10));
         assert_eq!(links.first().map(|l| l.last_seen), Some(14));
+    }
+
+    #[test]
+    fn a_link_remembers_its_ten_most_recent_batches() {
+        let (a, b) = (key("a@x.com"), key("b@x.com"));
+        let mut links = Vec::new();
+        for n in 0..15 {
+            let batch = format!("b{n}");
+            let source = Source {
+                batch: Some(&batch),
+                ..by("web", "x")
+            };
+            absorb(&mut links, made(&a, &b, n, &source));
+        }
+        // A batch asserting the link again moves to the end.
+        let again = Source {
+            batch: Some("b7"),
+            ..by("web", "x")
+        };
+        absorb(&mut links, made(&a, &b, 15, &again));
+        let batches = links.first().map(|l| l.batches.clone()).unwrap_or_default();
+        let expected: Vec<String> = [5, 6, 8, 9, 10, 11, 12, 13, 14, 7]
+            .iter()
+            .map(|n| format!("b{n}"))
+            .collect();
+        assert_eq!(batches, expected);
+        assert_eq!(links.first().map(|l| l.datasets.len()), Some(1));
     }
 
     #[test]

@@ -389,9 +389,12 @@ impl<'a> Linker<'a> {
         let carried = identities.len();
         identities
             .retain(|i| !links.blocked.contains(i) && item.namespaces.links_people(&i.namespace));
-        let mut outcome = links
-            .txn
-            .link(&identities, at, &item.dataset_id, &item.xaction_id)?;
+        let source = tessera_identity::Source {
+            dataset: &item.dataset_id,
+            batch: item.batch_id.as_deref(),
+            xaction_id: &item.xaction_id,
+        };
+        let mut outcome = links.txn.link_from(&identities, at, &source)?;
         if identities.len() < carried {
             // The feed entry lists every identity the record carried; consumers read its
             // growth flags as "the graph gained those", which one left out contradicts.

@@ -269,3 +269,49 @@ async fn batch_state_rules() {
     assert!(listed.get(&empty).is_some());
     server.stop().await;
 }
+
+#[tokio::test]
+async fn graphs_remember_the_batches_that_linked_them() {
+    let server = TestServer::start(None).await;
+    let setup = setup(&server.url("")).await;
+    let batch = create(&setup, &setup.profile_dataset, "json").await;
+    let record = json!({"identityMap": {
+        "CRMID": [{"id": "ann", "primary": true}],
+        "Email": [{"id": "ann@example.com"}]}});
+    assert_eq!(
+        upload(
+            &setup,
+            &batch,
+            &setup.profile_dataset,
+            "crm.json",
+            record.to_string().into_bytes()
+        )
+        .await,
+        StatusCode::OK
+    );
+    let completed = post(
+        &setup.base,
+        &format!("/data/foundation/import/batches/{batch}?action=COMPLETE"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(completed.status, StatusCode::OK, "{}", completed.text);
+    assert_eq!(wait_finished(&setup, &batch).await["status"], "success");
+    // A record streamed later confirms the link without a batch: the batch stays listed.
+    let streamed = setup.stream(setup.profile_message(record)).await;
+    assert_eq!(streamed.status, StatusCode::OK, "{}", streamed.text);
+
+    let graph = post(
+        &setup.base,
+        "/data/core/identity/v2/graph",
+        json!({"composite_xids": [{"ns": "CRMID", "id": "ann"}], "projection_type": "graph",
+            "require_edge_meta_data": true}),
+    )
+    .await;
+    assert_eq!(graph.status, StatusCode::OK, "{}", graph.text);
+    let edges = graph.json()["graphs"][0]["edges"].clone();
+    assert_eq!(edges.as_array().map(Vec::len), Some(1), "{edges}");
+    assert_eq!(edges[0]["batch_ids"], json!([batch]));
+    assert_eq!(edges[0]["dataset_ids"], json!([setup.profile_dataset]));
+    server.stop().await;
+}
