@@ -82,6 +82,28 @@ fn unlinking_a_shared_device_splits_the_household() {
     let bobs = history(&store, &tenant, after[1]).unwrap();
     assert_eq!(bobs[0].event, "created");
     assert_eq!(bobs[0].graphs, vec![household.id]);
+
+    // Re-ingesting bob's visit re-creates exactly its link: the device joins bob, not alice.
+    commit(&store, &tenant, |txn| {
+        txn.link(&[device.clone(), bob.clone()], 5, "web", "r5")
+            .unwrap();
+    });
+    assert_eq!(
+        members(&store, &tenant, &bob),
+        [bob.clone(), device.clone()].into_iter().collect()
+    );
+    assert_eq!(
+        members(&store, &tenant, &alice),
+        [alice.clone(), alice_mail.clone()].into_iter().collect()
+    );
+    let again = tessera_identity::resolve_with_links(&store, &tenant, &bob)
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.links.len(), 1);
+    assert!(again
+        .links
+        .iter()
+        .all(|l| (l.a == device && l.b == bob) && l.first_seen == 5 && l.xaction_id == "r5"));
 }
 
 #[test]

@@ -310,6 +310,64 @@ mod tests {
         );
     }
 
+    /// AEP's documented example (namespace-priority.md): priority CRMID, IDFA, GAID, ECID,
+    /// AAID; the `primary` flags in the identityMap are ignored.
+    #[test]
+    fn event_primaries_follow_the_namespace_priority() {
+        let rules = tessera_identity::LinkingRules {
+            unique_namespaces: Vec::new(),
+            namespace_priority: ["CRMID", "IDFA", "GAID", "ECID", "AAID"]
+                .map(String::from)
+                .to_vec(),
+        };
+        let ecid = "1".repeat(38);
+        let cases = [
+            (vec!["ECID"], "ECID"),
+            (vec!["ECID", "IDFA"], "IDFA"),
+            (vec!["CRMID", "ECID"], "CRMID"),
+            (vec!["CRMID", "ECID", "AAID"], "CRMID"),
+            (vec!["CRMID", "GAID", "ECID"], "CRMID"),
+        ];
+        for (present, expected) in cases {
+            let mut map = Map::new();
+            for (n, namespace) in present.iter().enumerate() {
+                let id = if *namespace == "ECID" {
+                    ecid.clone()
+                } else {
+                    format!("{namespace}-1")
+                };
+                // The last one is marked primary, to show the flag does not decide.
+                map.insert(
+                    (*namespace).to_owned(),
+                    json!([{"id": id, "primary": n + 1 == present.len()}]),
+                );
+            }
+            let found = identities(
+                &record(json!({ "identityMap": map })),
+                &[],
+                &namespaces(),
+                20,
+            )
+            .unwrap();
+            assert_eq!(
+                primary_by_priority(&found, &rules).unwrap().namespace,
+                expected,
+                "{present:?}"
+            );
+        }
+        let two_crmids = identities(
+            &record(json!({"identityMap": {"CRMID": [{"id": "c1"}, {"id": "c2"}]}})),
+            &[],
+            &namespaces(),
+            20,
+        )
+        .unwrap();
+        assert_eq!(
+            primary_by_priority(&two_crmids, &rules).unwrap_err().code,
+            RejectionCode::InvalidIdentity
+        );
+    }
+
     #[test]
     fn bad_identities_are_rejected_with_their_path() {
         let bad = identities(
