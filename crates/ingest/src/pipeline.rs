@@ -347,6 +347,16 @@ impl<'a> Linker<'a> {
         })
     }
 
+    /// Whether the record's primary identity took part in linking (blocked and non-people
+    /// ones do not): only then is its fragment part of the record's graph.
+    fn linked_primary(&self, item: &Prepared) -> bool {
+        item.namespaces.links_people(&item.primary.namespace)
+            && self
+                .txns
+                .get(&item.tenant)
+                .is_some_and(|links| !links.blocked.contains(&item.primary))
+    }
+
     /// Links the record's identities (primary first); returns what that did to the graph.
     fn link(&mut self, item: &Prepared, at: i64) -> Result<Option<LinkOutcome>> {
         if !item.link {
@@ -480,7 +490,9 @@ fn add_to_batch(
             modified_ms,
             record,
         } => {
-            match graph {
+            // A fragment filed under a primary left out of linking belongs to that
+            // identity's own profile, not to the graph its other identities joined.
+            match graph.filter(|_| linker.linked_primary(item)) {
                 Some(graph) => tessera_profile::view::invalidate(batch, &item.tenant, graph),
                 None => tessera_profile::view::invalidate_identity(
                     store,

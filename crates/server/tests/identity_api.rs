@@ -478,7 +478,7 @@ async fn unlink_blocklist_and_history_over_http() {
 }
 
 #[tokio::test]
-async fn non_people_identities_link_nobody() {
+async fn non_people_and_blocked_identities_link_nobody() {
     let server = TestServer::start(None).await;
     let setup = setup(&server.url("")).await;
     let base = setup.base.clone();
@@ -526,6 +526,55 @@ async fn non_people_identities_link_nobody() {
     )
     .await;
     assert!(members(store.json()).is_empty(), "{}", store.text);
+
+    // A primary left out of linking keeps its fragment in the profile of the graph it
+    // already belongs to, and that profile is refreshed, although the record's other
+    // identity went to another graph.
+    let record = |name: &str, other: Value| {
+        let mut map = json!({"CRMID": [{"id": "dan", "primary": true}]});
+        map.as_object_mut()
+            .unwrap()
+            .extend(other.as_object().unwrap().clone());
+        json!({"identityMap": map, "person": {"name": {"firstName": name}}})
+    };
+    let lookup =
+        "/data/core/ups/access/entities?schema.name=_xdm.context.profile&entityIdNS=Email&entityId=dan@example.com";
+    let first_name = |reply: Value| {
+        reply.as_object().unwrap().values().next().unwrap()["entity"]["person"]["name"]["firstName"]
+            .clone()
+    };
+    let sent = setup
+        .stream(setup.profile_message(record(
+            "First",
+            json!({"Email": [{"id": "dan@example.com"}]}),
+        )))
+        .await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.text);
+    assert_eq!(first_name(get(&base, lookup).await.json()), json!("First"));
+    let blocked = post(
+        &base,
+        "/data/core/identity/blocklist",
+        json!({"namespace": "CRMID", "id": "dan"}),
+    )
+    .await;
+    assert_eq!(blocked.status, StatusCode::CREATED, "{}", blocked.text);
+    let sent = setup
+        .stream(setup.profile_message(record("Second", json!({"Phone": [{"id": "+15550001111"}]}))))
+        .await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.text);
+    assert_eq!(
+        members(
+            get(
+                &base,
+                "/data/core/identity/cluster/members?namespace=Phone&id=%2B15550001111"
+            )
+            .await
+            .json()
+        ),
+        vec!["+15550001111".to_owned()],
+        "the blocked primary linked nothing"
+    );
+    assert_eq!(first_name(get(&base, lookup).await.json()), json!("Second"));
     server.stop().await;
 }
 
