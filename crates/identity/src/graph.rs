@@ -1255,6 +1255,9 @@ impl<'a> GraphTxn<'a> {
         // Links only disappear through eviction or the rules, so only they can disconnect.
         // Whether the record's part changed ids (it always keeps the survivor's otherwise).
         let mut renamed = false;
+        // The graph that split, when its id lives on in a part other than the record's: its
+        // history tells what it lost.
+        let mut split_home = None;
         if !evicted.is_empty() || !removed_by_rules.is_empty() {
             let parts = components(&graph);
             // Each id the record met goes to the part holding most of the members that
@@ -1350,7 +1353,9 @@ impl<'a> GraphTxn<'a> {
                 renamed = true;
                 // Nothing of the old survivor stays live under its id unless a part took
                 // it: then that part's document replaces it; otherwise it redirects.
-                if !split_off.contains(&survivor_id) {
+                if split_off.contains(&survivor_id) {
+                    split_home = Some(survivor_id);
+                } else {
                     absorbed.push(survivor_id);
                 }
             }
@@ -1386,9 +1391,22 @@ impl<'a> GraphTxn<'a> {
             self.history
                 .push((id, note("merged", absorbed.clone(), Vec::new())));
         }
+        let home = split_home.unwrap_or(id);
+        // The parts besides the one that kept the split graph's id.
+        let others: Vec<u64> = split_off
+            .iter()
+            .copied()
+            .chain(std::iter::once(id))
+            .filter(|part| *part != home)
+            .collect();
+        if renamed && !involved.iter().any(|(_, graph)| *graph == id) {
+            // The record's part is a new graph, born of the split.
+            self.history
+                .push((id, note("created", vec![home], Vec::new())));
+        }
         if !evicted.is_empty() {
             self.history
-                .push((id, note("evicted", Vec::new(), evicted.clone())));
+                .push((home, note("evicted", Vec::new(), evicted.clone())));
         }
         if !removed_by_rules.is_empty() {
             let ends = removed_by_rules
@@ -1396,11 +1414,10 @@ impl<'a> GraphTxn<'a> {
                 .flat_map(|l| [l.a.clone(), l.b.clone()])
                 .collect();
             self.history
-                .push((id, note("links-removed-by-rules", split_off.clone(), ends)));
+                .push((home, note("links-removed-by-rules", others.clone(), ends)));
         }
-        if !split_off.is_empty() {
-            self.history
-                .push((id, note("split", split_off.clone(), Vec::new())));
+        if !others.is_empty() {
+            self.history.push((home, note("split", others, Vec::new())));
         }
         let grew_by_new_identities = added
             && added_only_new

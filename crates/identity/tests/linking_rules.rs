@@ -135,7 +135,25 @@ fn shared_device_example_two_older_link_removed() {
     s.expect(&["CRMID:Jane"]);
     // Jane's graph was hers and the device's: she keeps its id, John's part is new.
     assert_eq!(s.graph_id("CRMID:Jane"), jane);
-    assert_ne!(s.graph_id("CRMID:John"), jane);
+    let john = s.graph_id("CRMID:John");
+    assert_ne!(john, jane);
+    // Jane's history tells what her graph lost and where it went; John's, where his came from.
+    let events = |graph: u64| -> Vec<(String, Vec<u64>)> {
+        history(&s.store, &s.tenant, graph)
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.event, e.graphs))
+            .collect()
+    };
+    assert_eq!(
+        events(jane),
+        [
+            ("created".to_owned(), vec![]),
+            ("links-removed-by-rules".to_owned(), vec![john]),
+            ("split".to_owned(), vec![john]),
+        ]
+    );
+    assert_eq!(events(john), [("created".to_owned(), vec![jane])]);
 }
 
 #[test]
