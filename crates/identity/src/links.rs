@@ -127,6 +127,8 @@ pub(crate) fn absorb(links: &mut Vec<Link>, link: Link) {
         links.push(link);
         return;
     };
+    // Whether this assertion is the more recent one: its batches go after the known ones.
+    let newer = link.last_seen >= known.last_seen;
     known.last_seen = known.last_seen.max(link.last_seen);
     if link.first_seen < known.first_seen {
         known.first_seen = link.first_seen;
@@ -143,10 +145,21 @@ pub(crate) fn absorb(links: &mut Vec<Link>, link: Link) {
             known.datasets.push(dataset);
         }
     }
-    // Batches keep coming for as long as the link is confirmed: the most recent are kept.
-    for batch in link.batches {
-        known.batches.retain(|b| *b != batch);
-        known.batches.push(batch);
+    // Batches keep coming for as long as the link is confirmed: the most recent are kept,
+    // oldest first, whatever order the pieces are folded in (a whole read folds a graph's
+    // own rows before those it inherited).
+    if newer {
+        for batch in link.batches {
+            known.batches.retain(|b| *b != batch);
+            known.batches.push(batch);
+        }
+    } else {
+        let older: Vec<String> = link
+            .batches
+            .into_iter()
+            .filter(|b| !known.batches.contains(b))
+            .collect();
+        known.batches.splice(0..0, older);
     }
     if let Some(excess) = known.batches.len().checked_sub(MAX_BATCHES) {
         known.batches.drain(..excess);
@@ -246,6 +259,28 @@ mod tests {
             .collect();
         assert_eq!(batches, expected);
         assert_eq!(links.first().map(|l| l.datasets.len()), Some(1));
+    }
+
+    #[test]
+    fn batches_fold_by_time_in_any_order() {
+        let (a, b) = (key("a@x.com"), key("b@x.com"));
+        let piece = |at: i64, batch: &str| {
+            let source = Source {
+                batch: Some(batch),
+                ..by("web", "x")
+            };
+            made(&a, &b, at, &source)
+        };
+        let mut forward = Vec::new();
+        fold(&mut forward, vec![piece(5, "b5"), piece(7, "b7")]);
+        let mut backward = Vec::new();
+        fold(&mut backward, vec![piece(7, "b7"), piece(5, "b5")]);
+        for links in [forward, backward] {
+            assert_eq!(
+                links.first().map(|l| l.batches.clone()),
+                Some(vec!["b5".to_owned(), "b7".to_owned()])
+            );
+        }
     }
 
     #[test]
