@@ -1142,9 +1142,12 @@ impl<'a> GraphTxn<'a> {
             identities.len() > 1 || involved.len() > 1 || self.rules.is_active();
         if let (false, [only], [(_, id)]) = (touches_links, identities, involved.as_slice()) {
             // A pointer to a graph that does not list the identity would make it join
-            // (and maybe evict): then the links are needed after all.
-            touches_links =
-                !matches!(self.doc_ref(*id)?, Some(GraphDoc::Live(g)) if g.contains(only));
+            // (and maybe evict): then the links are needed after all. So they are for a
+            // graph over a limit lowered since it grew: evicting from it splits it by its
+            // links, which must all be there.
+            let max = self.config.max_identities;
+            touches_links = !matches!(self.doc_ref(*id)?,
+                Some(GraphDoc::Live(g)) if g.contains(only) && g.members.len() <= max);
         }
         if touches_links && self.needs_whole_links(&involved, identities) {
             for &(_, id) in &involved {
@@ -2432,6 +2435,38 @@ mod tests {
             (false, false, false),
             "four identities in a graph of at most three"
         );
+    }
+
+    #[test]
+    fn a_lowered_limit_evicts_from_a_graph_read_whole_even_for_a_record_of_one_identity() {
+        let (_dir, store, tenant) = open_store();
+        let [a, b, c] = ["a", "b", "c"].map(|v| IdentityKey::new("CRMID", v));
+        // a–b–c in a line, in separate transactions so the links are stored in pieces.
+        record(&store, &tenant, &[a.clone(), b.clone()], 1);
+        record(&store, &tenant, &[b.clone(), c.clone()], 2);
+        let graph = resolve(&store, &tenant, &a)
+            .expect("resolve")
+            .expect("graph");
+        // The limit is now 2; a visit of c alone evicts the least recently seen, a, and b–c
+        // stay one graph.
+        let mut txn = GraphTxn::new(
+            &store,
+            tenant.clone(),
+            GraphConfig { max_identities: 2 },
+            |_| 0,
+        );
+        let outcome = txn.link(&[c.clone()], 3, "web", "x3").expect("link");
+        commit(&store, txn);
+        assert_eq!(outcome.map(|o| o.evicted), Some(vec![a.clone()]));
+        let kept = resolve(&store, &tenant, &c)
+            .expect("resolve")
+            .expect("graph");
+        assert_eq!(kept.id, graph.id);
+        assert_eq!(
+            kept.identities().cloned().collect::<BTreeSet<_>>(),
+            [b, c].into_iter().collect()
+        );
+        assert!(resolve(&store, &tenant, &a).expect("resolve").is_none());
     }
 
     #[test]
