@@ -2455,7 +2455,9 @@ mod tests {
             GraphConfig { max_identities: 2 },
             |_| 0,
         );
-        let outcome = txn.link(&[c.clone()], 3, "web", "x3").expect("link");
+        let outcome = txn
+            .link(std::slice::from_ref(&c), 3, "web", "x3")
+            .expect("link");
         commit(&store, txn);
         assert_eq!(outcome.map(|o| o.evicted), Some(vec![a.clone()]));
         let kept = resolve(&store, &tenant, &c)
