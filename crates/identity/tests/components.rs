@@ -52,6 +52,17 @@ fn expected_components(records: &[Vec<u8>]) -> Vec<BTreeSet<IdentityKey>> {
     groups.into_values().collect()
 }
 
+/// A record's identities, each once, in the order it names them.
+fn identities_of(record: &[u8]) -> Vec<IdentityKey> {
+    let mut identities: Vec<IdentityKey> = Vec::new();
+    for n in record {
+        if !identities.contains(&key(*n)) {
+            identities.push(key(*n));
+        }
+    }
+    identities
+}
+
 fn apply(store: &EmbeddedStore, tenant: &Tenant, records: &[Vec<u8>], per_batch: usize) {
     for (chunk_index, chunk) in records.chunks(per_batch).enumerate() {
         let mut txn = GraphTxn::new(
@@ -63,12 +74,7 @@ fn apply(store: &EmbeddedStore, tenant: &Tenant, records: &[Vec<u8>], per_batch:
             |_| 0,
         );
         for (i, record) in chunk.iter().enumerate() {
-            let mut identities: Vec<IdentityKey> = Vec::new();
-            for n in record {
-                if !identities.contains(&key(*n)) {
-                    identities.push(key(*n));
-                }
-            }
+            let identities = identities_of(record);
             let at = (chunk_index * per_batch + i) as i64;
             txn.link(&identities, at, "ds", "x").unwrap();
         }
@@ -306,12 +312,7 @@ fn concurrent_writers_of_the_same_graphs_end_in_the_components_of_all_records() 
             let (store, tenant, conflicts) = (&store, &tenant, &conflicts);
             scope.spawn(move || {
                 for (n, record) in records.iter().enumerate() {
-                    let mut identities: Vec<IdentityKey> = Vec::new();
-                    for v in record {
-                        if !identities.contains(&key(*v)) {
-                            identities.push(key(*v));
-                        }
-                    }
+                    let identities = identities_of(record);
                     let at = (n * 4 + writer) as i64;
                     loop {
                         let mut txn = GraphTxn::new(

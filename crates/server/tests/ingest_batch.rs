@@ -58,6 +58,15 @@ async fn wait_finished(setup: &Setup, batch: &str) -> Value {
     panic!("batch {batch} did not finish");
 }
 
+async fn complete(setup: &Setup, batch: &str) -> common::Reply {
+    post(
+        &setup.base,
+        &format!("/data/foundation/import/batches/{batch}?action=COMPLETE"),
+        json!({}),
+    )
+    .await
+}
+
 async fn create(setup: &Setup, dataset: &str, format: &str) -> String {
     let reply = post(
         &setup.base,
@@ -119,12 +128,7 @@ async fn json_lines_batch_with_some_bad_rows_is_partially_applied() {
         StatusCode::BAD_REQUEST
     );
 
-    let completed = post(
-        &setup.base,
-        &format!("/data/foundation/import/batches/{batch}?action=COMPLETE"),
-        json!({}),
-    )
-    .await;
+    let completed = complete(&setup, &batch).await;
     assert_eq!(completed.status, StatusCode::OK, "{}", completed.text);
     let record = wait_finished(&setup, &batch).await;
     assert_eq!(record["status"], "partial-success", "{record}");
@@ -148,12 +152,7 @@ async fn json_lines_batch_with_some_bad_rows_is_partially_applied() {
 
     // Every good row is on the change feed; completing twice is refused.
     assert_eq!(setup.feed().await.len(), 1198);
-    let again = post(
-        &setup.base,
-        &format!("/data/foundation/import/batches/{batch}?action=COMPLETE"),
-        json!({}),
-    )
-    .await;
+    let again = complete(&setup, &batch).await;
     assert_eq!(again.status, StatusCode::CONFLICT);
     server.stop().await;
 }
@@ -200,12 +199,7 @@ async fn csv_batch_maps_dotted_headers_to_xdm_paths() {
         .await,
         StatusCode::OK
     );
-    let completed = post(
-        &setup.base,
-        &format!("/data/foundation/import/batches/{batch}?action=COMPLETE"),
-        json!({}),
-    )
-    .await;
+    let completed = complete(&setup, &batch).await;
     assert_eq!(completed.status, StatusCode::OK);
     let record = wait_finished(&setup, &batch).await;
     assert_eq!(record["status"], "partial-success", "{record}");
@@ -223,12 +217,7 @@ async fn batch_state_rules() {
     let server = TestServer::start(None).await;
     let setup = setup(&server.url("")).await;
     let empty = create(&setup, &setup.event_dataset, "json").await;
-    let no_files = post(
-        &setup.base,
-        &format!("/data/foundation/import/batches/{empty}?action=COMPLETE"),
-        json!({}),
-    )
-    .await;
+    let no_files = complete(&setup, &empty).await;
     assert_eq!(no_files.status, StatusCode::CONFLICT);
     let aborted = post(
         &setup.base,
@@ -289,12 +278,7 @@ async fn graphs_remember_the_batches_that_linked_them() {
         .await,
         StatusCode::OK
     );
-    let completed = post(
-        &setup.base,
-        &format!("/data/foundation/import/batches/{batch}?action=COMPLETE"),
-        json!({}),
-    )
-    .await;
+    let completed = complete(&setup, &batch).await;
     assert_eq!(completed.status, StatusCode::OK, "{}", completed.text);
     assert_eq!(wait_finished(&setup, &batch).await["status"], "success");
     // A record streamed later confirms the link without a batch: the batch stays listed.
