@@ -84,10 +84,20 @@ pub struct Link {
     /// metadata and for deleting a dataset's links.
     #[serde(default)]
     pub datasets: Vec<String>,
-    /// Batches whose records asserted the link (the most recent, capped), for the graph
-    /// API's `batch_ids`.
+    /// Batches whose records asserted the link (the most recent, capped), oldest first,
+    /// for the graph API's `batch_ids`.
     #[serde(default)]
-    pub batches: Vec<String>,
+    pub batches: Vec<LinkBatch>,
+}
+
+/// A batch whose records asserted a link, and the last time one did. The time makes the
+/// pieces of a graph's links fold to the same batches in any order.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LinkBatch {
+    /// The batch id.
+    pub id: String,
+    /// Last assertion (ms).
+    pub at: i64,
 }
 
 impl Link {
@@ -2497,7 +2507,10 @@ mod tests {
         }
         assert_eq!(graph.links.len(), 1);
         assert_eq!(
-            graph.links.first().map(|l| l.batches.clone()),
+            graph
+                .links
+                .first()
+                .map(|l| l.batches.iter().map(|b| b.id.clone()).collect::<Vec<_>>()),
             Some(vec!["b2".to_owned(), "b1".to_owned()])
         );
     }

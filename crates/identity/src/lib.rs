@@ -26,7 +26,7 @@ pub use error::{Error, Result};
 pub use graph::{
     cluster_history, graph_id, graph_id_checked, graphs, history, resolve, resolve_with_links,
     scan_identities, ClusterMove, Graph, GraphConfig, GraphTxn, HistoryEntry, IdentityPage,
-    LinkOutcome, Member, Source,
+    LinkBatch, LinkOutcome, Member, Source,
 };
 pub use key::{IdentityKey, Xid};
 pub use namespace::{IdType, Namespace, NamespaceCache, Namespaces};

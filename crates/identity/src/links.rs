@@ -19,7 +19,7 @@ use tessera_model::Tenant;
 use tessera_store::{Direction, Key, ScanRange, Store, Table};
 
 use crate::error::Result;
-use crate::graph::{decode, graph_key, Link, Source, MAX_BATCHES};
+use crate::graph::{decode, graph_key, Link, LinkBatch, Source, MAX_BATCHES};
 use crate::key::IdentityKey;
 
 /// Pieces (log rows and absorbed graphs' rows) a graph may gather before the next linking
@@ -127,8 +127,6 @@ pub(crate) fn absorb(links: &mut Vec<Link>, link: Link) {
         links.push(link);
         return;
     };
-    // Whether this assertion is the more recent one: its batches go after the known ones.
-    let newer = link.last_seen >= known.last_seen;
     known.last_seen = known.last_seen.max(link.last_seen);
     if link.first_seen < known.first_seen {
         known.first_seen = link.first_seen;
@@ -146,21 +144,17 @@ pub(crate) fn absorb(links: &mut Vec<Link>, link: Link) {
         }
     }
     // Batches keep coming for as long as the link is confirmed: the most recent are kept,
-    // oldest first, whatever order the pieces are folded in (a whole read folds a graph's
-    // own rows before those it inherited).
-    if newer {
-        for batch in link.batches {
-            known.batches.retain(|b| *b != batch);
-            known.batches.push(batch);
+    // each with the last time it asserted the link, so that pieces fold to the same list in
+    // any order (a whole read folds a graph's own rows before those it inherited).
+    for batch in link.batches {
+        match known.batches.iter_mut().find(|b| b.id == batch.id) {
+            Some(seen) => seen.at = seen.at.max(batch.at),
+            None => known.batches.push(batch),
         }
-    } else {
-        let older: Vec<String> = link
-            .batches
-            .into_iter()
-            .filter(|b| !known.batches.contains(b))
-            .collect();
-        known.batches.splice(0..0, older);
     }
+    known
+        .batches
+        .sort_unstable_by(|x, y| (x.at, &x.id).cmp(&(y.at, &y.id)));
     if let Some(excess) = known.batches.len().checked_sub(MAX_BATCHES) {
         known.batches.drain(..excess);
     }
@@ -176,7 +170,14 @@ pub(crate) fn made(a: &IdentityKey, b: &IdentityKey, at: i64, source: &Source<'_
         xaction_id: source.xaction_id.to_owned(),
         dataset: source.dataset.to_owned(),
         datasets: vec![source.dataset.to_owned()],
-        batches: source.batch.map(str::to_owned).into_iter().collect(),
+        batches: source
+            .batch
+            .map(|id| LinkBatch {
+                id: id.to_owned(),
+                at,
+            })
+            .into_iter()
+            .collect(),
     }
 }
 
@@ -252,7 +253,10 @@ mod tests {
             ..by("web", "x")
         };
         absorb(&mut links, made(&a, &b, 15, &again));
-        let batches = links.first().map(|l| l.batches.clone()).unwrap_or_default();
+        let batches: Vec<String> = links
+            .first()
+            .map(|l| l.batches.iter().map(|b| b.id.clone()).collect())
+            .unwrap_or_default();
         let expected: Vec<String> = [5, 6, 8, 9, 10, 11, 12, 13, 14, 7]
             .iter()
             .map(|n| format!("b{n}"))
@@ -264,21 +268,44 @@ mod tests {
     #[test]
     fn batches_fold_by_time_in_any_order() {
         let (a, b) = (key("a@x.com"), key("b@x.com"));
-        let piece = |at: i64, batch: &str| {
+        let piece = |at: i64, batch: Option<&str>| {
             let source = Source {
-                batch: Some(batch),
+                batch,
                 ..by("web", "x")
             };
             made(&a, &b, at, &source)
         };
-        let mut forward = Vec::new();
-        fold(&mut forward, vec![piece(5, "b5"), piece(7, "b7")]);
-        let mut backward = Vec::new();
-        fold(&mut backward, vec![piece(7, "b7"), piece(5, "b5")]);
-        for links in [forward, backward] {
+        // Made in b5, confirmed in b6, then confirmed by a record of no batch: the pieces
+        // of every order fold to the same batches (the third piece once made the link
+        // look newer than b6's piece, which then went first).
+        let pieces = [
+            piece(15, Some("b5")),
+            piece(18, Some("b6")),
+            piece(20, None),
+        ];
+        for order in [
+            [0, 1, 2],
+            [0, 2, 1],
+            [1, 0, 2],
+            [1, 2, 0],
+            [2, 0, 1],
+            [2, 1, 0],
+        ] {
+            let mut links = Vec::new();
+            fold(
+                &mut links,
+                order
+                    .iter()
+                    .filter_map(|n| pieces.get(*n).cloned())
+                    .collect(),
+            );
+            let ids: Option<Vec<String>> = links
+                .first()
+                .map(|l| l.batches.iter().map(|b| b.id.clone()).collect());
             assert_eq!(
-                links.first().map(|l| l.batches.clone()),
-                Some(vec!["b5".to_owned(), "b7".to_owned()])
+                ids,
+                Some(vec!["b5".to_owned(), "b6".to_owned()]),
+                "{order:?}"
             );
         }
     }

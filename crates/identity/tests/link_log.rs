@@ -6,7 +6,7 @@
 
 use proptest::prelude::*;
 use tessera_identity::LinkingRules;
-use tessera_identity::{resolve_with_links, Graph, GraphConfig, GraphTxn, IdentityKey};
+use tessera_identity::{resolve_with_links, Graph, GraphConfig, GraphTxn, IdentityKey, Source};
 use tessera_model::Tenant;
 use tessera_store::{Durability, EmbeddedStore, StoreOptions, WriteBatch};
 
@@ -72,8 +72,15 @@ fn apply(ops: &[Op], setup: &Setup, whole: bool) -> (tempfile::TempDir, Embedded
                         }
                     }
                     let dataset = if at % 2 == 0 { "web" } else { "crm" };
-                    txn.link(&identities, at, dataset, &format!("x{at}"))
-                        .unwrap();
+                    // A batch every three records, and some records streamed alone: up to
+                    // twenty batches, past the ten a link keeps.
+                    let batch = format!("b{}", at / 3);
+                    let source = Source {
+                        dataset,
+                        batch: (at % 3 != 2).then_some(batch.as_str()),
+                        xaction_id: &format!("x{at}"),
+                    };
+                    txn.link_from(&identities, at, &source).unwrap();
                 }
                 Op::UnlinkIdentity(n) => {
                     txn.unlink_identity(&key(*n), at).unwrap();

@@ -595,7 +595,7 @@ async fn graph_v2(
                         if with_meta {
                             let datasets = if l.datasets.is_empty() { vec![l.dataset.clone()] } else { l.datasets.clone() };
                             edge.insert("dataset_ids".into(), json!(datasets));
-                            edge.insert("batch_ids".into(), json!(l.batches));
+                            edge.insert("batch_ids".into(), json!(l.batches.iter().map(|b| &b.id).collect::<Vec<_>>()));
                         }
                         Value::Object(edge)
                     })
