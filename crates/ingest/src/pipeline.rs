@@ -289,6 +289,14 @@ struct TenantLinks<'a> {
     splits: Vec<(u64, Vec<u64>, IdentityKey, String)>,
 }
 
+impl TenantLinks<'_> {
+    /// Whether `identity` of `item` takes part in linking: blocked and non-people
+    /// identities do not.
+    fn links(&self, item: &Prepared, identity: &IdentityKey) -> bool {
+        !self.blocked.contains(identity) && item.namespaces.links_people(&identity.namespace)
+    }
+}
+
 impl<'a> Linker<'a> {
     fn new(store: &'a dyn Store, limits: &Limits) -> Self {
         Self {
@@ -350,11 +358,9 @@ impl<'a> Linker<'a> {
     /// Whether the record's primary identity took part in linking (blocked and non-people
     /// ones do not): only then is its fragment part of the record's graph.
     fn linked_primary(&self, item: &Prepared) -> bool {
-        item.namespaces.links_people(&item.primary.namespace)
-            && self
-                .txns
-                .get(&item.tenant)
-                .is_some_and(|links| !links.blocked.contains(&item.primary))
+        self.txns
+            .get(&item.tenant)
+            .is_some_and(|links| links.links(item, &item.primary))
     }
 
     /// Links the record's identities (primary first); returns what that did to the graph.
@@ -397,8 +403,7 @@ impl<'a> Linker<'a> {
                 .cloned(),
         );
         let carried = identities.len();
-        identities
-            .retain(|i| !links.blocked.contains(i) && item.namespaces.links_people(&i.namespace));
+        identities.retain(|i| links.links(item, i));
         let source = tessera_identity::Source {
             dataset: &item.dataset_id,
             batch: item.batch_id.as_deref(),
