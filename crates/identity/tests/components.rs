@@ -63,16 +63,21 @@ fn identities_of(record: &[u8]) -> Vec<IdentityKey> {
     identities
 }
 
+/// A transaction whose graph limit never fires, so components are all that decide.
+fn unlimited_txn<'s>(store: &'s EmbeddedStore, tenant: &Tenant) -> GraphTxn<'s> {
+    GraphTxn::new(
+        store,
+        tenant.clone(),
+        GraphConfig {
+            max_identities: 1000,
+        },
+        |_| 0,
+    )
+}
+
 fn apply(store: &EmbeddedStore, tenant: &Tenant, records: &[Vec<u8>], per_batch: usize) {
     for (chunk_index, chunk) in records.chunks(per_batch).enumerate() {
-        let mut txn = GraphTxn::new(
-            store,
-            tenant.clone(),
-            GraphConfig {
-                max_identities: 1000,
-            },
-            |_| 0,
-        );
+        let mut txn = unlimited_txn(store, tenant);
         for (i, record) in chunk.iter().enumerate() {
             let identities = identities_of(record);
             let at = (chunk_index * per_batch + i) as i64;
@@ -315,14 +320,7 @@ fn concurrent_writers_of_the_same_graphs_end_in_the_components_of_all_records() 
                     let identities = identities_of(record);
                     let at = (n * 4 + writer) as i64;
                     loop {
-                        let mut txn = GraphTxn::new(
-                            store,
-                            tenant.clone(),
-                            GraphConfig {
-                                max_identities: 1000,
-                            },
-                            |_| 0,
-                        );
+                        let mut txn = unlimited_txn(store, tenant);
                         txn.link(&identities, at, "ds", &format!("w{writer}-{n}"))
                             .unwrap();
                         let mut batch = WriteBatch::new();

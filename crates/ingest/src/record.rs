@@ -241,6 +241,11 @@ mod tests {
         v.as_object().unwrap().clone()
     }
 
+    /// The identities of a record without descriptors, under the standard namespaces.
+    fn found(v: Value) -> Vec<FoundIdentity> {
+        identities(&record(v), &[], &namespaces(), 20).unwrap()
+    }
+
     fn namespaces() -> Namespaces {
         let dir = tempfile::tempdir().unwrap();
         let store = tessera_store::EmbeddedStore::open(dir.path(), Default::default()).unwrap();
@@ -284,21 +289,9 @@ mod tests {
 
     #[test]
     fn primary_rules() {
-        let one = identities(
-            &record(json!({"identityMap": {"CRMID": [{"id": "c1"}]}})),
-            &[],
-            &namespaces(),
-            20,
-        )
-        .unwrap();
+        let one = found(json!({"identityMap": {"CRMID": [{"id": "c1"}]}}));
         assert_eq!(primary(&one).unwrap().id, "c1");
-        let two = identities(
-            &record(json!({"identityMap": {"CRMID": [{"id": "c1"}, {"id": "c2"}]}})),
-            &[],
-            &namespaces(),
-            20,
-        )
-        .unwrap();
+        let two = found(json!({"identityMap": {"CRMID": [{"id": "c1"}, {"id": "c2"}]}}));
         assert_eq!(
             primary(&two).unwrap_err().code,
             RejectionCode::MissingPrimaryIdentity
@@ -342,26 +335,14 @@ mod tests {
                     json!([{"id": id, "primary": n + 1 == present.len()}]),
                 );
             }
-            let found = identities(
-                &record(json!({ "identityMap": map })),
-                &[],
-                &namespaces(),
-                20,
-            )
-            .unwrap();
+            let carried = found(json!({ "identityMap": map }));
             assert_eq!(
-                primary_by_priority(&found, &rules).unwrap().namespace,
+                primary_by_priority(&carried, &rules).unwrap().namespace,
                 expected,
                 "{present:?}"
             );
         }
-        let two_crmids = identities(
-            &record(json!({"identityMap": {"CRMID": [{"id": "c1"}, {"id": "c2"}]}})),
-            &[],
-            &namespaces(),
-            20,
-        )
-        .unwrap();
+        let two_crmids = found(json!({"identityMap": {"CRMID": [{"id": "c1"}, {"id": "c2"}]}}));
         assert_eq!(
             primary_by_priority(&two_crmids, &rules).unwrap_err().code,
             RejectionCode::InvalidIdentity
