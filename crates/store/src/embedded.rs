@@ -324,7 +324,7 @@ impl Store for EmbeddedStore {
         let value = self.inner.read(table, key.as_bytes())?;
         let shared = value.as_deref().map(Arc::<[u8]>::from);
         let owned = shared.as_deref().map(<[u8]>::to_vec);
-        rows.fill(table, key.as_bytes(), shared, read_at);
+        rows.fill_read(versions, table, key.as_bytes(), shared, read_at);
         Ok(owned)
     }
 
@@ -407,7 +407,8 @@ impl Store for EmbeddedStore {
             let mut written: Vec<WrittenRow> = Vec::with_capacity(batch.ops.len());
             let rows = self.inner.rows.as_ref();
             let cached = |table: Table, key: &Key| {
-                table.row_cached() && rows.is_some_and(|rows| rows.holds(table, key.as_bytes()))
+                table.row_cached()
+                    && rows.is_some_and(|rows| rows.holds_stamped(table, key.as_bytes()))
             };
             // What `Database::batch` makes (each commit hands its journal bytes to the OS;
             // `sync` makes them durable), with room for every op.
@@ -473,7 +474,7 @@ impl Store for EmbeddedStore {
             if applied.is_ok() {
                 if let Some(rows) = rows {
                     for (table, key, value) in written {
-                        rows.fill(table, &key, value, version);
+                        rows.write_through(table, &key, value, version);
                     }
                 }
             }
