@@ -20,8 +20,9 @@
 //! read from the LSM at 17 µs against 4 µs from the cache). So a row is *settled* once every
 //! later write of its key is known to write through to it: a commit's own write-through, or
 //! a read whose row was in before any commit it did not see looked for it (a fence on both
-//! sides; see `RowCache::fill_read`). A settled row is served whatever the stamp, once the
-//! commits that raised it are published; an unsettled one only while its slot is ≤ its tag.
+//! sides; see `RowCache::fill_read`). A settled row is served whatever the stamp, if the
+//! commits that raised it had published before the row was taken from the cache; an
+//! unsettled one only while its slot is ≤ its tag.
 //!
 //! Ordering per commit `n` (all under the commit lock): stamp keys with `n` and look for
 //! their rows, apply the batch, refresh the snapshot reads go through, write values through,
@@ -256,20 +257,37 @@ impl RowCache {
     /// The cached value of `key` if it is still current: `Some(None)` means "known absent".
     ///
     /// Current means: no commit wrote the key's slot since the row was read, or the row is
-    /// settled and every commit that wrote the slot is published. A commit still in flight
-    /// may be writing this very key (its write-through comes after the engine has the
-    /// batch), so until it publishes, the engine is read instead.
+    /// settled and every commit that wrote the slot had published before the row was taken
+    /// from the cache. A commit still in flight may be writing this very key (its
+    /// write-through comes after the engine has the batch), so until it publishes, the
+    /// engine is read instead.
     pub(crate) fn get(
         &self,
         versions: &WriteVersions,
         table: Table,
         key: &[u8],
     ) -> Option<Option<Arc<[u8]>>> {
+        self.get_observed(versions, table, key, || ())
+    }
+
+    /// [`RowCache::get`], calling `taken` right after the row is taken from the cache (tests
+    /// run a commit there).
+    fn get_observed(
+        &self,
+        versions: &WriteVersions,
+        table: Table,
+        key: &[u8],
+        taken: impl FnOnce(),
+    ) -> Option<Option<Arc<[u8]>>> {
         let wanted = RowRef::new(table, key);
-        let row = self.rows.get(&wanted)?;
-        // Published first: a stamp loaded after it that is not above it belongs to a commit
-        // that had finished, write-through included.
+        // Published before the row is taken: a commit it covers wrote through before
+        // publishing, so the row taken is that write-through or newer. Taken first, a row
+        // could predate the write-through of a commit that published just after, and a
+        // reader that had already read the commit's other keys from the engine would see
+        // half of it.
         let published = versions.published();
+        let row = self.rows.get(&wanted)?;
+        taken();
         let stamp = versions.stamp_of(wanted.hash);
         let current = stamp <= row.read_at || (stamp <= published && row.settled.is_settled());
         current.then_some(row.value)
@@ -406,6 +424,25 @@ mod tests {
         commit(&versions, &cache, b"a", "y");
         commit(&versions, &cache, b"b", "z");
         assert_eq!(cache.get(&versions, Table::Graphs, b"a"), Some(value("y")));
+    }
+
+    #[test]
+    fn a_settled_row_taken_before_a_commit_publishes_is_not_served() {
+        // Stamps of their own: the old value of `a` must not be served by the settled rule
+        // alone once the commit that wrote it has published.
+        let versions = WriteVersions::new(1024);
+        let cache = RowCache::new(1 << 20).expect("cache");
+        cache.fill_read(&versions, Table::Graphs, b"a", None, versions.published());
+        // The row (settled, absent) is taken; then a commit writes `a` through and
+        // publishes; only then are the stamp and the published version looked at.
+        let seen = cache.get_observed(&versions, Table::Graphs, b"a", || {
+            commit(&versions, &cache, b"a", "new");
+        });
+        assert_eq!(seen, None, "the row predates the commit: read the engine");
+        assert_eq!(
+            cache.get(&versions, Table::Graphs, b"a"),
+            Some(value("new"))
+        );
     }
 
     #[test]
