@@ -19,8 +19,9 @@ use crate::batch::{Committed, Op, WriteBatch};
 use crate::error::{Error, Result};
 use crate::group_commit::GroupCommit;
 use crate::key::{Key, Scope};
-use crate::row_cache::{RowCache, WriteVersions};
+use crate::row_cache::{row_hash, RowCache, WriteVersions};
 use crate::table::Table;
+use crate::written_keys::WrittenKeys;
 use crate::{Direction, Entry, ScanRange, Store};
 
 /// Version of the on-disk layout this build writes. Bump on incompatible key or value
@@ -34,14 +35,20 @@ type WrittenRow = (Table, Vec<u8>, Option<Arc<[u8]>>);
 /// share one among the keys written between a read and its commit.
 const MIN_WRITE_STAMP_SLOTS: usize = 1 << 20;
 
+/// Bytes of row cache per write-stamp slot (and per key the filter of written keys is sized
+/// for at least).
+const WRITE_STAMP_BYTES: u64 = 64;
+
 /// Slots of the write-stamp table for a row cache of `row_cache_bytes`: about four per row
-/// it can hold (rows weigh ~256 bytes), at least [`MIN_WRITE_STAMP_SLOTS`]. A cached row is
-/// served only while its slot's stamp is older than the row, so a write to any key sharing
-/// the slot retires the row. With fewer slots than cached rows, most rows were retired that
-/// way before their next read: linking 1M records, 545,000 of 2.0M reads of existing
-/// identities hit a 128 MB cache with 2^20 slots, 1.94M a 1 GB one with 2^24 slots.
+/// it can hold (rows weigh ~256 bytes), at least [`MIN_WRITE_STAMP_SLOTS`]. An unsettled
+/// cached row is served only while its slot's stamp is older than the row, so a write to
+/// any key sharing the slot retires it (settled rows survive that; see `row_cache`), and a
+/// precondition on a key whose slot moved re-reads the key. Before settled rows, with fewer
+/// slots than cached rows, most rows were retired that way before their next read: linking
+/// 1M records, 545,000 of 2.0M reads of existing identities hit a 128 MB cache with 2^20
+/// slots, 1.94M a 1 GB one with 2^24 slots.
 fn write_stamp_slots(row_cache_bytes: u64) -> usize {
-    usize::try_from(row_cache_bytes / 64)
+    usize::try_from(row_cache_bytes / WRITE_STAMP_BYTES)
         .unwrap_or(usize::MAX)
         .max(MIN_WRITE_STAMP_SLOTS)
 }
@@ -115,6 +122,9 @@ struct Inner {
     path: PathBuf,
     versions: WriteVersions,
     rows: Option<RowCache>,
+    /// Keys ever written to the row-cached tables (with the row cache only): a read of a
+    /// key not in it skips the engine.
+    written: Option<WrittenKeys>,
     /// What reads see: a fjall snapshot taken after the last commit was applied (see
     /// [`Inner::read`]), replaced by every commit under the commit lock.
     view: RwLock<fjall::Snapshot>,
@@ -203,6 +213,8 @@ pub struct EmbeddedStore {
     inner: Arc<Inner>,
     // Held for its Drop: stops and joins the relaxed-mode sync thread with the last handle.
     _background_sync: Arc<BackgroundSync>,
+    // Held for its Drop: stops and joins the scan of stored keys into `Inner::written`.
+    _key_scan: Arc<KeyScan>,
 }
 
 impl std::fmt::Debug for EmbeddedStore {
@@ -233,6 +245,16 @@ impl EmbeddedStore {
             })
             .collect::<std::result::Result<Vec<_>, _>>()?;
         let database_snapshot = database.snapshot();
+        let rows = RowCache::new(options.row_cache_bytes);
+        let stored_keys = Table::ALL
+            .iter()
+            .filter(|table| table.row_cached())
+            .filter_map(|table| keyspaces.get(table.index()))
+            .map(|keyspace| u64::try_from(keyspace.approximate_len()).unwrap_or(u64::MAX))
+            .fold(0_u64, u64::saturating_add);
+        let written = rows.as_ref().map(|_| {
+            WrittenKeys::for_keys(stored_keys, options.row_cache_bytes / WRITE_STAMP_BYTES)
+        });
         let inner = Arc::new(Inner {
             database,
             keyspaces,
@@ -241,16 +263,28 @@ impl EmbeddedStore {
             durability: options.durability,
             path: path.to_owned(),
             versions: WriteVersions::new(write_stamp_slots(options.row_cache_bytes)),
-            rows: RowCache::new(options.row_cache_bytes),
+            rows,
+            written,
             view: RwLock::new(database_snapshot),
         });
         let store = Self {
             _background_sync: Arc::new(BackgroundSync::start(&inner, &options)),
+            _key_scan: Arc::new(KeyScan::start(&inner)),
             inner,
         };
         store.check_format_version()?;
         tracing::info!(path = %path.display(), durability = ?options.durability, "store opened");
         Ok(store)
+    }
+
+    /// Whether the keys stored before the open are all in the filter that lets reads of
+    /// keys never written skip the engine (it is scanned in the background; tests wait).
+    #[doc(hidden)]
+    pub fn stored_keys_scanned(&self) -> bool {
+        self.inner
+            .written
+            .as_ref()
+            .is_some_and(WrittenKeys::is_complete)
     }
 
     /// The data directory.
@@ -321,7 +355,15 @@ impl Store for EmbeddedStore {
         // Noted before the read: a commit racing it leaves a stamp above this, so the row
         // is never served stale.
         let read_at = versions.published();
-        let value = self.inner.read(table, key.as_bytes())?;
+        let unwritten = self
+            .inner
+            .written
+            .as_ref()
+            .is_some_and(|written| written.surely_unwritten(row_hash(table, key.as_bytes())));
+        let value = match unwritten {
+            true => None,
+            false => self.inner.read(table, key.as_bytes())?,
+        };
         let shared = value.as_deref().map(Arc::<[u8]>::from);
         let owned = shared.as_deref().map(<[u8]>::to_vec);
         rows.fill_read(versions, table, key.as_bytes(), shared, read_at);
@@ -406,9 +448,15 @@ impl Store for EmbeddedStore {
             // fresh pages (a page fault and a zeroed huge page each).
             let mut written: Vec<WrittenRow> = Vec::with_capacity(batch.ops.len());
             let rows = self.inner.rows.as_ref();
+            // Also adds the key to the written keys, before the engine has it.
             let cached = |table: Table, key: &Key| {
-                table.row_cached()
-                    && rows.is_some_and(|rows| rows.holds_stamped(table, key.as_bytes()))
+                if !table.row_cached() {
+                    return false;
+                }
+                if let Some(written) = &self.inner.written {
+                    written.insert(row_hash(table, key.as_bytes()));
+                }
+                rows.is_some_and(|rows| rows.holds_stamped(table, key.as_bytes()))
             };
             // What `Database::batch` makes (each commit hands its journal bytes to the OS;
             // `sync` makes them durable), with room for every op.
@@ -552,6 +600,92 @@ impl Sequences {
 
     fn set(&mut self, table: Table, prefix: Key, seq: u64) {
         self.last.insert((table, prefix), seq);
+    }
+}
+
+/// The scan that adds the keys stored before the open to [`Inner::written`], in the
+/// background so that a large store opens at once; stopped and joined on drop.
+struct KeyScan {
+    stop: Arc<AtomicBool>,
+    handle: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl KeyScan {
+    fn start(inner: &Arc<Inner>) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let handle = inner.written.is_some().then(|| {
+            let inner = Arc::downgrade(inner);
+            let stop = Arc::clone(&stop);
+            std::thread::Builder::new()
+                .name("tessera-store-keys".into())
+                .spawn(move || {
+                    if let Some(inner) = inner.upgrade() {
+                        inner.scan_written_keys(&stop);
+                    }
+                })
+        });
+        let handle = match handle {
+            Some(Ok(handle)) => Some(handle),
+            Some(Err(error)) => {
+                tracing::error!(%error, "could not start the scan of stored keys");
+                None
+            }
+            None => None,
+        };
+        Self {
+            stop,
+            handle: Mutex::new(handle),
+        }
+    }
+}
+
+impl Drop for KeyScan {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let handle = self
+            .handle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(handle) = handle {
+            // Never panic in Drop: a panicked scan leaves the filter incomplete, unused.
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Inner {
+    /// Adds every key stored in the row-cached tables to `written`, then marks it complete.
+    /// Keys written meanwhile are added by their commits, so any snapshot taken after the
+    /// filter was made serves. On an engine error the filter stays incomplete: never used.
+    fn scan_written_keys(&self, stop: &AtomicBool) {
+        let Some(written) = &self.written else {
+            return;
+        };
+        let started = std::time::Instant::now();
+        let snapshot = self.database.snapshot();
+        let mut keys = 0_u64;
+        for table in Table::ALL.iter().filter(|table| table.row_cached()) {
+            for guard in snapshot.iter(self.keyspace(*table)) {
+                if keys.is_multiple_of(4096) && stop.load(Ordering::Relaxed) {
+                    return;
+                }
+                match guard.key() {
+                    Ok(key) => written.insert(row_hash(*table, &key)),
+                    Err(error) => {
+                        tracing::warn!(%error, "scan of stored keys failed; reads of absent keys go to the engine");
+                        return;
+                    }
+                }
+                keys += 1;
+            }
+        }
+        written.mark_complete();
+        tracing::info!(
+            keys,
+            elapsed_ms = started.elapsed().as_millis(),
+            "stored keys scanned: reads of keys never written skip the engine"
+        );
     }
 }
 

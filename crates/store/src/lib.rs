@@ -36,6 +36,7 @@ mod group_commit;
 pub mod key;
 mod row_cache;
 mod table;
+mod written_keys;
 
 use std::ops::Bound;
 

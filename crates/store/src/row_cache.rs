@@ -119,7 +119,7 @@ impl WriteVersions {
 }
 
 /// One hash per key serves both its stamp slot and its cache row.
-fn row_hash(table: Table, key: &[u8]) -> u64 {
+pub(crate) fn row_hash(table: Table, key: &[u8]) -> u64 {
     xxhash_rust::xxh3::xxh3_64_with_seed(key, table.index() as u64)
 }
 
