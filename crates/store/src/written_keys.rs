@@ -55,7 +55,7 @@ impl WrittenKeys {
             .saturating_mul(BITS_PER_KEY)
             .checked_next_power_of_two()
             .unwrap_or(1 << 63);
-        let words = usize::try_from(bits / 64).unwrap_or(1 << 40);
+        let words = usize::try_from(bits / 64).unwrap_or(1 << (usize::BITS - 2));
         let chunk_words = words.min(CHUNK_WORDS);
         let blocks = u64::try_from(words / BLOCK_WORDS).unwrap_or(1).max(1);
         Self {
