@@ -353,7 +353,8 @@ impl Store for EmbeddedStore {
             return Ok(value.map(|v| v.to_vec()));
         }
         // Noted before the read: a commit racing it leaves a stamp above this, so the row
-        // is never served stale.
+        // is never served stale. And before the filter of written keys is asked: every
+        // commit up to this one added its keys before publishing.
         let read_at = versions.published();
         let unwritten = self
             .inner
