@@ -211,10 +211,10 @@ const POINT_READ_MEMTABLE_BYTES: u64 = 16 * 1024 * 1024;
 #[derive(Clone)]
 pub struct EmbeddedStore {
     inner: Arc<Inner>,
-    // Held for its Drop: stops and joins the relaxed-mode sync thread with the last handle.
-    _background_sync: Arc<BackgroundSync>,
-    // Held for its Drop: stops and joins the scan of stored keys into `Inner::written`.
-    _key_scan: Arc<KeyScan>,
+    // Held for their Drop: the relaxed-mode sync thread and the scan of stored keys into
+    // `Inner::written`, stopped and joined with the last handle.
+    _background_sync: Arc<StoreThread>,
+    _key_scan: Arc<StoreThread>,
 }
 
 impl std::fmt::Debug for EmbeddedStore {
@@ -268,8 +268,8 @@ impl EmbeddedStore {
             view: RwLock::new(database_snapshot),
         });
         let store = Self {
-            _background_sync: Arc::new(BackgroundSync::start(&inner, &options)),
-            _key_scan: Arc::new(KeyScan::start(&inner)),
+            _background_sync: Arc::new(StoreThread::background_sync(&inner, &options)),
+            _key_scan: Arc::new(StoreThread::key_scan(&inner)),
             inner,
         };
         store.check_format_version()?;
@@ -604,57 +604,6 @@ impl Sequences {
     }
 }
 
-/// The scan that adds the keys stored before the open to [`Inner::written`], in the
-/// background so that a large store opens at once; stopped and joined on drop.
-struct KeyScan {
-    stop: Arc<AtomicBool>,
-    handle: Mutex<Option<JoinHandle<()>>>,
-}
-
-impl KeyScan {
-    fn start(inner: &Arc<Inner>) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let handle = inner.written.is_some().then(|| {
-            let inner = Arc::downgrade(inner);
-            let stop = Arc::clone(&stop);
-            std::thread::Builder::new()
-                .name("tessera-store-keys".into())
-                .spawn(move || {
-                    if let Some(inner) = inner.upgrade() {
-                        inner.scan_written_keys(&stop);
-                    }
-                })
-        });
-        let handle = match handle {
-            Some(Ok(handle)) => Some(handle),
-            Some(Err(error)) => {
-                tracing::error!(%error, "could not start the scan of stored keys");
-                None
-            }
-            None => None,
-        };
-        Self {
-            stop,
-            handle: Mutex::new(handle),
-        }
-    }
-}
-
-impl Drop for KeyScan {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        let handle = self
-            .handle
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(handle) = handle {
-            // Never panic in Drop: a panicked scan leaves the filter incomplete, unused.
-            let _ = handle.join();
-        }
-    }
-}
-
 impl Inner {
     /// Adds every key stored in the row-cached tables to `written`, then marks it complete.
     /// Keys written meanwhile are added by their commits, so any snapshot taken after the
@@ -690,52 +639,81 @@ impl Inner {
     }
 }
 
-/// The `Relaxed` mode's periodic fsync thread; stopped and joined on drop.
-struct BackgroundSync {
+/// A background thread of the store; told to stop, woken and joined when the last handle
+/// drops.
+struct StoreThread {
     stop: Arc<AtomicBool>,
     handle: Mutex<Option<JoinHandle<()>>>,
 }
 
-impl BackgroundSync {
-    fn start(inner: &Arc<Inner>, options: &StoreOptions) -> Self {
+impl StoreThread {
+    /// Runs `run` on a thread named `name` with the stop flag (it checks the flag and may
+    /// park: dropping the handle unparks it). A thread that cannot start is logged.
+    fn spawn(name: &str, run: impl FnOnce(&AtomicBool) + Send + 'static) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
-        let handle = (options.durability == Durability::Relaxed).then(|| {
-            let inner = Arc::downgrade(inner);
-            let stop = Arc::clone(&stop);
-            let interval = options.relaxed_sync_interval;
-            std::thread::Builder::new()
-                .name("tessera-store-sync".into())
-                .spawn(move || {
-                    while !stop.load(Ordering::Relaxed) {
-                        std::thread::park_timeout(interval);
-                        let Some(inner) = inner.upgrade() else { return };
-                        let seq = inner.group_commit.record_write();
-                        if inner
-                            .group_commit
-                            .wait_durable(seq, || inner.sync())
-                            .is_err()
-                        {
-                            return;
-                        }
-                    }
-                })
-        });
-        let handle = match handle {
-            Some(Ok(handle)) => Some(handle),
-            Some(Err(error)) => {
-                tracing::error!(%error, "could not start the background sync thread");
+        let flag = Arc::clone(&stop);
+        let handle = match std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || run(&flag))
+        {
+            Ok(handle) => Some(handle),
+            Err(error) => {
+                tracing::error!(%error, thread = name, "could not start a store thread");
                 None
             }
-            None => None,
         };
         Self {
             stop,
             handle: Mutex::new(handle),
         }
     }
+
+    fn none() -> Self {
+        Self {
+            stop: Arc::new(AtomicBool::new(false)),
+            handle: Mutex::new(None),
+        }
+    }
+
+    /// The `Relaxed` mode's periodic fsync thread.
+    fn background_sync(inner: &Arc<Inner>, options: &StoreOptions) -> Self {
+        if options.durability != Durability::Relaxed {
+            return Self::none();
+        }
+        let inner = Arc::downgrade(inner);
+        let interval = options.relaxed_sync_interval;
+        Self::spawn("tessera-store-sync", move |stop| {
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::park_timeout(interval);
+                let Some(inner) = inner.upgrade() else { return };
+                let seq = inner.group_commit.record_write();
+                if inner
+                    .group_commit
+                    .wait_durable(seq, || inner.sync())
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        })
+    }
+
+    /// The scan that adds the keys stored before the open to [`Inner::written`], in the
+    /// background so that a large store opens at once.
+    fn key_scan(inner: &Arc<Inner>) -> Self {
+        if inner.written.is_none() {
+            return Self::none();
+        }
+        let inner = Arc::downgrade(inner);
+        Self::spawn("tessera-store-keys", move |stop| {
+            if let Some(inner) = inner.upgrade() {
+                inner.scan_written_keys(stop);
+            }
+        })
+    }
 }
 
-impl Drop for BackgroundSync {
+impl Drop for StoreThread {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         let handle = self
@@ -745,7 +723,8 @@ impl Drop for BackgroundSync {
             .take();
         if let Some(handle) = handle {
             handle.thread().unpark();
-            // Never panic in Drop: a panicked sync thread has already logged its failure.
+            // Never panic in Drop: a panicked thread has already logged its failure (a
+            // panicked key scan leaves the filter incomplete, unused).
             let _ = handle.join();
         }
     }
