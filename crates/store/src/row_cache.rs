@@ -372,22 +372,42 @@ mod tests {
         Some(Arc::from(text.as_bytes()))
     }
 
-    /// A commit of `key` as `EmbeddedStore::commit` makes it: stamp, look for a row, write
-    /// through to it, publish.
-    fn commit(versions: &WriteVersions, cache: &RowCache, key: &[u8], text: &str) -> u64 {
+    /// Stamps of `slots` slots and a cache beside them.
+    fn cache_with_slots(slots: usize) -> (WriteVersions, RowCache) {
+        (
+            WriteVersions::new(slots),
+            RowCache::new(1 << 20).expect("cache"),
+        )
+    }
+
+    /// A commit of `key` as `EmbeddedStore::commit` makes it: stamp, look for a row, apply
+    /// (`apply` stands in for the engine), write through to the row, publish.
+    fn commit_applying(
+        versions: &WriteVersions,
+        cache: &RowCache,
+        key: &[u8],
+        text: &str,
+        apply: impl FnOnce(),
+    ) -> u64 {
         let version = versions.next();
         versions.stamp(Table::Graphs, key, version);
-        if cache.holds_stamped(Table::Graphs, key) {
+        let held = cache.holds_stamped(Table::Graphs, key);
+        apply();
+        if held {
             cache.write_through(Table::Graphs, key, value(text), version);
         }
         versions.publish(version);
         version
     }
 
+    /// [`commit_applying`] with no engine.
+    fn commit(versions: &WriteVersions, cache: &RowCache, key: &[u8], text: &str) -> u64 {
+        commit_applying(versions, cache, key, text, || ())
+    }
+
     #[test]
     fn a_stamp_newer_than_the_read_invalidates_the_row() {
-        let versions = WriteVersions::new(1024);
-        let cache = RowCache::new(1 << 20).expect("cache");
+        let (versions, cache) = cache_with_slots(1024);
         cache.fill_read(&versions, Table::Identities, b"k", value("v1"), 0);
         assert_eq!(
             cache.get(&versions, Table::Identities, b"k"),
@@ -410,8 +430,7 @@ mod tests {
     #[test]
     fn a_collision_hides_a_settled_row_only_while_its_commit_is_in_flight() {
         // One slot: every write raises the stamp of every row.
-        let versions = WriteVersions::new(1);
-        let cache = RowCache::new(1 << 20).expect("cache");
+        let (versions, cache) = cache_with_slots(1);
         cache.fill_read(&versions, Table::Graphs, b"a", value("x"), 0);
         let other = versions.next();
         versions.stamp(Table::Graphs, b"b", other);
@@ -430,8 +449,7 @@ mod tests {
     fn a_settled_row_taken_before_a_commit_publishes_is_not_served() {
         // Stamps of their own: the old value of `a` must not be served by the settled rule
         // alone once the commit that wrote it has published.
-        let versions = WriteVersions::new(1024);
-        let cache = RowCache::new(1 << 20).expect("cache");
+        let (versions, cache) = cache_with_slots(1024);
         cache.fill_read(&versions, Table::Graphs, b"a", None, versions.published());
         // The row (settled, absent) is taken; then a commit writes `a` through and
         // publishes; only then are the stamp and the published version looked at.
@@ -447,8 +465,7 @@ mod tests {
 
     #[test]
     fn a_read_raced_by_a_commit_stays_unsettled() {
-        let versions = WriteVersions::new(1);
-        let cache = RowCache::new(1 << 20).expect("cache");
+        let (versions, cache) = cache_with_slots(1);
         // Read at 0; before the row is in, a commit writes the key without finding a row
         // to write through to: the value read may be the old one.
         let read_at = versions.published();
@@ -475,8 +492,7 @@ mod tests {
     /// always reads what it committed.
     #[test]
     fn reads_stay_current_while_every_write_collides() {
-        let versions = WriteVersions::new(1);
-        let cache = RowCache::new(1 << 20).expect("cache");
+        let (versions, cache) = cache_with_slots(1);
         let engine = std::sync::Mutex::new(std::collections::HashMap::<Vec<u8>, u64>::new());
         let keys: [&[u8]; 3] = [b"a", b"b", b"c"];
         let read = |key: &[u8]| -> u64 {
@@ -524,14 +540,9 @@ mod tests {
             }
             for round in 1..=3_000_u64 {
                 for key in keys {
-                    let version = versions.next();
-                    versions.stamp(Table::Graphs, key, version);
-                    let held = cache.holds_stamped(Table::Graphs, key);
-                    engine.lock().expect("engine").insert(key.to_vec(), round);
-                    if held {
-                        cache.write_through(Table::Graphs, key, value(&round.to_string()), version);
-                    }
-                    versions.publish(version);
+                    commit_applying(&versions, &cache, key, &round.to_string(), || {
+                        engine.lock().expect("engine").insert(key.to_vec(), round);
+                    });
                     assert_eq!(read(key), round);
                 }
             }
