@@ -246,14 +246,11 @@ impl EmbeddedStore {
             .collect::<std::result::Result<Vec<_>, _>>()?;
         let database_snapshot = database.snapshot();
         let rows = RowCache::new(options.row_cache_bytes);
-        let stored_keys = Table::ALL
-            .iter()
-            .filter(|table| table.row_cached())
-            .filter_map(|table| keyspaces.get(table.index()))
-            .map(|keyspace| u64::try_from(keyspace.approximate_len()).unwrap_or(u64::MAX))
-            .fold(0_u64, u64::saturating_add);
         let written = rows.as_ref().map(|_| {
-            WrittenKeys::for_keys(stored_keys, options.row_cache_bytes / WRITE_STAMP_BYTES)
+            WrittenKeys::for_keys(
+                row_cached_keys(&keyspaces),
+                options.row_cache_bytes / WRITE_STAMP_BYTES,
+            )
         });
         let inner = Arc::new(Inner {
             database,
@@ -285,6 +282,25 @@ impl EmbeddedStore {
             .written
             .as_ref()
             .is_some_and(WrittenKeys::is_complete)
+    }
+
+    /// How many times the filter of written keys has grown (tests wait for it).
+    #[doc(hidden)]
+    pub fn written_keys_generation(&self) -> usize {
+        self.inner
+            .written
+            .as_ref()
+            .map_or(0, WrittenKeys::current_generation)
+    }
+
+    /// Whether a read of `key` would be answered "absent" by the filter of written keys,
+    /// without the engine (tests check that a grown filter still does).
+    #[doc(hidden)]
+    pub fn known_unwritten(&self, table: Table, key: &Key) -> bool {
+        self.inner
+            .written
+            .as_ref()
+            .is_some_and(|written| written.surely_unwritten(row_hash(table, key.as_bytes())))
     }
 
     /// The data directory.
@@ -605,10 +621,11 @@ impl Sequences {
 }
 
 impl Inner {
-    /// Adds every key stored in the row-cached tables to `written`, then marks it complete.
-    /// Keys written meanwhile are added by their commits, so any snapshot taken after the
-    /// filter was made serves. On an engine error the filter stays incomplete: never used.
-    fn scan_written_keys(&self, stop: &AtomicBool) {
+    /// Adds every key stored in the row-cached tables to generation `generation` of
+    /// `written`, then makes reads ask it. Keys written meanwhile are added by their commits,
+    /// so any snapshot taken after the generation was made serves. On an engine error the
+    /// generation stays incomplete: never asked.
+    fn scan_written_keys(&self, generation: usize, stop: &AtomicBool) {
         let Some(written) = &self.written else {
             return;
         };
@@ -621,7 +638,7 @@ impl Inner {
                     return;
                 }
                 match guard.key() {
-                    Ok(key) => written.insert(row_hash(*table, &key)),
+                    Ok(key) => written.add_stored(generation, row_hash(*table, &key)),
                     Err(error) => {
                         tracing::warn!(%error, "scan of stored keys failed; reads of absent keys go to the engine");
                         return;
@@ -630,13 +647,48 @@ impl Inner {
                 keys += 1;
             }
         }
-        written.mark_complete();
+        written.complete(generation);
         tracing::info!(
             keys,
+            generation,
+            capacity = written.capacity(),
             elapsed_ms = started.elapsed().as_millis(),
             "stored keys scanned: reads of keys never written skip the engine"
         );
     }
+
+    /// Replaces a filter of written keys that holds more keys than it was sized for with a
+    /// larger one, filled by a scan.
+    fn grow_written_keys(&self, stop: &AtomicBool) {
+        let Some(written) = &self.written else {
+            return;
+        };
+        let generation = {
+            // Under the commit lock: every commit before is applied (so in the scan's
+            // snapshot), every commit after adds its keys to the new generation too.
+            let _commits = self
+                .commit_lock
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            written.grow(row_cached_keys(&self.keyspaces))
+        };
+        match generation {
+            Some(generation) => self.scan_written_keys(generation, stop),
+            None => tracing::warn!(
+                "the filter of written keys cannot grow further; reads of absent keys go to the engine more often"
+            ),
+        }
+    }
+}
+
+/// Keys the row-cached tables hold, roughly (`keyspaces` in [`Table::ALL`]'s order).
+fn row_cached_keys(keyspaces: &[Keyspace]) -> u64 {
+    Table::ALL
+        .iter()
+        .filter(|table| table.row_cached())
+        .filter_map(|table| keyspaces.get(table.index()))
+        .map(|keyspace| u64::try_from(keyspace.approximate_len()).unwrap_or(u64::MAX))
+        .fold(0_u64, u64::saturating_add)
 }
 
 /// A background thread of the store; told to stop, woken and joined when the last handle
@@ -699,19 +751,36 @@ impl StoreThread {
     }
 
     /// The scan that adds the keys stored before the open to [`Inner::written`], in the
-    /// background so that a large store opens at once.
+    /// background so that a large store opens at once; then, every
+    /// [`WRITTEN_KEYS_CHECK`], the growth of a filter that holds more keys than it was
+    /// sized for.
     fn key_scan(inner: &Arc<Inner>) -> Self {
         if inner.written.is_none() {
             return Self::none();
         }
         let inner = Arc::downgrade(inner);
         Self::spawn("tessera-store-keys", move |stop| {
-            if let Some(inner) = inner.upgrade() {
-                inner.scan_written_keys(stop);
+            match inner.upgrade() {
+                Some(inner) => inner.scan_written_keys(0, stop),
+                None => return,
+            }
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::park_timeout(WRITTEN_KEYS_CHECK);
+                let Some(inner) = inner.upgrade() else { return };
+                if inner
+                    .written
+                    .as_ref()
+                    .is_some_and(WrittenKeys::wants_growth)
+                {
+                    inner.grow_written_keys(stop);
+                }
             }
         })
     }
 }
+
+/// How often the key-scan thread checks whether the filter of written keys must grow.
+const WRITTEN_KEYS_CHECK: Duration = Duration::from_secs(1);
 
 impl Drop for StoreThread {
     fn drop(&mut self) {

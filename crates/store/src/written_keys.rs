@@ -15,12 +15,15 @@
 //! until it has finished, the filter answers nothing. Deleted keys stay in (a false
 //! positive costs the engine read it would have cost anyway).
 //!
-//! Sized at open for twice the keys the tables then hold, and at least as many keys as the
-//! row cache has stamp slots (one per 64 bytes of row cache; [`MIN_KEYS`] at least), at
-//! [`BITS_PER_KEY`] bits each. A store that grows past that gets more false positives, each
-//! one an engine read, until it is reopened.
+//! Sized at open for twice the keys the tables then hold, and at least for the floor the
+//! store asks (one key per 64 bytes of row cache), at [`BITS_PER_KEY`] bits each. A filter
+//! holding more keys than it was sized for answers "absent" less and less often, so it is
+//! replaced by a larger *generation* ([`GROWTH`] times the keys, or twice those stored):
+//! made under the commit lock, so every later commit adds its keys to both, and filled by a
+//! scan of a snapshot taken after that, so every earlier commit's keys are in the snapshot.
+//! Reads keep asking the old generation until the new one is complete.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 /// Bits of filter per key it is sized for: with [`BITS_SET`] bits in one 512-bit block, about
@@ -30,27 +33,138 @@ const BITS_PER_KEY: u64 = 16;
 /// costs one cache miss.
 const BITS_SET: u32 = 6;
 const BLOCK_WORDS: usize = 8;
-/// Fewest keys a filter is sized for (2 MB of bits).
-const MIN_KEYS: u64 = 1 << 20;
+/// Fewest keys a filter is sized for (one block).
+const MIN_KEYS: u64 = 512 / BITS_PER_KEY;
 /// Words per lazily allocated chunk, so that stores that write little (tests open hundreds)
 /// do not zero megabytes at open.
 const CHUNK_WORDS: usize = 1 << 16;
+/// How many times more keys each generation is sized for than the one it replaces: the
+/// scans that fill generations add up to a third more keys than the last one holds, and the
+/// generations replaced (kept: a reader may still be asking one) to a third of its memory.
+const GROWTH: u64 = 4;
+/// Generations a store can go through: from the smallest filter, 4^9 times its keys.
+const GENERATIONS: usize = 10;
 
+/// The filter of written keys: the generation reads ask, and the next one while it is filled.
 pub(crate) struct WrittenKeys {
+    generations: [OnceLock<Filter>; GENERATIONS],
+    /// The generation reads ask; only ever moves to a complete one.
+    current: AtomicUsize,
+}
+
+impl WrittenKeys {
+    /// A filter for `stored` keys stored now and at least `floor` keys in all; its first
+    /// generation is complete once [`WrittenKeys::add_stored`] has added the stored keys.
+    pub(crate) fn for_keys(stored: u64, floor: u64) -> Self {
+        let generations = std::array::from_fn(|_| OnceLock::new());
+        let keys = Self {
+            generations,
+            current: AtomicUsize::new(0),
+        };
+        if let Some(first) = keys.generations.first() {
+            let _ = first.set(Filter::for_keys(stored.saturating_mul(2).max(floor)));
+        }
+        keys
+    }
+
+    fn generation(&self, index: usize) -> Option<&Filter> {
+        self.generations.get(index).and_then(OnceLock::get)
+    }
+
+    /// Adds a key by its row hash: to the generation reads ask and to the one being filled.
+    /// Callers are commits, under the commit lock, before the engine applies their batch.
+    pub(crate) fn insert(&self, hash: u64) {
+        let current = self.current.load(Ordering::Acquire);
+        for filter in [current, current + 1]
+            .into_iter()
+            .filter_map(|index| self.generation(index))
+        {
+            filter.insert(hash);
+        }
+    }
+
+    /// Whether no commit added the key before this call, and the keys stored before the
+    /// generation asked was made are all in: only then is "absent" certain.
+    pub(crate) fn surely_unwritten(&self, hash: u64) -> bool {
+        self.generation(self.current.load(Ordering::Acquire))
+            .is_some_and(|filter| filter.is_complete() && filter.surely_unwritten(hash))
+    }
+
+    /// Whether the generation reads ask holds every stored key.
+    pub(crate) fn is_complete(&self) -> bool {
+        self.generation(self.current.load(Ordering::Acquire))
+            .is_some_and(Filter::is_complete)
+    }
+
+    /// The generation reads ask (0 until the first growth).
+    pub(crate) fn current_generation(&self) -> usize {
+        self.current.load(Ordering::Acquire)
+    }
+
+    /// Whether the generation reads ask holds more keys than it was sized for, and no
+    /// larger one has been made yet.
+    pub(crate) fn wants_growth(&self) -> bool {
+        let current = self.current.load(Ordering::Acquire);
+        self.generation(current)
+            .is_some_and(|filter| filter.is_complete() && filter.overloaded())
+            && self.generation(current + 1).is_none()
+    }
+
+    /// Makes the next generation, sized for [`GROWTH`] times the keys of the current one and
+    /// at least twice the `stored` keys, and returns its index (`None`: none is left).
+    /// Callers hold the commit lock, so every commit after this adds its keys to it.
+    pub(crate) fn grow(&self, stored: u64) -> Option<usize> {
+        let current = self.current.load(Ordering::Acquire);
+        let capacity = self.generation(current)?.capacity;
+        let next = current + 1;
+        let slot = self.generations.get(next)?;
+        let keys = capacity
+            .saturating_mul(GROWTH)
+            .max(stored.saturating_mul(2));
+        slot.get_or_init(|| Filter::for_keys(keys));
+        Some(next)
+    }
+
+    /// Adds a stored key to generation `index` (the scan that fills it).
+    pub(crate) fn add_stored(&self, index: usize, hash: u64) {
+        if let Some(filter) = self.generation(index) {
+            filter.insert(hash);
+        }
+    }
+
+    /// Called once every stored key is in generation `index`: reads ask it from now on.
+    pub(crate) fn complete(&self, index: usize) {
+        if let Some(filter) = self.generation(index) {
+            filter.complete.store(true, Ordering::Release);
+            self.current.fetch_max(index, Ordering::AcqRel);
+        }
+    }
+
+    /// Keys the generation reads ask was sized for.
+    pub(crate) fn capacity(&self) -> u64 {
+        self.generation(self.current.load(Ordering::Acquire))
+            .map_or(0, |filter| filter.capacity)
+    }
+}
+
+/// One generation: a blocked Bloom filter sized for `capacity` keys.
+struct Filter {
     chunks: Box<[OnceLock<Box<[AtomicU64]>>]>,
     chunk_words: usize,
     /// Blocks - 1 (a power of two).
     block_mask: u64,
-    /// Set once the keys stored before the open are all in.
+    /// Keys it is sized for.
+    capacity: u64,
+    /// Keys added that set a bit none before had set: distinct keys, less the few whose
+    /// bits others had all set already.
+    added: AtomicU64,
+    /// Set once the keys stored before it was made are all in.
     complete: AtomicBool,
 }
 
-impl WrittenKeys {
-    /// A filter for `stored` keys stored now and at least `floor` keys in all.
-    pub(crate) fn for_keys(stored: u64, floor: u64) -> Self {
-        let bits = stored
-            .saturating_mul(2)
-            .max(floor)
+impl Filter {
+    fn for_keys(keys: u64) -> Self {
+        let bits = keys
             .max(MIN_KEYS)
             .saturating_mul(BITS_PER_KEY)
             .checked_next_power_of_two()
@@ -62,6 +176,8 @@ impl WrittenKeys {
             chunks: (0..words / chunk_words).map(|_| OnceLock::new()).collect(),
             chunk_words,
             block_mask: blocks - 1,
+            capacity: (blocks * 512) / BITS_PER_KEY,
+            added: AtomicU64::new(0),
             complete: AtomicBool::new(false),
         }
     }
@@ -92,37 +208,31 @@ impl WrittenKeys {
         words.get(index % self.chunk_words)
     }
 
-    /// Adds a key by its row hash. Callers add a commit's keys before the engine applies it.
-    pub(crate) fn insert(&self, hash: u64) {
-        let bits = self.bits(hash);
-        for (index, bit) in bits {
+    fn insert(&self, hash: u64) {
+        let mut new = false;
+        for (index, bit) in self.bits(hash) {
             if let Some(word) = self.word(index, true) {
-                word.fetch_or(bit, Ordering::Release);
+                new |= word.fetch_or(bit, Ordering::Release) & bit == 0;
             }
+        }
+        if new {
+            self.added.fetch_add(1, Ordering::Relaxed);
         }
     }
 
-    /// Whether no commit added the key before this call, and the keys stored before the
-    /// open are all in: only then is "absent" certain.
-    pub(crate) fn surely_unwritten(&self, hash: u64) -> bool {
-        if !self.is_complete() {
-            return false;
-        }
-        let bits = self.bits(hash);
-        bits.iter().any(|(index, bit)| {
+    fn surely_unwritten(&self, hash: u64) -> bool {
+        self.bits(hash).iter().any(|(index, bit)| {
             self.word(*index, false)
                 .is_none_or(|word| word.load(Ordering::Acquire) & bit == 0)
         })
     }
 
-    /// Whether the keys stored before the open are all in.
-    pub(crate) fn is_complete(&self) -> bool {
+    fn is_complete(&self) -> bool {
         self.complete.load(Ordering::Acquire)
     }
 
-    /// Called once the keys stored before the open are in.
-    pub(crate) fn mark_complete(&self) {
-        self.complete.store(true, Ordering::Release);
+    fn overloaded(&self) -> bool {
+        self.added.load(Ordering::Relaxed) > self.capacity
     }
 }
 
@@ -143,15 +253,16 @@ mod tests {
 
     #[test]
     fn added_keys_are_never_reported_unwritten_and_few_others_are_missed() {
-        let keys = WrittenKeys::for_keys(0, 0);
+        let keys = WrittenKeys::for_keys(0, 1 << 20);
         keys.insert(hash(1));
         assert!(
             !keys.surely_unwritten(hash(2)),
             "nothing is certain before the stored keys are in"
         );
-        keys.mark_complete();
-        // Loaded to the capacity an empty store's filter is sized for.
-        let load = MIN_KEYS;
+        keys.complete(0);
+        // Loaded to the capacity it is sized for.
+        let load = keys.capacity();
+        assert!(load >= 1 << 20);
         for n in 0..load {
             keys.insert(hash(n));
         }
@@ -168,12 +279,74 @@ mod tests {
 
     #[test]
     fn an_empty_filter_allocates_only_what_is_written() {
-        let keys = WrittenKeys::for_keys(0, 0);
-        keys.mark_complete();
+        let keys = WrittenKeys::for_keys(0, 1 << 20);
+        keys.complete(0);
         assert!(keys.surely_unwritten(hash(7)));
         keys.insert(hash(7));
         assert!(!keys.surely_unwritten(hash(7)));
-        let allocated = keys.chunks.iter().filter(|c| c.get().is_some()).count();
+        let filter = keys.generation(0).expect("first generation");
+        let allocated = filter.chunks.iter().filter(|c| c.get().is_some()).count();
         assert_eq!(allocated, 1, "one block, in one chunk");
+    }
+
+    #[test]
+    fn an_overloaded_filter_grows_into_one_that_holds_every_key() {
+        let keys = WrittenKeys::for_keys(0, 0);
+        keys.complete(0);
+        let small = keys.capacity();
+        assert!(!keys.wants_growth());
+        // Stored before the growth: the scan adds them to the next generation.
+        let stored: Vec<u64> = (0..small * 8).collect();
+        for n in &stored {
+            keys.insert(hash(*n));
+        }
+        assert!(
+            keys.wants_growth(),
+            "{} keys in a filter for {small}",
+            small * 8
+        );
+        let next = keys.grow(small * 8).expect("a generation is left");
+        assert_eq!(next, 1);
+        assert!(!keys.wants_growth(), "one growth at a time");
+        // Committed while the scan runs: into both generations.
+        for n in small * 8..small * 9 {
+            keys.insert(hash(n));
+        }
+        assert_eq!(
+            keys.current_generation(),
+            0,
+            "reads ask the old one until it is full"
+        );
+        for n in &stored {
+            keys.add_stored(next, hash(*n));
+        }
+        keys.complete(next);
+        assert_eq!(keys.current_generation(), 1);
+        assert!(
+            keys.capacity() >= small * 16,
+            "sized for twice the keys stored"
+        );
+        assert!((0..small * 9).all(|n| !keys.surely_unwritten(hash(n))));
+        let others = 10_000;
+        let false_positives = (small * 9..small * 9 + others)
+            .filter(|n| !keys.surely_unwritten(hash(*n)))
+            .count();
+        assert!(
+            false_positives < 200,
+            "{false_positives} of {others} keys never added looked written"
+        );
+    }
+
+    #[test]
+    fn a_generation_not_yet_complete_is_never_asked() {
+        let keys = WrittenKeys::for_keys(0, 0);
+        keys.complete(0);
+        for n in 0..keys.capacity() * 2 {
+            keys.insert(hash(n));
+        }
+        let next = keys.grow(0).expect("a generation is left");
+        // Its scan has added nothing yet: asking it would call every stored key absent.
+        assert!(!keys.surely_unwritten(hash(0)));
+        assert_eq!(keys.current_generation(), next - 1);
     }
 }

@@ -81,3 +81,73 @@ fn a_store_closed_during_its_scan_reopens() {
         Some(vec![0; 64])
     );
 }
+
+#[test]
+fn a_filter_that_outgrows_its_size_is_replaced_while_commits_go_on() {
+    let dir = tempfile::tempdir().expect("dir");
+    // A 64 KiB row cache sizes the first filter for about a thousand keys.
+    let store = EmbeddedStore::open(
+        dir.path(),
+        StoreOptions {
+            row_cache_bytes: 64 * 1024,
+            durability: tessera_store::Durability::Relaxed,
+            ..StoreOptions::default()
+        },
+    )
+    .expect("open");
+    wait_for_scan(&store);
+    let committed = std::sync::atomic::AtomicU32::new(0);
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        // Keys committed while a new generation is being filled must be found once reads
+        // ask it: every key committed so far is read back, again and again.
+        let reader = scope.spawn(|| {
+            let mut reads = 0_u64;
+            while !done.load(std::sync::atomic::Ordering::Acquire) {
+                let upto = committed.load(std::sync::atomic::Ordering::Acquire);
+                for n in (0..upto).rev().step_by(97).take(200) {
+                    assert_eq!(
+                        store.get(Table::Identities, &key(n)).expect("read"),
+                        Some(n.to_be_bytes().to_vec()),
+                        "key {n}, committed before the read, read absent"
+                    );
+                    reads += 1;
+                }
+            }
+            reads
+        });
+        // Until the filter has grown twice (at most two million keys).
+        let mut next = 0_u32;
+        while store.written_keys_generation() < 2 && next < 2_000_000 {
+            let mut batch = WriteBatch::new();
+            for n in next..next + 1_000 {
+                batch.put(Table::Identities, &key(n), n.to_be_bytes().to_vec());
+            }
+            store.commit(batch).expect("commit");
+            next += 1_000;
+            committed.store(next, std::sync::atomic::Ordering::Release);
+        }
+        done.store(true, std::sync::atomic::Ordering::Release);
+        assert!(reader.join().expect("reader") > 0);
+        assert!(
+            store.written_keys_generation() >= 2,
+            "the filter did not grow twice in {next} keys"
+        );
+    });
+    let upto = committed.load(std::sync::atomic::Ordering::Acquire);
+    for n in 0..upto {
+        assert!(
+            !store.known_unwritten(Table::Identities, &key(n)),
+            "key {n}"
+        );
+    }
+    // The grown filter answers keys never written again: the first one, holding every key
+    // written, would call almost none of them absent.
+    let absent = (upto..upto + 10_000)
+        .filter(|n| store.known_unwritten(Table::Identities, &key(*n)))
+        .count();
+    assert!(
+        absent > 9_000,
+        "{absent} of 10,000 keys never written known absent"
+    );
+}
