@@ -640,7 +640,7 @@ impl Inner {
                 match guard.key() {
                     Ok(key) => written.add_stored(generation, row_hash(*table, &key)),
                     Err(error) => {
-                        tracing::warn!(%error, "scan of stored keys failed; reads of absent keys go to the engine");
+                        tracing::warn!(%error, generation, "scan of stored keys failed; reads go on asking the filter of written keys they asked before (the engine, before the first scan)");
                         return;
                     }
                 }
@@ -672,11 +672,9 @@ impl Inner {
                 .unwrap_or_else(PoisonError::into_inner);
             written.grow(row_cached_keys(&self.keyspaces))
         };
-        match generation {
-            Some(generation) => self.scan_written_keys(generation, stop),
-            None => tracing::warn!(
-                "the filter of written keys cannot grow further; reads of absent keys go to the engine more often"
-            ),
+        // `None` is not reached: `wants_growth` asks for a generation only while one is left.
+        if let Some(generation) = generation {
+            self.scan_written_keys(generation, stop);
         }
     }
 }

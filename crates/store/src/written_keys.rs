@@ -12,8 +12,8 @@
 //! before the engine applies the batch and before it is published: a reader that noted the
 //! published version `v` and then finds a key's bits missing knows no commit up to `v`
 //! wrote it. Keys stored before the store opened are added by a scan in the background;
-//! until it has finished, the filter answers nothing. Deleted keys stay in (a false
-//! positive costs the engine read it would have cost anyway).
+//! until it has finished, the filter answers nothing. Deleted keys stay in until the filter
+//! is replaced (a false positive costs the engine read it would have cost anyway).
 //!
 //! Sized at open for twice the keys the tables then hold, and at least for the floor the
 //! store asks (one key per 64 bytes of row cache), at [`BITS_PER_KEY`] bits each. A filter
@@ -21,7 +21,10 @@
 //! replaced by a larger *generation* ([`GROWTH`] times the keys, or twice those stored):
 //! made under the commit lock, so every later commit adds its keys to both, and filled by a
 //! scan of a snapshot taken after that, so every earlier commit's keys are in the snapshot.
-//! Reads keep asking the old generation until the new one is complete.
+//! Reads keep asking the old generation until the new one is complete. Replaced generations
+//! are kept (a reader may still be asking one): memory follows the keys ever written,
+//! deleted ones included, as a filter that never grew would need to keep its false
+//! positives down.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::OnceLock;
@@ -101,18 +104,25 @@ impl WrittenKeys {
         self.current.load(Ordering::Acquire)
     }
 
-    /// Whether the generation reads ask holds more keys than it was sized for, and no
-    /// larger one has been made yet.
+    /// Whether the generation reads ask holds more keys than it was sized for, no larger
+    /// one is complete yet and one is left. A larger one that exists but is not complete
+    /// is one whose scan failed: filling it again from a new snapshot is sound, since
+    /// every commit since it was made has added its keys to it.
     pub(crate) fn wants_growth(&self) -> bool {
         let current = self.current.load(Ordering::Acquire);
-        self.generation(current)
-            .is_some_and(|filter| filter.is_complete() && filter.overloaded())
-            && self.generation(current + 1).is_none()
+        current + 1 < GENERATIONS
+            && self
+                .generation(current)
+                .is_some_and(|filter| filter.is_complete() && filter.overloaded())
+            && !self
+                .generation(current + 1)
+                .is_some_and(Filter::is_complete)
     }
 
-    /// Makes the next generation, sized for [`GROWTH`] times the keys of the current one and
-    /// at least twice the `stored` keys, and returns its index (`None`: none is left).
-    /// Callers hold the commit lock, so every commit after this adds its keys to it.
+    /// Makes the next generation (unless a failed scan left it made), sized for
+    /// [`GROWTH`] times the keys of the current one and at least twice the `stored` keys,
+    /// and returns its index (`None`: none is left). Callers hold the commit lock, so
+    /// every commit after this adds its keys to it.
     pub(crate) fn grow(&self, stored: u64) -> Option<usize> {
         let current = self.current.load(Ordering::Acquire);
         let capacity = self.generation(current)?.capacity;
@@ -156,8 +166,9 @@ struct Filter {
     /// Keys it is sized for.
     capacity: u64,
     /// Keys added that set a bit none before had set: distinct keys, less the few whose
-    /// bits others had all set already.
-    added: AtomicU64,
+    /// bits others had all set already. On a cache line of its own: commits write it,
+    /// while readers load the fields beside it on every check.
+    added: Padded,
     /// Set once the keys stored before it was made are all in.
     complete: AtomicBool,
 }
@@ -177,7 +188,7 @@ impl Filter {
             chunk_words,
             block_mask: blocks - 1,
             capacity: (blocks * 512) / BITS_PER_KEY,
-            added: AtomicU64::new(0),
+            added: Padded(AtomicU64::new(0)),
             complete: AtomicBool::new(false),
         }
     }
@@ -216,7 +227,7 @@ impl Filter {
             }
         }
         if new {
-            self.added.fetch_add(1, Ordering::Relaxed);
+            self.added.0.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -232,9 +243,12 @@ impl Filter {
     }
 
     fn overloaded(&self) -> bool {
-        self.added.load(Ordering::Relaxed) > self.capacity
+        self.added.0.load(Ordering::Relaxed) > self.capacity
     }
 }
+
+#[repr(align(64))]
+struct Padded(AtomicU64);
 
 fn splitmix64(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -307,7 +321,7 @@ mod tests {
         );
         let next = keys.grow(small * 8).expect("a generation is left");
         assert_eq!(next, 1);
-        assert!(!keys.wants_growth(), "one growth at a time");
+        assert_eq!(keys.grow(0), Some(next), "one generation at a time");
         // Committed while the scan runs: into both generations.
         for n in small * 8..small * 9 {
             keys.insert(hash(n));
@@ -335,6 +349,49 @@ mod tests {
             false_positives < 200,
             "{false_positives} of {others} keys never added looked written"
         );
+    }
+
+    #[test]
+    fn a_store_that_holds_few_keys_still_grows_its_filter_fourfold() {
+        let keys = WrittenKeys::for_keys(0, 1 << 12);
+        keys.complete(0);
+        let small = keys.capacity();
+        for n in 0..=small {
+            keys.insert(hash(n));
+        }
+        // Most of those keys deleted since: few stored.
+        let next = keys.grow(10).expect("a generation is left");
+        keys.complete(next);
+        assert_eq!(keys.capacity(), small * GROWTH);
+    }
+
+    #[test]
+    fn a_generation_whose_scan_failed_is_filled_again_and_the_last_one_stops_growth() {
+        let keys = WrittenKeys::for_keys(0, 0);
+        keys.complete(0);
+        for n in 0..=keys.capacity() {
+            keys.insert(hash(n));
+        }
+        let next = keys.grow(0).expect("a generation is left");
+        // Its scan stopped halfway: not complete, so growth is still wanted, into it.
+        assert!(keys.wants_growth());
+        keys.insert(hash(u64::MAX));
+        assert_eq!(keys.grow(0), Some(next), "the generation made before");
+        let again = keys.generation(next).expect("made");
+        assert!(
+            !again.surely_unwritten(hash(u64::MAX)),
+            "kept what commits added"
+        );
+        // Every generation used up: none is wanted any more.
+        let mut current = 0;
+        while let Some(next) = keys.grow(0) {
+            keys.complete(next);
+            current = next;
+            let filter = keys.generation(current).expect("made");
+            filter.added.0.store(filter.capacity + 1, Ordering::Relaxed);
+        }
+        assert_eq!(current, GENERATIONS - 1);
+        assert!(!keys.wants_growth());
     }
 
     #[test]

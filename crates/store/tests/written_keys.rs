@@ -98,6 +98,13 @@ fn a_filter_that_outgrows_its_size_is_replaced_while_commits_go_on() {
     wait_for_scan(&store);
     let committed = std::sync::atomic::AtomicU32::new(0);
     let done = std::sync::atomic::AtomicBool::new(false);
+    // Stops the reader however the writer ends (a failed commit must not hang the test).
+    struct Done<'a>(&'a std::sync::atomic::AtomicBool);
+    impl Drop for Done<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, std::sync::atomic::Ordering::Release);
+        }
+    }
     std::thread::scope(|scope| {
         // Keys committed while a new generation is being filled must be found once reads
         // ask it: every key committed so far is read back, again and again.
@@ -116,9 +123,13 @@ fn a_filter_that_outgrows_its_size_is_replaced_while_commits_go_on() {
             }
             reads
         });
-        // Until the filter has grown twice (at most two million keys).
+        let done = Done(&done);
+        // Until the filter has grown twice. The first growth comes at the thread's first
+        // check, a second after the open, and sizes the next filter for twice the keys
+        // stored by then; the cap leaves room for a writer ten times faster than a debug
+        // build's.
         let mut next = 0_u32;
-        while store.written_keys_generation() < 2 && next < 2_000_000 {
+        while store.written_keys_generation() < 2 && next < 20_000_000 {
             let mut batch = WriteBatch::new();
             for n in next..next + 1_000 {
                 batch.put(Table::Identities, &key(n), n.to_be_bytes().to_vec());
@@ -127,7 +138,7 @@ fn a_filter_that_outgrows_its_size_is_replaced_while_commits_go_on() {
             next += 1_000;
             committed.store(next, std::sync::atomic::Ordering::Release);
         }
-        done.store(true, std::sync::atomic::Ordering::Release);
+        drop(done);
         assert!(reader.join().expect("reader") > 0);
         assert!(
             store.written_keys_generation() >= 2,
