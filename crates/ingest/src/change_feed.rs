@@ -51,7 +51,9 @@ pub enum ChangeKind {
     /// profile, `identities` its identities.
     Membership,
     /// A graph changed members without a record of its own (an unlink through the identity
-    /// API, the erasure of one of its identities, or an eviction that split it): `identities`
+    /// API, the erasure of one of its identities, an eviction that split it, or a record
+    /// whose primary identity was left out of linking, filed under the primary's own
+    /// graph; `absorbed` then lists the graphs that merged into this one): `identities`
     /// are the members of one resulting graph (empty when nothing is left of it), `graph` the
     /// graph it came from. Consumers re-derive what they keep per profile for every graph
     /// the entry leads to, and drop it for `graph` when that no longer exists.
@@ -235,6 +237,35 @@ pub fn append_graph_changes(
         append(batch, &entry(gone, &[]))?;
     }
     Ok(())
+}
+
+/// Adds the record of a link made without the record's primary identity (blocked or
+/// non-people, so left out of linking): one [`ChangeKind::GraphChanged`] entry naming the
+/// `members` of `graph`, which the record's other identities joined, and the graphs that
+/// merged into it. The record's own entry names the graph of its primary, whose profile
+/// holds the record's data; this one lets consumers hear what became of `graph`.
+#[allow(clippy::too_many_arguments)]
+pub fn append_linked_without_primary(
+    batch: &mut WriteBatch,
+    tenant: &Tenant,
+    graph: u64,
+    members: &[IdentityKey],
+    absorbed: &[u64],
+    primary: &IdentityKey,
+    receipt: &str,
+    applied_ms: i64,
+) -> Result<()> {
+    let mut entry = graph_entry(
+        tenant,
+        ChangeKind::GraphChanged,
+        members.first().unwrap_or(primary),
+        members,
+        Some(graph),
+        receipt,
+        applied_ms,
+    );
+    entry.absorbed = absorbed.to_vec();
+    append(batch, &entry)
 }
 
 /// An entry about identities rather than a record (erasures, graph changes): filed under

@@ -287,6 +287,11 @@ struct TenantLinks<'a> {
     /// Graphs a record split (an eviction, or a link its linking rules removed): `(graph,
     /// parts split off, the record's primary identity, its receipt)`.
     splits: Vec<(u64, Vec<u64>, IdentityKey, String)>,
+    /// Graphs a record linked without its primary identity (blocked or non-people, left
+    /// out): `(graph, graphs it absorbed, the record's primary identity, its receipt)`.
+    /// The record's own feed entry names the primary's graph, whose profile holds the
+    /// record; these graphs are heard of through entries of their own.
+    linked_without_primary: Vec<(u64, Vec<u64>, IdentityKey, String)>,
 }
 
 impl TenantLinks<'_> {
@@ -363,6 +368,15 @@ impl<'a> Linker<'a> {
             .is_some_and(|links| links.links(item, &item.primary))
     }
 
+    /// The graph the record's primary identity belongs to, as the batch's links so far
+    /// leave it (for a primary left out of linking: the graph it joined before).
+    fn primary_graph(&mut self, item: &Prepared) -> Result<Option<u64>> {
+        match self.txns.get_mut(&item.tenant) {
+            Some(links) => Ok(links.txn.graph_id_of(&item.primary)?),
+            None => Ok(None),
+        }
+    }
+
     /// Links the record's identities (primary first); returns what that did to the graph.
     fn link(&mut self, item: &Prepared, at: i64) -> Result<Option<LinkOutcome>> {
         if !item.link {
@@ -386,6 +400,7 @@ impl<'a> Linker<'a> {
                     txn,
                     blocked,
                     splits: Vec::new(),
+                    linked_without_primary: Vec::new(),
                 },
             );
         }
@@ -417,6 +432,14 @@ impl<'a> Linker<'a> {
                 outcome.grew_by_new_identities = false;
                 outcome.clean_merge = false;
             }
+        }
+        if let (Some(outcome), false) = (&outcome, links.links(item, &item.primary)) {
+            links.linked_without_primary.push((
+                outcome.graph,
+                outcome.absorbed.clone(),
+                item.primary.clone(),
+                item.xaction_id.clone(),
+            ));
         }
         if let Some(outcome) = &outcome {
             if !outcome.evicted.is_empty() {
@@ -456,6 +479,12 @@ impl<'a> Linker<'a> {
                     batch, &tenant, *graph, &parts, primary, receipt, applied_ms,
                 )?;
             }
+            for (graph, absorbed, primary, receipt) in &links.linked_without_primary {
+                let members = links.txn.members_of(*graph)?;
+                change_feed::append_linked_without_primary(
+                    batch, &tenant, *graph, &members, absorbed, primary, receipt, applied_ms,
+                )?;
+            }
             links.txn.finish(batch)?;
         }
         Ok(())
@@ -487,8 +516,24 @@ fn add_to_batch(
     applied_ms: i64,
 ) -> Result<()> {
     let outcome = linker.link(item, applied_ms)?;
-    let graph = outcome.as_ref().map(|o| o.graph);
-    let growth = linker.growth(batch, &item.tenant, outcome.as_ref())?;
+    let primary_linked = linker.linked_primary(item);
+    // The record's data is filed under its primary identity, so its feed entry names the
+    // profile that holds it: for a primary left out of linking, the graph it joined
+    // before (if any), not the one the record's other identities joined (that one gets
+    // an entry of its own, see `Linker::finish`).
+    let (graph, absorbed, growth) = match &outcome {
+        Some(outcome) if primary_linked => (
+            Some(outcome.graph),
+            outcome.absorbed.clone(),
+            linker.growth(batch, &item.tenant, Some(outcome))?,
+        ),
+        Some(_) => (
+            linker.primary_graph(item)?,
+            Vec::new(),
+            GraphGrowth::default(),
+        ),
+        None => (None, Vec::new(), GraphGrowth::default()),
+    };
     let (kind, event_ms, event_id) = match &item.write {
         Write::Record {
             mode,
@@ -497,7 +542,7 @@ fn add_to_batch(
         } => {
             // A fragment filed under a primary left out of linking belongs to that
             // identity's own profile, not to the graph its other identities joined.
-            match graph.filter(|_| linker.linked_primary(item)) {
+            match graph.filter(|_| primary_linked) {
                 Some(graph) => tessera_profile::view::invalidate(batch, &item.tenant, graph),
                 None => tessera_profile::view::invalidate_identity(
                     store,
@@ -565,7 +610,7 @@ fn add_to_batch(
             event_id,
             graph,
             segment: None,
-            absorbed: outcome.map(|o| o.absorbed).unwrap_or_default(),
+            absorbed,
             growth,
         },
     )

@@ -416,8 +416,20 @@ async fn a_blocked_identity_stays_out_of_the_attributes() {
     let entry = feed.iter().rev().find(|e| e["kind"] == "event").unwrap();
     assert_eq!(
         entry["growth"],
-        json!({"created": true, "grewByNewIdentities": false, "cleanMerge": false}),
-        "a graph was created, but not of every identity the record carried"
+        Value::Null,
+        "no flag set: the entry is about the primary's profile, which no graph holds"
+    );
+    assert!(entry.get("graph").is_none(), "{entry}");
+    // The graph Erin's identity made is heard of through an entry of its own.
+    let changed = feed
+        .iter()
+        .rev()
+        .find(|e| e["kind"] == "graphchanged")
+        .unwrap();
+    assert_eq!(changed["id"], "erin", "{changed}");
+    assert_eq!(
+        Some(changed["graph"].as_u64().unwrap()),
+        graph_of(&server, "CRMID", "erin")
     );
     stream_ok(
         &setup,
@@ -425,4 +437,57 @@ async fn a_blocked_identity_stays_out_of_the_attributes() {
     )
     .await;
     settle(&server, "CRMID", "erin", (json!(7), json!(1))).await;
+}
+
+/// A record whose primary identity was blocked after it joined a graph is stored under that
+/// identity, so it belongs to that graph's profile: it counts there, not in the graph the
+/// record's other identities joined. Before, its feed entry named the other graph, whose
+/// profile does not hold it, and the primary's profile never counted it.
+#[tokio::test]
+async fn a_record_of_a_primary_blocked_later_counts_in_the_profile_holding_it() {
+    let server = TestServer::start(None).await;
+    let setup = setup(&server.url("")).await;
+    let base = setup.base.clone();
+    define_spend_and_purchases(&base).await;
+    let purchase_of = |id: &str, other: (&str, &str), total: u32| {
+        json!({
+            "_id": id, "timestamp": iso(60_000), "eventType": "commerce.purchases",
+            "identityMap": {
+                "CRMID": [{"id": "dan", "primary": true}],
+                other.0: [{"id": other.1}]
+            },
+            "commerce": {"order": {"priceTotal": total}}
+        })
+    };
+    stream_ok(
+        &setup,
+        setup.event_message(purchase_of("d1", ("Email", "dan@example.com"), 3)),
+    )
+    .await;
+    settle(&server, "Email", "dan@example.com", (json!(3), json!(1))).await;
+    let blocked = post(
+        &base,
+        "/data/core/identity/blocklist",
+        json!({"namespace": "CRMID", "id": "dan"}),
+    )
+    .await;
+    assert_eq!(blocked.status, StatusCode::CREATED, "{}", blocked.text);
+    stream_ok(
+        &setup,
+        setup.event_message(purchase_of("d2", ("Phone", "+15550001111"), 4)),
+    )
+    .await;
+    let phone = graph_of(&server, "Phone", "+15550001111").unwrap();
+    assert_ne!(
+        Some(phone),
+        graph_of(&server, "CRMID", "dan"),
+        "dan linked nothing"
+    );
+    settle(&server, "Email", "dan@example.com", (json!(7), json!(2))).await;
+    drained(&server).await;
+    assert_eq!(
+        values(&server, "Phone", "+15550001111").1,
+        json!(0),
+        "the phone's profile holds none of dan's purchases"
+    );
 }
