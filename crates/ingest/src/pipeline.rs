@@ -287,11 +287,6 @@ struct TenantLinks<'a> {
     /// Graphs a record split (an eviction, or a link its linking rules removed): `(graph,
     /// parts split off, the record's primary identity, its receipt)`.
     splits: Vec<(u64, Vec<u64>, IdentityKey, String)>,
-    /// Graphs a record linked without its primary identity (blocked or non-people, left
-    /// out): `(graph, graphs it absorbed, the record's primary identity, its receipt)`.
-    /// The record's own feed entry names the primary's graph, whose profile holds the
-    /// record; these graphs are heard of through entries of their own.
-    linked_without_primary: Vec<(u64, Vec<u64>, IdentityKey, String)>,
 }
 
 impl TenantLinks<'_> {
@@ -377,6 +372,21 @@ impl<'a> Linker<'a> {
         }
     }
 
+    /// The members of `graph` if the batch's links so far changed who they are (`None`:
+    /// unchanged).
+    fn reshaped_members(
+        &mut self,
+        tenant: &Tenant,
+        graph: u64,
+    ) -> Result<Option<Vec<IdentityKey>>> {
+        match self.txns.get_mut(tenant) {
+            Some(links) if links.txn.reshaped().contains(&graph) => {
+                Ok(Some(links.txn.members_of(graph)?))
+            }
+            _ => Ok(None),
+        }
+    }
+
     /// Links the record's identities (primary first); returns what that did to the graph.
     fn link(&mut self, item: &Prepared, at: i64) -> Result<Option<LinkOutcome>> {
         if !item.link {
@@ -400,7 +410,6 @@ impl<'a> Linker<'a> {
                     txn,
                     blocked,
                     splits: Vec::new(),
-                    linked_without_primary: Vec::new(),
                 },
             );
         }
@@ -433,14 +442,6 @@ impl<'a> Linker<'a> {
                 outcome.clean_merge = false;
             }
         }
-        if let (Some(outcome), false) = (&outcome, links.links(item, &item.primary)) {
-            links.linked_without_primary.push((
-                outcome.graph,
-                outcome.absorbed.clone(),
-                item.primary.clone(),
-                item.xaction_id.clone(),
-            ));
-        }
         if let Some(outcome) = &outcome {
             if !outcome.evicted.is_empty() {
                 tracing::info!(
@@ -468,8 +469,7 @@ impl<'a> Linker<'a> {
                 tessera_profile::view::invalidate(batch, &tenant, *graph);
             }
             // Parts an eviction or a linking rule split off are graphs no record names: feed
-            // consumers hear of them here. Appended after every record's own entry, so the
-            // batch's first feed sequence numbers stay one per record, in order.
+            // consumers hear of them here, after every record's entries.
             for (graph, split_off, primary, receipt) in &links.splits {
                 let mut parts = Vec::with_capacity(split_off.len() + 1);
                 for part in std::iter::once(graph).chain(split_off) {
@@ -477,12 +477,6 @@ impl<'a> Linker<'a> {
                 }
                 change_feed::append_graph_changes(
                     batch, &tenant, *graph, &parts, primary, receipt, applied_ms,
-                )?;
-            }
-            for (graph, absorbed, primary, receipt) in &links.linked_without_primary {
-                let members = links.txn.members_of(*graph)?;
-                change_feed::append_linked_without_primary(
-                    batch, &tenant, *graph, &members, absorbed, primary, receipt, applied_ms,
                 )?;
             }
             links.txn.finish(batch)?;
@@ -508,19 +502,20 @@ pub enum Applied {
     },
 }
 
+/// Adds one record to `batch`; returns how many feed entries it appended (its own first).
 fn add_to_batch(
     store: &dyn Store,
     batch: &mut WriteBatch,
     linker: &mut Linker<'_>,
     item: &Prepared,
     applied_ms: i64,
-) -> Result<()> {
+) -> Result<usize> {
     let outcome = linker.link(item, applied_ms)?;
     let primary_linked = linker.linked_primary(item);
     // The record's data is filed under its primary identity, so its feed entry names the
     // profile that holds it: for a primary left out of linking, the graph it joined
     // before (if any), not the one the record's other identities joined (that one gets
-    // an entry of its own, see `Linker::finish`).
+    // an entry of its own, right after).
     let (graph, absorbed, growth) = match &outcome {
         Some(outcome) if primary_linked => (
             Some(outcome.graph),
@@ -613,7 +608,27 @@ fn add_to_batch(
             absorbed,
             growth,
         },
-    )
+    )?;
+    // The graph the other identities joined, when a primary left out of linking means
+    // the record's entry does not name it: consumers hear of it here, in feed order, before
+    // any later record of the batch builds on it (a later record that extends it cleanly
+    // must not find its state without what this one merged in).
+    if let (Some(outcome), false) = (&outcome, primary_linked) {
+        if let Some(members) = linker.reshaped_members(&item.tenant, outcome.graph)? {
+            change_feed::append_linked_without_primary(
+                batch,
+                &item.tenant,
+                outcome.graph,
+                &members,
+                &outcome.absorbed,
+                &item.primary,
+                &item.xaction_id,
+                applied_ms,
+            )?;
+            return Ok(2);
+        }
+    }
+    Ok(1)
 }
 
 /// Set once a sandbox stores an event of a dataset not enabled for identity: its identity
@@ -717,12 +732,17 @@ pub fn apply(
         // for the group. Only a conflict on event ids (a concurrent replay) or repeated
         // conflicts fall back to settling records one by one.
         let mut committed_round = None;
+        let mut positions = Vec::with_capacity(round.len());
         for _ in 0..ROUND_ATTEMPTS {
             let mut batch = WriteBatch::new();
             let mut linker = Linker::new(store, limits);
+            // Where each record's own entry falls among the batch's appended entries.
+            positions.clear();
+            let mut appended = 0;
             for &index in &round {
+                positions.push(appended);
                 if let Some(item) = items.get(index) {
-                    add_to_batch(store, &mut batch, &mut linker, item, applied_ms)?;
+                    appended += add_to_batch(store, &mut batch, &mut linker, item, applied_ms)?;
                 }
             }
             linker.finish(&mut batch, applied_ms)?;
@@ -740,8 +760,12 @@ pub fn apply(
         }
         match committed_round {
             Some(committed) => {
-                for (&index, seq) in round.iter().zip(committed.appended) {
-                    if let (Some(slot), Some(item)) = (outcomes.get_mut(index), items.get(index)) {
+                for (&index, &position) in round.iter().zip(&positions) {
+                    if let (Some(slot), Some(item), Some(&seq)) = (
+                        outcomes.get_mut(index),
+                        items.get(index),
+                        committed.appended.get(position),
+                    ) {
                         *slot = Some(Applied::Written {
                             xaction_id: item.xaction_id.clone(),
                             feed_seq: seq,

@@ -491,3 +491,84 @@ async fn a_record_of_a_primary_blocked_later_counts_in_the_profile_holding_it() 
         "the phone's profile holds none of dan's purchases"
     );
 }
+
+/// Two records of one request, applied in one batch: the first, whose primary is blocked,
+/// merges two graphs through its other identities; the second extends the merged graph by
+/// an identity never seen. The first record's entry names no graph (its primary has none),
+/// so the merge is told by an entry of its own, which must come before the second record's:
+/// extending the survivor's state without what merged into it would lose those events.
+#[tokio::test]
+async fn a_merge_made_without_its_primary_counts_before_the_next_record_of_the_batch() {
+    let server = TestServer::start(None).await;
+    let setup = setup(&server.url("")).await;
+    let base = setup.base.clone();
+    define_spend_and_purchases(&base).await;
+    stream_ok(
+        &setup,
+        setup.event_message(purchase("m1", "CRMID", "amy", 5)),
+    )
+    .await;
+    stream_ok(
+        &setup,
+        setup.event_message(purchase("m2", "Email", "g@example.com", 2)),
+    )
+    .await;
+    settle(&server, "CRMID", "amy", (json!(5), json!(1))).await;
+    settle(&server, "Email", "g@example.com", (json!(2), json!(1))).await;
+    let blocked = post(
+        &base,
+        "/data/core/identity/blocklist",
+        json!({"namespace": "CRMID", "id": "dan"}),
+    )
+    .await;
+    assert_eq!(blocked.status, StatusCode::CREATED, "{}", blocked.text);
+    let event = |id: &str, identity_map: Value, total: u32| {
+        json!({
+            "_id": id, "timestamp": iso(60_000), "eventType": "commerce.purchases",
+            "identityMap": identity_map,
+            "commerce": {"order": {"priceTotal": total}}
+        })
+    };
+    let reply = setup
+        .stream_batch(vec![
+            setup.event_message(event(
+                "m3",
+                json!({
+                    "CRMID": [{"id": "dan", "primary": true}, {"id": "amy"}],
+                    "Email": [{"id": "g@example.com"}]
+                }),
+                1,
+            )),
+            setup.event_message(event(
+                "m4",
+                json!({
+                    "Email": [{"id": "g@example.com", "primary": true}],
+                    "CRMID": [{"id": "amy"}],
+                    "Phone": [{"id": "+15550002222"}]
+                }),
+                4,
+            )),
+        ])
+        .await;
+    assert_eq!(reply.status, StatusCode::MULTI_STATUS, "{}", reply.text);
+    assert!(
+        reply.json()["responses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r.get("statusCode").is_none()),
+        "{}",
+        reply.text
+    );
+    let merged = graph_of(&server, "CRMID", "amy");
+    assert_eq!(merged, graph_of(&server, "Phone", "+15550002222"));
+    assert_eq!(merged, graph_of(&server, "Email", "g@example.com"));
+    // Amy's and g's purchases and the second record's; the first is dan's, in no graph.
+    settle(&server, "Phone", "+15550002222", (json!(11), json!(3))).await;
+    drained(&server).await;
+    assert_eq!(
+        values(&server, "CRMID", "amy"),
+        (json!(11), json!(3)),
+        "still, once the consumer has caught up"
+    );
+}

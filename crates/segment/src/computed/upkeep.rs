@@ -22,11 +22,12 @@
 //!   `h2`, fold the feed's events in `(h1, h2]` that the scan did not see, and set every
 //!   watermark to `h2`; the consumer folds only entries above a watermark.
 //! - **Graph changes without an event** (`graphChanged` entries of an unlink, a one-identity
-//!   erasure or a split made by ingestion; `erased` entries): every graph the entry leads to
-//!   — the current graph of its origin and of each member it names, so the survivor and each
-//!   part split off — goes through the same check and recompute. States of graphs that no
-//!   longer exist (erased, emptied, merged away: the `absorbed` ids of records) are deleted
-//!   in the pass's batch, under the same compare-and-set.
+//!   erasure, a split made by ingestion, or a record whose primary identity was left out of
+//!   linking; `erased` entries): every graph the entry leads to — the current graph of its
+//!   origin and of each member it names, so the survivor and each part split off — goes
+//!   through the same check and recompute. States of graphs that no longer exist (erased,
+//!   emptied, merged away: the `absorbed` ids of records and of those `graphChanged`
+//!   entries) are deleted in the pass's batch, under the same compare-and-set.
 //! - **Backfill**: an attribute created (or patched) as NEW becomes PROCESSING, the consumer
 //!   is caught up (so every pass from then on folds it), every profile of the sandbox is
 //!   recomputed, and the attribute becomes PROCESSED.
