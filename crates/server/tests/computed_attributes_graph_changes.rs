@@ -138,6 +138,12 @@ async fn define(base: &str, name: &str, pql: &str) {
     panic!("attribute {name} was not backfilled");
 }
 
+/// Puts an identity (`{namespace, id[, reason]}`) on the sandbox's blocklist.
+async fn block(base: &str, identity: Value) {
+    let blocked = post(base, "/data/core/identity/blocklist", identity).await;
+    assert_eq!(blocked.status, StatusCode::CREATED, "{}", blocked.text);
+}
+
 /// The two attributes the tests read through `values`.
 async fn define_spend_and_purchases(base: &str) {
     define(
@@ -394,13 +400,11 @@ async fn a_blocked_identity_stays_out_of_the_attributes() {
     let setup = setup(&server.url("")).await;
     let base = setup.base.clone();
     define_spend_and_purchases(&base).await;
-    let blocked = post(
+    block(
         &base,
-        "/data/core/identity/blocklist",
         json!({"namespace": "Email", "id": "shared@example.com", "reason": "shared inbox"}),
     )
     .await;
-    assert_eq!(blocked.status, StatusCode::CREATED, "{}", blocked.text);
 
     // Stored under the blocked email (its primary identity): Erin's profile does not hold it.
     let shared = json!({
@@ -465,13 +469,7 @@ async fn a_record_of_a_primary_blocked_later_counts_in_the_profile_holding_it() 
     )
     .await;
     settle(&server, "Email", "dan@example.com", (json!(3), json!(1))).await;
-    let blocked = post(
-        &base,
-        "/data/core/identity/blocklist",
-        json!({"namespace": "CRMID", "id": "dan"}),
-    )
-    .await;
-    assert_eq!(blocked.status, StatusCode::CREATED, "{}", blocked.text);
+    block(&base, json!({"namespace": "CRMID", "id": "dan"})).await;
     stream_ok(
         &setup,
         setup.event_message(purchase_of("d2", ("Phone", "+15550001111"), 4)),
@@ -515,13 +513,7 @@ async fn a_merge_made_without_its_primary_counts_before_the_next_record_of_the_b
     .await;
     settle(&server, "CRMID", "amy", (json!(5), json!(1))).await;
     settle(&server, "Email", "g@example.com", (json!(2), json!(1))).await;
-    let blocked = post(
-        &base,
-        "/data/core/identity/blocklist",
-        json!({"namespace": "CRMID", "id": "dan"}),
-    )
-    .await;
-    assert_eq!(blocked.status, StatusCode::CREATED, "{}", blocked.text);
+    block(&base, json!({"namespace": "CRMID", "id": "dan"})).await;
     let event = |id: &str, identity_map: Value, total: u32| {
         json!({
             "_id": id, "timestamp": iso(60_000), "eventType": "commerce.purchases",

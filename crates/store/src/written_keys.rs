@@ -265,6 +265,13 @@ mod tests {
         xxhash_rust::xxh3::xxh3_64(&n.to_be_bytes())
     }
 
+    /// How many of the `count` keys from `first` on, never added, the filter calls written.
+    fn false_positives(keys: &WrittenKeys, first: u64, count: u64) -> usize {
+        (first..first + count)
+            .filter(|n| !keys.surely_unwritten(hash(*n)))
+            .count()
+    }
+
     #[test]
     fn added_keys_are_never_reported_unwritten_and_few_others_are_missed() {
         let keys = WrittenKeys::for_keys(0, 1 << 20);
@@ -281,13 +288,10 @@ mod tests {
             keys.insert(hash(n));
         }
         assert!((0..load).all(|n| !keys.surely_unwritten(hash(n))));
-        let others = 100_000;
-        let false_positives = (load..load + others)
-            .filter(|n| !keys.surely_unwritten(hash(*n)))
-            .count();
+        let false_positives = false_positives(&keys, load, 100_000);
         assert!(
             false_positives < 1_000,
-            "{false_positives} of {others} keys never added looked written"
+            "{false_positives} of 100,000 keys never added looked written"
         );
     }
 
@@ -341,13 +345,10 @@ mod tests {
             "sized for twice the keys stored"
         );
         assert!((0..small * 9).all(|n| !keys.surely_unwritten(hash(n))));
-        let others = 10_000;
-        let false_positives = (small * 9..small * 9 + others)
-            .filter(|n| !keys.surely_unwritten(hash(*n)))
-            .count();
+        let false_positives = false_positives(&keys, small * 9, 10_000);
         assert!(
             false_positives < 200,
-            "{false_positives} of {others} keys never added looked written"
+            "{false_positives} of 10,000 keys never added looked written"
         );
     }
 
