@@ -52,9 +52,9 @@ pub enum ChangeKind {
     Membership,
     /// A graph changed members without a record of its own (an unlink through the identity
     /// API, the erasure of one of its identities, an eviction that split it, or a record
-    /// whose primary identity was left out of linking, whose own entry names the primary's
-    /// graph; this entry, right after it, names the graph the record's other identities
-    /// joined, and `absorbed` the graphs that merged into it): `identities`
+    /// whose primary identity was left out of linking, whose own entry names no graph;
+    /// this entry, right after it, names the graph the record's other identities joined,
+    /// and `absorbed` the graphs that merged into it): `identities`
     /// are the members of one resulting graph (empty when nothing is left of it), `graph` the
     /// graph it came from. Consumers re-derive what they keep per profile for every graph
     /// the entry leads to, and drop it for `graph` when that no longer exists.
@@ -104,10 +104,10 @@ pub struct ChangeEntry {
     /// it was added; consumers then find the event by its receipt.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_id: Option<String>,
-    /// The identity graph of the record's primary identity after it was applied: the
-    /// profile that holds the record (absent for datasets not enabled for identity, and
-    /// when the primary is in no graph). Usually the graph all its identities joined; for a
-    /// primary left out of linking (blocked, non-people), the graph it joined before.
+    /// The identity graph the record's identities belong to after it was applied: the
+    /// profile that holds the record. Absent for datasets not enabled for identity and for
+    /// a primary left out of linking (blocked, non-people), whose record belongs to the
+    /// graph the primary joined before, if any: consumers look the primary up.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub graph: Option<u64>,
     /// For membership entries: the segment and the new status.
@@ -245,8 +245,8 @@ pub fn append_graph_changes(
 /// Adds the record of a link made without the record's primary identity (blocked or
 /// non-people, so left out of linking): one [`ChangeKind::GraphChanged`] entry naming the
 /// `members` of `graph`, which the record's other identities joined, and the graphs that
-/// merged into it. The record's own entry names the graph of its primary, whose profile
-/// holds the record's data; this one lets consumers hear what became of `graph`.
+/// merged into it. The record's own entry names no graph (its data belongs to the profile
+/// its primary is in); this one lets consumers hear what became of `graph`.
 #[allow(clippy::too_many_arguments)]
 pub fn append_linked_without_primary(
     batch: &mut WriteBatch,

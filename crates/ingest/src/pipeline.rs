@@ -363,15 +363,6 @@ impl<'a> Linker<'a> {
             .is_some_and(|links| links.links(item, &item.primary))
     }
 
-    /// The graph the record's primary identity belongs to, as the batch's links so far
-    /// leave it (for a primary left out of linking: the graph it joined before).
-    fn primary_graph(&mut self, item: &Prepared) -> Result<Option<u64>> {
-        match self.txns.get_mut(&item.tenant) {
-            Some(links) => Ok(links.txn.graph_id_of(&item.primary)?),
-            None => Ok(None),
-        }
-    }
-
     /// The members of `graph` if the batch's links so far changed who they are (`None`:
     /// unchanged).
     fn reshaped_members(
@@ -512,22 +503,18 @@ fn add_to_batch(
 ) -> Result<usize> {
     let outcome = linker.link(item, applied_ms)?;
     let primary_linked = linker.linked_primary(item);
-    // The record's data is filed under its primary identity, so its feed entry names the
-    // profile that holds it: for a primary left out of linking, the graph it joined
-    // before (if any), not the one the record's other identities joined (that one gets
-    // an entry of its own, right after).
+    // The record's data is filed under its primary identity, so its feed entry is about
+    // the profile that holds it. For a primary left out of linking that is not the graph
+    // the record's other identities joined (which gets an entry of its own, right after):
+    // the entry names no graph, and consumers look the primary up, as for a dataset
+    // outside the identity graph.
     let (graph, absorbed, growth) = match &outcome {
         Some(outcome) if primary_linked => (
             Some(outcome.graph),
             outcome.absorbed.clone(),
             linker.growth(batch, &item.tenant, Some(outcome))?,
         ),
-        Some(_) => (
-            linker.primary_graph(item)?,
-            Vec::new(),
-            GraphGrowth::default(),
-        ),
-        None => (None, Vec::new(), GraphGrowth::default()),
+        _ => (None, Vec::new(), GraphGrowth::default()),
     };
     let (kind, event_ms, event_id) = match &item.write {
         Write::Record {
