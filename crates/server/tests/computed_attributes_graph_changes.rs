@@ -41,9 +41,18 @@ fn iso(ms_ago: i64) -> String {
 }
 
 fn purchase(id: &str, namespace: &str, who: &str, total: u32) -> Value {
+    purchase_with(
+        id,
+        json!({namespace: [{"id": who, "primary": true}]}),
+        total,
+    )
+}
+
+/// A purchase of `total`, a minute ago, carrying `identity_map`.
+fn purchase_with(id: &str, identity_map: Value, total: u32) -> Value {
     json!({
         "_id": id, "timestamp": iso(60_000), "eventType": "commerce.purchases",
-        "identityMap": {namespace: [{"id": who, "primary": true}]},
+        "identityMap": identity_map,
         "commerce": {"order": {"priceTotal": total}}
     })
 }
@@ -407,14 +416,14 @@ async fn a_blocked_identity_stays_out_of_the_attributes() {
     .await;
 
     // Stored under the blocked email (its primary identity): Erin's profile does not hold it.
-    let shared = json!({
-        "_id": "b1", "timestamp": iso(60_000), "eventType": "commerce.purchases",
-        "identityMap": {
+    let shared = purchase_with(
+        "b1",
+        json!({
             "Email": [{"id": "shared@example.com", "primary": true}],
             "CRMID": [{"id": "erin"}]
-        },
-        "commerce": {"order": {"priceTotal": 5}}
-    });
+        }),
+        5,
+    );
     stream_ok(&setup, setup.event_message(shared)).await;
     let feed = setup.feed().await;
     let entry = feed.iter().rev().find(|e| e["kind"] == "event").unwrap();
@@ -454,14 +463,11 @@ async fn a_record_of_a_primary_blocked_later_counts_in_the_profile_holding_it() 
     let base = setup.base.clone();
     define_spend_and_purchases(&base).await;
     let purchase_of = |id: &str, other: (&str, &str), total: u32| {
-        json!({
-            "_id": id, "timestamp": iso(60_000), "eventType": "commerce.purchases",
-            "identityMap": {
-                "CRMID": [{"id": "dan", "primary": true}],
-                other.0: [{"id": other.1}]
-            },
-            "commerce": {"order": {"priceTotal": total}}
-        })
+        purchase_with(
+            id,
+            json!({"CRMID": [{"id": "dan", "primary": true}], other.0: [{"id": other.1}]}),
+            total,
+        )
     };
     stream_ok(
         &setup,
@@ -492,8 +498,8 @@ async fn a_record_of_a_primary_blocked_later_counts_in_the_profile_holding_it() 
 
 /// Two records of one request, applied in one batch: the first, whose primary is blocked,
 /// merges two graphs through its other identities; the second extends the merged graph by
-/// an identity never seen. The first record's entry names no graph (its primary has none),
-/// so the merge is told by an entry of its own, which must come before the second record's:
+/// an identity never seen. The first record's entry names no graph (its primary is left
+/// out), so the merge is told by an entry of its own, which must come before the second record's:
 /// extending the survivor's state without what merged into it would lose those events.
 #[tokio::test]
 async fn a_merge_made_without_its_primary_counts_before_the_next_record_of_the_batch() {
@@ -514,16 +520,9 @@ async fn a_merge_made_without_its_primary_counts_before_the_next_record_of_the_b
     settle(&server, "CRMID", "amy", (json!(5), json!(1))).await;
     settle(&server, "Email", "g@example.com", (json!(2), json!(1))).await;
     block(&base, json!({"namespace": "CRMID", "id": "dan"})).await;
-    let event = |id: &str, identity_map: Value, total: u32| {
-        json!({
-            "_id": id, "timestamp": iso(60_000), "eventType": "commerce.purchases",
-            "identityMap": identity_map,
-            "commerce": {"order": {"priceTotal": total}}
-        })
-    };
     let reply = setup
         .stream_batch(vec![
-            setup.event_message(event(
+            setup.event_message(purchase_with(
                 "m3",
                 json!({
                     "CRMID": [{"id": "dan", "primary": true}, {"id": "amy"}],
@@ -531,7 +530,7 @@ async fn a_merge_made_without_its_primary_counts_before_the_next_record_of_the_b
                 }),
                 1,
             )),
-            setup.event_message(event(
+            setup.event_message(purchase_with(
                 "m4",
                 json!({
                     "Email": [{"id": "g@example.com", "primary": true}],
