@@ -19,9 +19,9 @@
 //! `TESSERA_BENCH_SINGLES=P` makes P% of the records carry a single identity of their person
 //! (a visit by a known or new device, the common web event), in either mode.
 //!
-//! `TESSERA_BENCH_CACHE_MB`, `TESSERA_BENCH_ROW_CACHE_MB` and
-//! `TESSERA_BENCH_BACKGROUND_THREADS` override the store's block cache, row cache and
-//! flush/compaction threads (defaults: the store's).
+//! `TESSERA_BENCH_CACHE_MB`, `TESSERA_BENCH_ROW_CACHE_MB`, `TESSERA_BENCH_MEMTABLE_MB` and
+//! `TESSERA_BENCH_BACKGROUND_THREADS` override the store's block cache, row cache, memtable
+//! cap and flush/compaction threads (defaults: the store's).
 //!
 //! Timings are printed, never asserted.
 
@@ -128,6 +128,10 @@ fn main() {
                 .map_or(StoreOptions::default().row_cache_bytes, |mb| {
                     mb * 1024 * 1024
                 }),
+            max_memtable_bytes: std::env::var("TESSERA_BENCH_MEMTABLE_MB")
+                .ok()
+                .and_then(|v| v.parse::<u64>().ok())
+                .map(|mb| mb * 1024 * 1024),
             ..StoreOptions::default()
         },
     )
