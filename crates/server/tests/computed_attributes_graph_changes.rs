@@ -153,23 +153,26 @@ async fn block(base: &str, identity: Value) {
     assert_eq!(blocked.status, StatusCode::CREATED, "{}", blocked.text);
 }
 
-/// The two attributes the tests read through `values`.
-async fn define_spend_and_purchases(base: &str) {
+/// A server (with `config`), its sandbox set up, the sandbox's base URL, and the two
+/// attributes the tests read through `values`.
+async fn start_with_spend_and_purchases(config: Option<&str>) -> (TestServer, Setup, String) {
+    let server = TestServer::start(config).await;
+    let setup = setup(&server.url("")).await;
+    let base = setup.base.clone();
     define(
-        base,
+        &base,
         "spend",
         r#"xEvent[eventType = "commerce.purchases"].sum(commerce.order.priceTotal)"#,
     )
     .await;
-    define(base, "purchases", "xEvent.count()").await;
+    define(&base, "purchases", "xEvent.count()").await;
+    (server, setup, base)
 }
 
 #[tokio::test]
 async fn values_follow_merges_unlinks_erasures_and_eviction_splits() {
-    let server = TestServer::start(Some("[limits]\nmax_graph_identities = 3\n")).await;
-    let setup = setup(&server.url("")).await;
-    let base = setup.base.clone();
-    define_spend_and_purchases(&base).await;
+    let (server, setup, base) =
+        start_with_spend_and_purchases(Some("[limits]\nmax_graph_identities = 3\n")).await;
     let (mail, ann) = ("ann@example.com", "ann");
 
     // Two profiles buy separately.
@@ -313,10 +316,7 @@ async fn drained(server: &TestServer) {
 /// consumer recomputes the profile instead of starting it empty.
 #[tokio::test]
 async fn events_of_a_dataset_outside_the_graph_count_once_their_identity_joins_one() {
-    let server = TestServer::start(None).await;
-    let setup = setup(&server.url("")).await;
-    let base = setup.base.clone();
-    define_spend_and_purchases(&base).await;
+    let (server, setup, base) = start_with_spend_and_purchases(None).await;
     let growth_of = |feed: &[Value], who: &str| {
         feed.iter()
             .rev()
@@ -405,10 +405,7 @@ async fn events_of_a_dataset_outside_the_graph_count_once_their_identity_joins_o
 /// and the blocked identity's events stay out of every profile's attributes.
 #[tokio::test]
 async fn a_blocked_identity_stays_out_of_the_attributes() {
-    let server = TestServer::start(None).await;
-    let setup = setup(&server.url("")).await;
-    let base = setup.base.clone();
-    define_spend_and_purchases(&base).await;
+    let (server, setup, base) = start_with_spend_and_purchases(None).await;
     block(
         &base,
         json!({"namespace": "Email", "id": "shared@example.com", "reason": "shared inbox"}),
@@ -458,10 +455,7 @@ async fn a_blocked_identity_stays_out_of_the_attributes() {
 /// profile does not hold it, and the primary's profile never counted it.
 #[tokio::test]
 async fn a_record_of_a_primary_blocked_later_counts_in_the_profile_holding_it() {
-    let server = TestServer::start(None).await;
-    let setup = setup(&server.url("")).await;
-    let base = setup.base.clone();
-    define_spend_and_purchases(&base).await;
+    let (server, setup, base) = start_with_spend_and_purchases(None).await;
     let purchase_of = |id: &str, other: (&str, &str), total: u32| {
         purchase_with(
             id,
@@ -503,10 +497,7 @@ async fn a_record_of_a_primary_blocked_later_counts_in_the_profile_holding_it() 
 /// extending the survivor's state without what merged into it would lose those events.
 #[tokio::test]
 async fn a_merge_made_without_its_primary_counts_before_the_next_record_of_the_batch() {
-    let server = TestServer::start(None).await;
-    let setup = setup(&server.url("")).await;
-    let base = setup.base.clone();
-    define_spend_and_purchases(&base).await;
+    let (server, setup, base) = start_with_spend_and_purchases(None).await;
     stream_ok(
         &setup,
         setup.event_message(purchase("m1", "CRMID", "amy", 5)),
